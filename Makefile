@@ -1,0 +1,49 @@
+# Sentinel's front door. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config/sentinel.toml
+PYTEST_ARGS ?=
+QUICK ?=
+
+.PHONY: run test lint typecheck unit e2e bench system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall whenever pyproject.toml changes.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+## run: set up and run the agent in the foreground on the shipped config (Ctrl-C stops it)
+run: $(VENV)/.installed-run
+	$(BIN)/sentinel run --config $(CONFIG)
+
+## system-deps: Debian packages the end-to-end tests use (when root with apt-get)
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check sentinel tests bench
+	$(BIN)/ruff format --check sentinel tests bench
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+## test: set up and run lint, type checks and the whole test suite
+test: $(VENV)/.installed-test system-deps lint typecheck
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+## bench: side-by-side benchmarks against the real peers (not part of `make test`)
+bench: $(VENV)/.installed-test
+	@bash scripts/install-system-deps.sh bench
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,39 @@
+"""Which collectors the config asks for, built with their dependencies.
+
+A collector whose constructor fails is returned as the exception, so the agent can log it,
+show it as disabled in /metrics and `sentinel status`, and keep running (DESIGN §4.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sentinel.clock import Clock
+from sentinel.collectors.base import PolledCollector, StreamingCollector
+from sentinel.collectors.health import HealthCollector
+from sentinel.config import Config
+
+Built = PolledCollector | StreamingCollector | Exception
+
+
+def _factories(
+    config: Config, clock: Clock
+) -> list[tuple[str, bool, Callable[[], PolledCollector | StreamingCollector]]]:
+    c = config.collectors
+    del clock  # collectors that time things take it; the first ones do not yet
+    return [
+        ("health", c.health.enabled, lambda: HealthCollector(c.health)),
+    ]
+
+
+def build_collectors(config: Config, *, clock: Clock) -> list[tuple[str, Built]]:
+    """(name, collector or the error that prevented building it) for every enabled collector."""
+    out: list[tuple[str, Built]] = []
+    for name, enabled, factory in _factories(config, clock):
+        if not enabled:
+            continue
+        try:
+            out.append((name, factory()))
+        except Exception as exc:  # contained: a broken collector must not stop the agent
+            out.append((name, exc))
+    return out

@@ -1,0 +1,1 @@
+"""Hazard records: the durable, accountable unit of work that every finding becomes."""

@@ -1,0 +1,132 @@
+"""The rectification ledger a branch hands to its safety committee: markdown, CSV or JSON.
+
+CSV cells that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or
+carriage return) are prefixed with a quote, so a hostile file name cannot become a formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+COLUMNS = (
+    "id",
+    "severity",
+    "category",
+    "state",
+    "title",
+    "subject",
+    "owner",
+    "first_seen",
+    "deadline",
+    "overdue",
+    "escalation_level",
+    "measures",
+    "measures_done",
+    "resolved_by",
+    "closed_by",
+    "closed_at",
+    "recurring",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """Defuse spreadsheet formula injection in one CSV cell."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def _measures(record: dict[str, Any]) -> str:
+    return "; ".join(
+        f"[{'x' if i['done'] else ' '}] {i['text']}" + (" (long-term)" if i["kind"] == "long_term" else "")
+        for i in record["rectification"]
+    )
+
+
+def _row(record: dict[str, Any]) -> dict[str, str]:
+    items = record["rectification"]
+    return {
+        "id": str(record["id"]),
+        "severity": record["severity"],
+        "category": record["category"],
+        "state": record["state"],
+        "title": record["title"],
+        "subject": record["subject"],
+        "owner": record["owner"],
+        "first_seen": record["first_seen"] or "",
+        "deadline": record["deadline"] or "",
+        "overdue": "yes" if record["overdue"] else "no",
+        "escalation_level": str(record["escalation_level"]),
+        "measures": _measures(record),
+        "measures_done": f"{sum(1 for i in items if i['done'])}/{len(items)}",
+        "resolved_by": record["resolved_by"] or "",
+        "closed_by": record["closed_by"] or "",
+        "closed_at": record["closed_at"] or "",
+        "recurring": "yes" if any(i["kind"] == "long_term" for i in items) else "no",
+    }
+
+
+def to_csv(records: Sequence[dict[str, Any]]) -> str:
+    """One row per hazard, formula-safe."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: neutralise(v) for k, v in _row(record).items()})
+    return out.getvalue()
+
+
+def to_json(records: Sequence[dict[str, Any]]) -> str:
+    """The full records."""
+    return json.dumps(list(records), indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _md(text: str) -> str:
+    """Escape what would break a markdown table cell."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+
+
+def to_markdown(records: Sequence[dict[str, Any]], *, terminal: str, branch: str, generated: str) -> str:
+    """A ledger table plus one section per hazard with its measures and closure."""
+    lines = [
+        f"# Hazard rectification ledger — terminal {_md(terminal)}, branch {_md(branch)}",
+        "",
+        f"Generated {generated}. {len(records)} hazard(s).",
+        "",
+        "| # | Level | Category | State | Hazard | Owner | Deadline | Overdue | Measures done "
+        "| Verified by |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        row = _row(r)
+        lines.append(
+            f"| {row['id']} | {row['severity']} | {row['category']} | {row['state']} | {_md(row['title'])} "
+            f"| {_md(row['owner'])} | {row['deadline'] or '—'} | {row['overdue']} | {row['measures_done']} "
+            f"| {_md(row['closed_by']) or '—'} |"
+        )
+    for r in records:
+        lines += ["", f"## #{r['id']} {_md(r['title'])}", ""]
+        lines.append(
+            f"- Rule `{r['rule']}`, subject `{_md(r['subject'])}`, first seen {r['first_seen']}, "
+            f"{r['occurrences']} occurrence(s)"
+        )
+        lines.append(
+            f"- Owner {_md(r['owner'])}; escalation level {r['escalation_level']} ({r['escalated_to']})"
+        )
+        if r["related"]:
+            lines.append(f"- Recurs after: {', '.join(f'#{i}' for i in r['related'])}")
+        lines.append("- Measures:")
+        for item in r["rectification"] or []:
+            done = f" — done by {_md(item['done_by'])} at {item['done_at']}" if item["done"] else ""
+            kind = " (long-term mechanism)" if item["kind"] == "long_term" else ""
+            lines.append(f"  - [{'x' if item['done'] else ' '}] {_md(item['text'])}{kind}{done}")
+        if not r["rectification"]:
+            lines.append("  - (none listed by the rule)")
+        if r["resolved_by"]:
+            lines.append(f"- Resolved by {_md(r['resolved_by'])} at {r['resolved_at']}")
+        if r["closed_by"]:
+            lines.append(f"- Verified and closed by {_md(r['closed_by'])} at {r['closed_at']}")
+    return "\n".join(lines) + "\n"

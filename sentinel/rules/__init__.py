@@ -1,0 +1,1 @@
+"""Rules: the only place where thresholds live. Samples and events in, findings out."""

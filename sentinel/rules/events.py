@@ -1,0 +1,124 @@
+"""Event rules: `count` matching events within `window`, grouped by fields, muted after firing.
+
+Like Wazuh's `frequency`/`timeframe`/`ignore` and Sigma's `event_count` correlation: eight failed
+passwords from one source within 120 s raise one finding for that source; further failures
+during `mute` are counted but raise nothing new. Windows use the events' own timestamps, so a
+burst replayed from a log after a restart is judged by when it happened. Memory is bounded: idle
+groups are forgotten and at most MAX_GROUPS are tracked (the oldest are evicted and counted).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from sentinel.config import RuleConfig
+from sentinel.model import Event, Finding, Scalar, freeze_fields
+from sentinel.rules.text import all_match, render
+
+MAX_GROUPS = 10_000
+SAMPLE_FIELDS = 8
+
+
+@dataclass(slots=True)
+class _Group:
+    times: deque[float] = field(default_factory=deque)
+    muted_until: float = float("-inf")
+    last_seen: float = 0.0
+
+
+class EventRule:
+    """One `[[rules]]` entry with `event = "detector.kind"` (`*` globs allowed)."""
+
+    def __init__(self, config: RuleConfig) -> None:
+        self.config = config
+        self.name = config.name
+        detector, _, kind = config.event.partition(".")
+        self._detector, self._kind = detector, kind or "*"
+        self._groups: OrderedDict[tuple[str, ...], _Group] = OrderedDict()
+        self.evicted = 0
+
+    def wants(self, event: Event) -> bool:
+        """Whether the event is one this rule counts."""
+        return (
+            fnmatch.fnmatchcase(event.detector, self._detector)
+            and fnmatch.fnmatchcase(event.kind, self._kind)
+            and all_match(self.config.where, {k: event.get(k) for k in self.config.where})
+        )
+
+    def observe(self, event: Event) -> Finding | None:
+        """Count one event; return a finding when its group reaches `count` outside `mute`."""
+        if not self.wants(event):
+            return None
+        key = tuple(str(event.get(f, "")) for f in self.config.group_by)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+            self._evict()
+        self._groups.move_to_end(key)
+        group.last_seen = event.time
+        group.times.append(event.time)
+        window = self.config.window
+        while group.times and (
+            len(group.times) > self.config.count or (window and group.times[0] < event.time - window)
+        ):
+            group.times.popleft()
+        if len(group.times) < self.config.count or event.time < group.muted_until:
+            return None
+        group.muted_until = event.time + self.config.mute
+        count = len(group.times)
+        group.times.clear()
+        return self._finding(event, key, count)
+
+    def expire(self, now: float) -> None:
+        """Forget groups idle for longer than their window and mute."""
+        horizon = max(self.config.window, self.config.mute)
+        for key in [k for k, g in self._groups.items() if g.last_seen < now - horizon]:
+            del self._groups[key]
+
+    def _evict(self) -> None:
+        while len(self._groups) > MAX_GROUPS:
+            self._groups.popitem(last=False)
+            self.evicted += 1
+
+    def _finding(self, event: Event, key: tuple[str, ...], count: int) -> Finding:
+        subject = " ".join(key) if key and any(key) else event.subject
+        severity = self.config.severity
+        assert severity is not None  # validated at load
+        values = {
+            **event.field_map,
+            "subject": subject,
+            "count": count,
+            "kind": event.kind,
+            "detector": event.detector,
+            "rule": self.name,
+        }
+        title = render(self.config.title or f"{self.name}: {{subject}}", values)
+        evidence: dict[str, Scalar] = {
+            "event": f"{event.detector}.{event.kind}",
+            "count": count,
+            "window_seconds": self.config.window,
+            "subject": event.subject,
+        }
+        evidence |= dict(list(event.field_map.items())[:SAMPLE_FIELDS])
+        return Finding(
+            rule=self.name,
+            subject=subject,
+            state="firing",
+            severity=severity,
+            category=self.config.category,
+            title=title,
+            time=event.time,
+            evidence=freeze_fields(evidence),
+            rectification=tuple(render(r, values) for r in self.config.rectification),
+            auto_resolve=self.config.resolves_automatically,
+            drill=bool(event.get("drill", False)),
+            deadline_seconds=self.config.deadline,
+            owner=self.config.owner,
+        )
+
+    def adopt(self, previous: EventRule) -> None:
+        """Keep counting windows of the same rule across a config reload."""
+        if previous.config == self.config:
+            self._groups = previous._groups

@@ -1,0 +1,127 @@
+"""Helpers that tests (and users writing their own collectors) can reuse.
+
+- FakeClock: deterministic monotonic and wall time, advanced by hand.
+- NotifyListener: a real AF_UNIX datagram socket standing in for systemd's notify socket, so a
+  test can wait for READY=1 instead of sleeping.
+- free_port(), wait_until(): loopback ports and bounded waits.
+- write_config(): a minimal valid config file for a temporary state directory.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start_wall: float = 1_800_000_000.0, start_mono: float = 1000.0) -> None:
+        self._wall = start_wall
+        self._mono = start_mono
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        """Fake monotonic seconds."""
+        with self._lock:
+            return self._mono
+
+    def time(self) -> float:
+        """Fake wall-clock seconds."""
+        with self._lock:
+            return self._wall
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks forward."""
+        with self._lock:
+            self._mono += seconds
+            self._wall += seconds
+
+    def jump_wall(self, seconds: float) -> None:
+        """Move only the wall clock (an NTP step or a hand-set clock); may be negative."""
+        with self._lock:
+            self._wall += seconds
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll `predicate` until it returns something truthy; raise TimeoutError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+class NotifyListener:
+    """Receives sd_notify datagrams on a socket in `directory` (use as NOTIFY_SOCKET)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "notify.sock"
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(self.path))
+        self.messages: list[str] = []
+
+    def wait_for(self, line: str, timeout: float = 15.0) -> list[str]:
+        """Block until a datagram containing `line` arrives; return all received so far."""
+        deadline = time.monotonic() + timeout
+        while not any(line in m.splitlines() for m in self.messages):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {line!r} from the agent within {timeout}s; got {self.messages}")
+            self._sock.settimeout(remaining)
+            try:
+                data = self._sock.recv(65536)
+            except TimeoutError:
+                continue
+            self.messages.append(data.decode("utf-8", "replace"))
+        return self.messages
+
+    def close(self) -> None:
+        """Close and remove the socket."""
+        self._sock.close()
+        self.path.unlink(missing_ok=True)
+
+
+def write_config(
+    directory: Path,
+    *,
+    port: int = 0,
+    extra: str = "",
+    health: bool = True,
+    name: str = "sentinel.toml",
+) -> Path:
+    """A small valid config in `directory` with state in `directory/state`."""
+    path = directory / name
+    text = f"""
+[agent]
+state_dir = "state"
+branch = "0101-test"
+terminal_id = "test-terminal"
+status_interval = "1s"
+
+[metrics]
+listen = "127.0.0.1:{port}"
+
+[hazards]
+check_interval = "1s"
+
+[collectors.health]
+enabled = {"true" if health else "false"}
+interval = "1s"
+"""
+    path.write_text(text + extra, encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Tickets: hazard transitions delivered to ticketing systems from a durable outbox."""

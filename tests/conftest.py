@@ -1,0 +1,70 @@
+"""Shared fixtures: leaked-thread detection, fake clock, temporary configs, external tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sentinel.testing import FakeClock
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", help="also run the long fault-injection variants")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="long variant; run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Every thread a test starts must be stopped and joined by the end of the test."""
+    before = set(threading.enumerate())
+    yield
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for thread in leftover:
+        thread.join(timeout=3)
+    leaked = [t.name for t in leftover if t.is_alive()]
+    assert not leaked, f"threads left running: {leaked}"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at a fixed point in time."""
+    return FakeClock()
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of an external tool; skip (or fail under CI=true) when it is missing."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} not found: install it with `apt-get install {package}` (or run `make test` as root)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def promtool() -> str:
+    """Path to promtool (Debian package prometheus)."""
+    return require_tool("promtool", "prometheus")
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    """A private temporary directory (0700), like the agent's state dir would be."""
+    tmp_path.chmod(0o700)
+    return tmp_path

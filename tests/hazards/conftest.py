@@ -1,0 +1,69 @@
+"""Fixtures for hazard store tests: a real SQLite file in a temporary directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sentinel.config import HazardsConfig
+from sentinel.hazards.store import HazardStore
+from sentinel.model import Category, Finding, Severity, freeze_fields
+from sentinel.testing import FakeClock
+
+
+@pytest.fixture
+def make_store(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., HazardStore]]:
+    """Build stores on one file; all are closed at the end."""
+    stores: list[HazardStore] = []
+
+    def make(config: HazardsConfig | None = None, **kwargs: Any) -> HazardStore:
+        store = HazardStore(
+            tmp_path / "hazards.db",
+            config=config or HazardsConfig(),
+            terminal="t1",
+            branch="0101",
+            clock=clock,
+            **kwargs,
+        )
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[..., HazardStore]) -> HazardStore:
+    """A store with default settings."""
+    return make_store()
+
+
+def finding(
+    clock: FakeClock,
+    *,
+    rule: str = "disk",
+    subject: str = "/",
+    state: str = "firing",
+    severity: Severity = Severity.MAJOR,
+    category: Category = Category.TERMINAL_EQUIPMENT,
+    auto_resolve: bool = True,
+    rectification: tuple[str, ...] = ("free space on /", "check log rotation"),
+    **evidence: Any,
+) -> Finding:
+    """A finding at the fake clock's current time."""
+    return Finding(
+        rule=rule,
+        subject=subject,
+        state=state,
+        severity=severity,
+        category=category,  # type: ignore[arg-type]
+        title=f"{rule} on {subject}",
+        time=clock.time(),
+        evidence=freeze_fields(evidence),
+        rectification=rectification,
+        auto_resolve=auto_resolve,
+    )

@@ -90,6 +90,22 @@ class NotifyListener:
             self.messages.append(data.decode("utf-8", "replace"))
         return self.messages
 
+    def wait_count(self, line: str, count: int, timeout: float = 15.0) -> int:
+        """Block until `count` datagrams containing `line` have arrived; return how many did."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = sum(1 for m in self.messages if line in m.splitlines())
+            if seen >= count:
+                return seen
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"only {seen} of {count} {line!r} within {timeout}s")
+            self._sock.settimeout(remaining)
+            try:
+                self.messages.append(self._sock.recv(65536).decode("utf-8", "replace"))
+            except TimeoutError:
+                continue
+
     def close(self) -> None:
         """Close and remove the socket."""
         self._sock.close()

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of Sentinel against the real peers (`make bench`)."""

@@ -30,6 +30,7 @@ log = structlog.get_logger("sentinel.pipeline")
 
 MAX_RETAINED_FINDINGS = 100_000
 RETRY_INTERVAL = 1.0
+PRUNE_INTERVAL = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class Pipeline:
         self._housekeeping_interval = housekeeping_interval
         self._put_timeout = put_timeout
         self._retained: deque[Finding] = deque(maxlen=MAX_RETAINED_FINDINGS)
+        self._next_prune = clock.monotonic()
         self._listeners: list[Callable[[Sequence[Change]], None]] = []
         self._drop_handlers: list[Callable[[str], None]] = []
         status.queue_depth = self._queue.qsize
@@ -178,9 +180,14 @@ class Pipeline:
         self.engine.housekeeping()
         try:
             self._notify(self.store.check_deadlines())
+            if self.clock.monotonic() >= self._next_prune:
+                self._next_prune = self.clock.monotonic() + PRUNE_INTERVAL
+                pruned = self.store.prune()
+                if pruned:
+                    log.info("hazards_pruned", count=pruned)
         except sqlite3.Error as exc:
             self.status.store_write_error()
-            log.error("deadline_check_failed", error=str(exc))
+            log.error("housekeeping_failed", error=str(exc))
 
     def _notify(self, changes: Sequence[Change]) -> None:
         if not changes:

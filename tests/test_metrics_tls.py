@@ -1,0 +1,103 @@
+"""/metrics over TLS with client certificates (mutual TLS), with real certificates from openssl."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from sentinel.agent import Agent
+from sentinel.config import load
+from sentinel.testing import free_port, write_config
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def pki(tmp: Path) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed (apt-get install openssl)")
+    d = tmp / "pki"
+    d.mkdir()
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        cwd=d,
+    )
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={name}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            cwd=d,
+        )
+        (d / f"{name}.ext").write_text(ext + "\n")
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            f"{name}.ext",
+            "-out",
+            f"{name}.pem",
+            cwd=d,
+        )
+    return d
+
+
+def test_mutual_tls_accepts_a_client_certificate_and_refuses_none(tmp: Path, pki: Path) -> None:
+    """With client_ca_file set, a scrape without a client certificate fails; with one it succeeds."""
+    tls = (
+        f'tls_cert_file = "{pki / "server.pem"}"\ntls_key_file = "{pki / "server.key"}"\n'
+        f'client_ca_file = "{pki / "ca.pem"}"\n'
+    )
+    path = write_config(tmp, port=free_port(), health=False)
+    path.write_text(path.read_text().replace("[metrics]\n", "[metrics]\n" + tls))
+    agent = Agent(load(path))
+    agent.start()
+    try:
+        assert agent.address is not None
+        url = f"https://127.0.0.1:{agent.address[1]}/metrics"
+        anonymous = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
+            urllib.request.urlopen(url, context=anonymous, timeout=5).read()
+        client = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        client.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))
+        with urllib.request.urlopen(url, context=client, timeout=5) as response:
+            assert b"sentinel_up 1.0" in response.read()
+    finally:
+        agent._teardown()

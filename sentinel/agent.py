@@ -32,9 +32,10 @@ from sentinel.metrics import MetricsServer, SentinelCollector
 from sentinel.model import MetricSpec, Sample
 from sentinel.pipeline import Batch, Pipeline, PolledRunner
 from sentinel.rules.engine import RuleEngine
+from sentinel.schedule import ScheduleConfig, Scheduler
 from sentinel.status import STATUS_FILE, AgentStatus, write_json_atomic
 from sentinel.systemd import Notifier
-from sentinel.wiring import open_store
+from sentinel.wiring import baseline_summary, open_store
 
 log = structlog.get_logger("sentinel.agent")
 
@@ -128,6 +129,7 @@ class Agent:
         self.metrics: MetricsServer | None = None
         self.address: tuple[str, int] | None = None
         self._services: list[Any] = []  # components with start()/stop() added by later features
+        self.scheduler: Scheduler | None = None
 
     # -- start and stop -----------------------------------------------------------------------
 
@@ -162,6 +164,13 @@ class Agent:
             self.address = self.metrics.start()
             self.pipeline.start()
             self._start_collectors(cfg)
+            self.scheduler = Scheduler(
+                cfg.schedules,
+                state_dir=cfg.agent.state_dir,
+                jobs={"inspect": self._scheduled_inspection},
+                clock=self.clock,
+            )
+            self._services.append(self.scheduler)
             for service in self._services:
                 service.start()
         except BaseException:
@@ -307,10 +316,34 @@ class Agent:
         done.wait(5)
         self.config = new
         self._start_collectors(new)
+        if self.scheduler is not None:
+            self.scheduler.schedules = new.schedules
         self.status.reloaded(True)
         log.info("config_reloaded", rules=len(new.enabled_rules), source=str(new.source))
         self.notifier.ready("monitoring; config reloaded")
         return True
+
+    def _scheduled_inspection(self, schedule: ScheduleConfig) -> None:
+        """Run an inspection; keep its report in state_dir; raise hazards through the writer."""
+        from sentinel.inspect import report as render
+        from sentinel.inspect.runner import collect_health, findings_for, hazards_summary, run_inspection
+
+        cfg = self.config
+        report = run_inspection(
+            cfg,
+            collect_samples=lambda: collect_health(cfg),
+            hazards_summary=lambda: hazards_summary(cfg),
+            baseline_check=lambda: baseline_summary(cfg),
+            now=self.clock.time(),
+        )
+        state_dir = cfg.agent.state_dir
+        write_json_atomic(state_dir / "inspection-latest.json", report.as_dict())
+        (state_dir / "inspection-latest.md").write_text(render.to_markdown(report), encoding="utf-8")
+        if cfg.inspect.raise_hazards and self.pipeline is not None:
+            self.pipeline.submit_findings(findings_for(report.checks, now=report.started_at))
+        log.info(
+            "inspection_done", schedule=schedule.name, failed=len(report.failed), problems=report.problems
+        )
 
     def _unreloadable(self, new: Config) -> str:
         """Settings that need a restart: say so instead of half-applying them."""

@@ -44,6 +44,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
     from sentinel.cli_hazards import add_hazard_commands
+    from sentinel.cli_inspect import add_inspect_command
 
     parser = _Parser(prog="sentinel", description="Security monitoring agent for branch terminals.")
     parser.add_argument("--version", action="version", version=f"sentinel {__version__}")
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     add_hazard_commands(sub, _add_config)
+    add_inspect_command(sub, _add_config)
     return parser
 
 

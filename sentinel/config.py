@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sentinel.collectors.health import HealthConfig
+from sentinel.inspect.config import InspectConfig
 from sentinel.model import Category, Severity
+from sentinel.schedule import ScheduleConfig
 from sentinel.settings import (
     Builder,
     Duration,
@@ -241,6 +243,8 @@ class Config:
     hazards: HazardsConfig = field(default_factory=HazardsConfig)
     collectors: CollectorsConfig = field(default_factory=CollectorsConfig)
     rules: tuple[RuleConfig, ...] = ()
+    inspect: InspectConfig = field(default_factory=InspectConfig)
+    schedules: tuple[ScheduleConfig, ...] = ()
     source: Path = field(default_factory=lambda: DEFAULT_CONFIG, internal=True)
 
     @property

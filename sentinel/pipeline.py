@@ -91,6 +91,11 @@ class Pipeline:
         """Run `fn` on the writer thread (to touch the engine or store from elsewhere)."""
         self._queue.put(fn)
 
+    def submit_findings(self, findings: Sequence[Finding]) -> None:
+        """Have the writer apply findings made elsewhere (scheduled inspections, drills)."""
+        batch = tuple(findings)
+        self._queue.put(lambda: self._apply(batch))
+
     def on_changes(self, listener: Callable[[Sequence[Change]], None]) -> None:
         """Be told of hazard changes after they commit (the ticket dispatcher wakes on this)."""
         self._listeners.append(listener)

@@ -3,6 +3,8 @@ from the command line is ticketed exactly as one made by the agent."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sentinel.clock import SYSTEM_CLOCK, Clock
 from sentinel.config import Config
 from sentinel.hazards.store import HazardStore
@@ -19,3 +21,10 @@ def open_store(config: Config, *, clock: Clock = SYSTEM_CLOCK) -> HazardStore:
         branch=config.agent.branch,
         clock=clock,
     )
+
+
+def baseline_summary(config: Config) -> dict[str, Any] | None:
+    """A quick file-integrity check for inspections: {"ok": bool, "summary": str}, or None when
+    no baseline is configured. Filled in by the integrity module."""
+    del config
+    return None

@@ -118,6 +118,10 @@ class ThresholdRule:
         slope, intercept = fit
         return slope * (now + self.config.predict) + intercept
 
+    def judge(self, value: float) -> Severity | None:
+        """The severity one reading would have on its own (no `for`, no hysteresis): inspections."""
+        return self._crossed(value, None)
+
     def _crossed(self, value: float, current: Severity | None) -> Severity | None:
         """The highest severity whose level the value crosses (with hysteresis when firing)."""
         found: Severity | None = None

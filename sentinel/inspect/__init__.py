@@ -1,0 +1,1 @@
+"""Inspections: posture checks, health snapshot, baseline and hazard summary in one report."""

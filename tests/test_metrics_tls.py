@@ -101,3 +101,23 @@ def test_mutual_tls_accepts_a_client_certificate_and_refuses_none(tmp: Path, pki
             assert b"sentinel_up 1.0" in response.read()
     finally:
         agent._teardown()
+
+
+def test_a_silent_client_does_not_block_tls_scrapes(tmp: Path, pki: Path) -> None:
+    """A connection that never starts its TLS handshake must not stall other scrapes."""
+    import socket
+
+    tls = f'tls_cert_file = "{pki / "server.pem"}"\ntls_key_file = "{pki / "server.key"}"\n'
+    path = write_config(tmp, port=free_port(), health=False)
+    path.write_text(path.read_text().replace("[metrics]\n", "[metrics]\n" + tls))
+    agent = Agent(load(path))
+    agent.start()
+    try:
+        assert agent.address is not None
+        with socket.create_connection(("127.0.0.1", agent.address[1]), timeout=5):
+            context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+            url = f"https://127.0.0.1:{agent.address[1]}/metrics"
+            with urllib.request.urlopen(url, context=context, timeout=5) as response:
+                assert b"sentinel_up 1.0" in response.read()
+    finally:
+        agent._teardown()

@@ -93,6 +93,19 @@ MIGRATIONS: tuple[str, ...] = (
 
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: emergency drill runs and their stage results.
+    """
+    CREATE TABLE drill_runs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        scenario    TEXT    NOT NULL,
+        started_at  REAL    NOT NULL,
+        finished_at REAL    NOT NULL,
+        passed      INTEGER NOT NULL,
+        trigger     TEXT    NOT NULL DEFAULT 'cli',
+        stages      TEXT    NOT NULL
+    );
+    CREATE INDEX drill_runs_by_scenario ON drill_runs (scenario, started_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -27,6 +27,7 @@ from sentinel.clock import SYSTEM_CLOCK, Clock
 from sentinel.collectors.base import PolledCollector, StreamingCollector
 from sentinel.collectors.registry import build_collectors
 from sentinel.config import Config, ConfigError
+from sentinel.drills.metrics import drill_families
 from sentinel.hazards.store import HazardStore
 from sentinel.metrics import MetricsServer, SentinelCollector
 from sentinel.model import MetricSpec, Sample
@@ -160,6 +161,7 @@ class Agent:
                 open_info_limit=cfg.metrics.open_hazards_info_limit,
             )
             self._scrape_store = scrape_store
+            collector.add_families(lambda: drill_families(scrape_store))
             self.metrics = MetricsServer(cfg.metrics, collector)
             self.address = self.metrics.start()
             self.pipeline.start()
@@ -167,7 +169,7 @@ class Agent:
             self.scheduler = Scheduler(
                 cfg.schedules,
                 state_dir=cfg.agent.state_dir,
-                jobs={"inspect": self._scheduled_inspection},
+                jobs={"inspect": self._scheduled_inspection, "drill": self._scheduled_drill},
                 clock=self.clock,
             )
             self._services.append(self.scheduler)
@@ -344,6 +346,26 @@ class Agent:
         log.info(
             "inspection_done", schedule=schedule.name, failed=len(report.failed), problems=report.problems
         )
+
+    def _scheduled_drill(self, schedule: ScheduleConfig) -> None:
+        """Run the schedule's drill scenarios against this agent, as `sentinel drill` would."""
+        from sentinel.cli_drill import scraper
+        from sentinel.drills.runner import DrillRunner
+        from sentinel.drills.scenarios import SCENARIOS
+
+        cfg = self.config
+        names = list(SCENARIOS) if schedule.scenario == "all" else [schedule.scenario]
+        store = open_store(cfg, clock=self.clock)
+        try:
+            runner = DrillRunner(cfg, store, scrape=scraper(cfg), clock=self.clock, trigger="schedule")
+            for name in names:
+                scenario = SCENARIOS.get(name)
+                if scenario is None:
+                    log.error("drill_unknown_scenario", schedule=schedule.name, scenario=name)
+                    continue
+                runner.run(scenario)
+        finally:
+            store.close()
 
     def _unreloadable(self, new: Config) -> str:
         """Settings that need a restart: say so instead of half-applying them."""

@@ -43,6 +43,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
+    from sentinel.cli_drill import add_drill_command
     from sentinel.cli_hazards import add_hazard_commands
     from sentinel.cli_inspect import add_inspect_command
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_hazard_commands(sub, _add_config)
     add_inspect_command(sub, _add_config)
+    add_drill_command(sub, _add_config)
     return parser
 
 
@@ -179,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse and dispatch; turn known failures into one stderr line and an exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # one-shot commands keep stdout for their output; `run` reconfigures from its config
+    sentinel_logging.configure("warning", "console", stream=sentinel_logging.CurrentStream("stderr"))
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from sentinel.collectors.drill_probe import DrillProbeConfig
 from sentinel.collectors.health import HealthConfig
 from sentinel.inspect.config import InspectConfig
 from sentinel.model import Category, Severity
@@ -151,6 +152,7 @@ class RuleConfig:
     rectification: tuple[str, ...] = ()
     deadline: Duration | None = None
     owner: str = ""
+    drill: bool = False  # hazards it raises are drills (routed away from on-call, auto-closed)
 
     def validate(self) -> list[tuple[KeyPath, str]]:
         """A rule is exactly one of the two forms, with what that form needs."""
@@ -232,6 +234,7 @@ class CollectorsConfig:
     """`[collectors.*]`: one table per collector."""
 
     health: HealthConfig = field(default_factory=HealthConfig)
+    drill_probe: DrillProbeConfig = field(default_factory=DrillProbeConfig)
 
 
 @dataclass(frozen=True, slots=True)

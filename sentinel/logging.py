@@ -17,13 +17,36 @@ LEVELS = {
 }
 
 
+class CurrentStream:
+    """Writes to whatever sys.stdout/sys.stderr is *now* (tests and daemons swap them)."""
+
+    def __init__(self, name: Literal["stdout", "stderr"]) -> None:
+        self.name = name
+
+    def _target(self) -> TextIO:
+        stream: TextIO = getattr(sys, self.name)
+        return stream
+
+    def write(self, text: str) -> int:
+        """Write to the current stream."""
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        """Flush the current stream."""
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        """Whether the current stream is a terminal."""
+        return self._target().isatty()
+
+
 def configure(
     level: str = "info",
     fmt: Literal["auto", "json", "console"] = "auto",
-    stream: TextIO | None = None,
+    stream: TextIO | CurrentStream | None = None,
 ) -> None:
     """Configure structlog (and route stdlib logging through the same level)."""
-    out = stream or sys.stdout
+    out = stream or CurrentStream("stdout")
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
@@ -40,7 +63,7 @@ def configure(
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS.get(level, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=structlog.PrintLoggerFactory(file=out),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,  # reload may change the level; loggers are cheap here
     )
     logging.basicConfig(level=LEVELS.get(level, logging.INFO), stream=sys.stderr, force=True)

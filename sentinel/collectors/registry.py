@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from sentinel.clock import Clock
 from sentinel.collectors.base import PolledCollector, StreamingCollector
+from sentinel.collectors.drill_probe import DrillProbeCollector
 from sentinel.collectors.health import HealthCollector
 from sentinel.config import Config
 
@@ -20,9 +21,14 @@ def _factories(
     config: Config, clock: Clock
 ) -> list[tuple[str, bool, Callable[[], PolledCollector | StreamingCollector]]]:
     c = config.collectors
-    del clock  # collectors that time things take it; the first ones do not yet
+    state_dir = config.agent.state_dir
     return [
         ("health", c.health.enabled, lambda: HealthCollector(c.health)),
+        (
+            "drill_probe",
+            c.drill_probe.enabled,
+            lambda: DrillProbeCollector(c.drill_probe, state_dir=state_dir, clock=clock),
+        ),
     ]
 
 

@@ -113,7 +113,7 @@ class EventRule:
             evidence=freeze_fields(evidence),
             rectification=tuple(render(r, values) for r in self.config.rectification),
             auto_resolve=self.config.resolves_automatically,
-            drill=bool(event.get("drill", False)),
+            drill=self.config.drill or bool(event.get("drill", False)),
             deadline_seconds=self.config.deadline,
             owner=self.config.owner,
         )

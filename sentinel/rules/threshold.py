@@ -214,6 +214,7 @@ class ThresholdRule:
             evidence=freeze_fields(evidence),
             rectification=tuple(render(r, values) for r in self.config.rectification),
             auto_resolve=self.config.resolves_automatically,
+            drill=self.config.drill,
             deadline_seconds=self.config.deadline,
             owner=self.config.owner,
         )

@@ -1,0 +1,1 @@
+"""Emergency drills: harmless stimuli that prove the whole alarm chain works, stage by stage."""

@@ -1,0 +1,82 @@
+"""Emergency drills against a real agent process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import AgentProcess
+
+pytestmark = pytest.mark.e2e
+
+DRILL_RULES = """
+[[rules]]
+name = "drill_threshold"
+category = "stability"
+metric = "sentinel_drill_probe_value"
+threshold = 1
+op = ">="
+severity = "minor"
+drill = true
+title = "Emergency drill on {subject}"
+rectification = ["Nothing to repair: emergency drill"]
+"""
+
+
+def sentinel(agent: AgentProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sentinel", *args, "--config", str(agent.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_threshold_drill_passes_every_stage_and_cleans_up(start_agent: Any) -> None:
+    """detected, recorded, metrics pass with latencies; the drill hazard ends closed; history kept."""
+    agent: AgentProcess = start_agent(DRILL_RULES, health=False)
+    result = sentinel(agent, "drill", "--scenario", "threshold", "--json", "--timeout", "20")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run,) = json.loads(result.stdout)
+    stages = {s["name"]: s for s in run["stages"]}
+    assert set(stages) == {"detected", "recorded", "metrics"}
+    assert all(s["passed"] and s["latency_seconds"] is not None for s in stages.values())
+    hazard = json.loads(sentinel(agent, "hazards", "show", str(run["hazard_id"]), "--json").stdout)
+    assert hazard["drill"] is True and hazard["state"] == "closed"
+    assert (
+        hazard["closed_by"] == "drill-verifier"
+        and "after the threshold drill" in hazard["history"][-1]["note"]
+    )
+    history = json.loads(sentinel(agent, "drill", "history", "--json").stdout)
+    assert history[0]["scenario"] == "threshold" and history[0]["passed"] is True
+    text = agent.scrape()
+    assert 'sentinel_drill_last_result{scenario="threshold"} 1.0' in text
+    assert 'sentinel_drill_stage_latency_seconds{scenario="threshold",stage="recorded"}' in text
+    assert 'sentinel_drill_last_success_timestamp_seconds{scenario="threshold"}' in text
+
+
+def test_drill_fails_naming_the_stage_when_the_rule_is_missing(start_agent: Any) -> None:
+    """Without the drill rule the scenario cannot run: reported, exit 1."""
+    agent: AgentProcess = start_agent(health=False)
+    result = sentinel(agent, "drill", "--scenario", "threshold", "--timeout", "3")
+    assert result.returncode == 1
+    assert "SKIPPED (rule drill_threshold on sentinel_drill_probe_value is not enabled)" in result.stdout
+
+
+def test_drill_needs_a_running_agent(tmp: Any) -> None:
+    """No agent on the state_dir: one line, exit 1."""
+    from sentinel.testing import write_config
+
+    config = write_config(tmp)
+    result = subprocess.run(
+        [sys.executable, "-m", "sentinel", "drill", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "the agent is not running" in result.stderr

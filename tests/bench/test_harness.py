@@ -1,0 +1,72 @@
+"""The benchmark harness's arithmetic and rendering (the benchmarks themselves run in `make bench`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.harness import Figure, Stats, interleave, percentile, to_markdown
+
+
+def test_stats_of_measurements() -> None:
+    """Median, min, max and count."""
+    s = Stats.of([3.0, 1.0, 2.0, 10.0])
+    assert (s.median, s.min, s.max, s.n) == (2.5, 1.0, 10.0, 4)
+    with pytest.raises(ValueError):
+        Stats.of([])
+
+
+@pytest.mark.parametrize(("q", "expected"), [(0, 1.0), (50, 50.5), (99, 99.01), (100, 100.0)])
+def test_percentiles_interpolate(q: float, expected: float) -> None:
+    """Linear interpolation between closest ranks, like numpy's default."""
+    assert percentile([float(i) for i in range(1, 101)], q) == pytest.approx(expected)
+
+
+def test_ratio_direction() -> None:
+    """For times lower is better (peer/sentinel); for rates higher is better (sentinel/peer)."""
+    t = Figure("scrape", "ms", Stats.of([2.0]), Stats.of([6.0]), "node_exporter")
+    assert t.ratio == pytest.approx(3.0)
+    r = Figure("rate", "/s", Stats.of([500.0]), Stats.of([250.0]), "x", better="higher")
+    assert r.ratio == pytest.approx(2.0)
+    assert Figure("alone", "s", Stats.of([1.0])).ratio is None
+
+
+def test_interleave_alternates_who_goes_first() -> None:
+    """A B, B A, A B ...; warm-up rounds are not recorded."""
+    order: list[str] = []
+
+    def a() -> float:
+        order.append("a")
+        return 1.0
+
+    def b() -> float:
+        order.append("b")
+        return 2.0
+
+    xs, ys = interleave(a, b, rounds=3, warmup=1)
+    assert order == ["a", "b", "a", "b", "b", "a", "a", "b"]
+    assert xs == [1.0] * 3 and ys == [2.0] * 3
+
+
+def test_markdown_shows_missed_goals_honestly() -> None:
+    """A missed goal is bold 'no' with the measured ratio."""
+    figures = [
+        Figure(
+            "baseline init", "s", Stats.of([4.0, 5.0]), Stats.of([10.0]), "aide", goal="≥5× faster", met=False
+        ),
+        Figure(
+            "scrape p50",
+            "ms",
+            Stats.of([1.0]),
+            Stats.of([2.0]),
+            "node_exporter",
+            goal="≤ peer",
+            met=True,
+            notes="500 scrapes",
+        ),
+    ]
+    text = to_markdown(figures, header="# R")
+    assert (
+        "| baseline init | 4.50 [4.00–5.00] s | aide: 10.00 [10.00–10.00] s | 2.22× | ≥5× faster | **no** |"
+        in text
+    )
+    assert "| yes |" in text and "- **scrape p50**: 500 scrapes" in text

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal, TextIO
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Literal, TextIO
 
 import structlog
+
+from sentinel.model import clean_text
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -40,6 +43,11 @@ class CurrentStream:
         return self._target().isatty()
 
 
+def _printable_strings(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """Undecodable file names (lone surrogates) must not crash a log write to a UTF-8 stream."""
+    return {k: clean_text(v) if isinstance(v, str) else v for k, v in event.items()}
+
+
 def configure(
     level: str = "info",
     fmt: Literal["auto", "json", "console"] = "auto",
@@ -58,6 +66,7 @@ def configure(
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
         structlog.processors.UnicodeDecoder(),
+        _printable_strings,
         renderer,
     ]
     structlog.configure(

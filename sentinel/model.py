@@ -164,3 +164,25 @@ class Finding:
 def rank_max(severities: Iterable[Severity]) -> Severity:
     """The most severe of several severities (info when there are none)."""
     return max(severities, key=lambda s: s.rank, default=Severity.INFO)
+
+
+def clean_text(text: str) -> str:
+    """Text that is safe to store, encode and print: lone surrogates become visible escapes.
+
+    Python decodes undecodable file names and argv bytes into lone surrogates
+    (surrogateescape); UTF-8 cannot encode those, so they would break SQLite, JSON consumers and
+    terminals. Bytes that came from surrogateescape come back as `\\xff`, others as `\\udxxx`.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def clean_value(value: Scalar) -> Scalar:
+    """clean_text for strings; other scalars as they are."""
+    return clean_text(value) if isinstance(value, str) else value

@@ -5,13 +5,20 @@
   test can wait for READY=1 instead of sleeping.
 - free_port(), wait_until(): loopback ports and bounded waits.
 - write_config(): a minimal valid config file for a temporary state directory.
+- AgentProcess, wait_for_log(): a real `sentinel run` process, its readiness, scrapes and log.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -141,3 +148,74 @@ interval = "1s"
 """
     path.write_text(text + extra, encoding="utf-8")
     return path
+
+
+class AgentProcess:
+    """A real agent process with its notify socket, log file and metrics address."""
+
+    def __init__(self, directory: Path, config: Path, port: int, env: dict[str, str] | None = None) -> None:
+        self.directory = directory
+        self.config = config
+        self.port = port
+        self.log_path = directory / "agent.log"
+        self.notify = NotifyListener(directory)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        full_env = {**os.environ, "NOTIFY_SOCKET": str(self.notify.path), **(env or {})}
+        full_env.pop("WATCHDOG_PID", None)
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "sentinel", "run", "--config", str(config)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=directory,
+        )
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Block until the agent sent READY=1 (or fail with its log)."""
+        try:
+            self.notify.wait_for("READY=1", timeout)
+        except TimeoutError:
+            raise AssertionError(f"agent not ready; exit {self.proc.poll()}; log:\n{self.log()}") from None
+
+    def scrape(self, path: str = "/metrics") -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
+            return str(response.read().decode())
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def log_events(self) -> list[dict[str, Any]]:
+        events = []
+        for line in self.log().splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, wait; SIGKILL if it does not stop. Returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        self.notify.close()
+        return self.proc.returncode
+
+
+def wait_for_log(agent: AgentProcess, event: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+    """The first log event named `event` with the given fields, waiting for it to appear."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in agent.log_events():
+            if entry.get("event") == event and all(entry.get(k) == v for k, v in fields.items()):
+                return entry
+        time.sleep(0.05)
+    raise AssertionError(f"no {event!r} log line within {timeout}s; log:\n{agent.log()}")

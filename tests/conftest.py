@@ -7,10 +7,11 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sentinel.testing import FakeClock
+from sentinel.testing import AgentProcess, FakeClock, free_port, write_config
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -68,3 +69,30 @@ def tmp(tmp_path: Path) -> Path:
     """A private temporary directory (0700), like the agent's state dir would be."""
     tmp_path.chmod(0o700)
     return tmp_path
+
+
+@pytest.fixture
+def start_agent(tmp: Path) -> Iterator[Any]:
+    """Start real agents; every one is stopped at the end."""
+    started: list[AgentProcess] = []
+
+    def start(
+        extra: str = "",
+        *,
+        health: bool = True,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+        directory: Path | None = None,
+    ) -> AgentProcess:
+        where = directory or tmp
+        port = free_port()
+        config = write_config(where, port=port, extra=extra, health=health)
+        agent = AgentProcess(where, config, port, env)
+        started.append(agent)
+        if wait:
+            agent.wait_ready()
+        return agent
+
+    yield start
+    for agent in started:
+        agent.stop()

@@ -9,6 +9,7 @@ other writes, and the busy timeout serialises writers.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from sentinel.hazards.lifecycle import (
     next_state,
 )
 from sentinel.hazards.routing import Router
-from sentinel.model import Category, Finding, Severity
+from sentinel.model import Category, Finding, Severity, clean_text, clean_value
 from sentinel.tickets import payload as ticket_payload
 
 AGENT_ACTOR = "sentinel"
@@ -147,6 +148,7 @@ class HazardStore:
 
     def apply(self, finding: Finding) -> Change | None:
         """Turn one finding into a new record, an update, a reopen or an auto-resolution."""
+        finding = _cleaned(finding)
         fp = fingerprint(finding.rule, self.terminal, finding.subject)
         with self._txn() as db:
             live = db.execute(
@@ -368,7 +370,7 @@ class HazardStore:
 
     def act(self, hazard_id: int, action: Action, *, by: str, note: str = "", owner: str = "") -> Change:
         """Apply a person's action (ack, start, resolve, close, reopen, cancel, assign, note)."""
-        by = by.strip()
+        by, note, owner = clean_text(by.strip()), clean_text(note), clean_text(owner)
         if not by:
             raise HazardError("say who you are with --by NAME (the audit trail needs it)")
         now = self.clock.time()
@@ -446,6 +448,7 @@ class HazardStore:
 
     def tick(self, hazard_id: int, seq: int, *, by: str, note: str = "") -> Change:
         """Mark rectification item `seq` of a hazard as done."""
+        by, note = clean_text(by), clean_text(note)
         if not by.strip():
             raise HazardError("say who you are with --by NAME (the audit trail needs it)")
         now = self.clock.time()
@@ -770,6 +773,17 @@ class HazardStore:
     def integrity_check(self) -> str:
         """SQLite's own verdict: "ok" or the first problem."""
         return str(self._read("PRAGMA integrity_check")[0][0])
+
+
+def _cleaned(finding: Finding) -> Finding:
+    """The finding with every text made safe to store and print (see model.clean_text)."""
+    return dataclasses.replace(
+        finding,
+        subject=clean_text(finding.subject),
+        title=clean_text(finding.title),
+        evidence=tuple((clean_text(k), clean_value(v)) for k, v in finding.evidence),
+        rectification=tuple(clean_text(r) for r in finding.rectification),
+    )
 
 
 def parse_category(value: str) -> Category:

@@ -36,7 +36,8 @@ from sentinel.rules.engine import RuleEngine
 from sentinel.schedule import ScheduleConfig, Scheduler
 from sentinel.status import STATUS_FILE, AgentStatus, write_json_atomic
 from sentinel.systemd import Notifier
-from sentinel.wiring import baseline_summary, open_store
+from sentinel.tickets.dispatcher import Dispatcher
+from sentinel.wiring import STORE_FILE, baseline_summary, open_store
 
 log = structlog.get_logger("sentinel.agent")
 
@@ -131,6 +132,7 @@ class Agent:
         self.address: tuple[str, int] | None = None
         self._services: list[Any] = []  # components with start()/stop() added by later features
         self.scheduler: Scheduler | None = None
+        self.dispatcher: Dispatcher | None = None
 
     # -- start and stop -----------------------------------------------------------------------
 
@@ -166,6 +168,11 @@ class Agent:
             self.address = self.metrics.start()
             self.pipeline.start()
             self._start_collectors(cfg)
+            if any(s.enabled for s in cfg.sinks):
+                self.dispatcher = Dispatcher(cfg.agent.state_dir / STORE_FILE, cfg.sinks, clock=self.clock)
+                self.pipeline.on_changes(self.dispatcher.wake)
+                collector.add_families(self.dispatcher.families)
+                self._services.append(self.dispatcher)
             self.scheduler = Scheduler(
                 cfg.schedules,
                 state_dir=cfg.agent.state_dir,
@@ -375,6 +382,7 @@ class Agent:
             ("agent.terminal_id", old.agent.terminal_id, new.agent.terminal_id),
             ("metrics", old.metrics, new.metrics),
             ("hazards", old.hazards, new.hazards),
+            ("sinks", old.sinks, new.sinks),
         ):
             if a != b:
                 return f"{label} changed; restart the agent to apply it"

@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sentinel.cli_drill import add_drill_command
     from sentinel.cli_hazards import add_hazard_commands
     from sentinel.cli_inspect import add_inspect_command
+    from sentinel.cli_tickets import add_ticket_commands
 
     parser = _Parser(prog="sentinel", description="Security monitoring agent for branch terminals.")
     parser.add_argument("--version", action="version", version=f"sentinel {__version__}")
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_hazard_commands(sub, _add_config)
     add_inspect_command(sub, _add_config)
     add_drill_command(sub, _add_config)
+    add_ticket_commands(sub, _add_config)
     return parser
 
 

@@ -36,6 +36,7 @@ from sentinel.settings import (
     non_negative,
     positive,
 )
+from sentinel.tickets.config import SinkConfig
 
 DEFAULT_CONFIG = Path("/etc/sentinel/sentinel.toml")
 CONFIG_ENV = "SENTINEL_CONFIG"
@@ -248,12 +249,27 @@ class Config:
     rules: tuple[RuleConfig, ...] = ()
     inspect: InspectConfig = field(default_factory=InspectConfig)
     schedules: tuple[ScheduleConfig, ...] = ()
+    sinks: tuple[SinkConfig, ...] = ()
     source: Path = field(default_factory=lambda: DEFAULT_CONFIG, internal=True)
 
     @property
     def enabled_rules(self) -> tuple[RuleConfig, ...]:
         """The rules that are switched on."""
         return tuple(r for r in self.rules if r.enabled)
+
+    def validate(self) -> list[tuple[KeyPath, str]]:
+        """Names that others refer to must be unique."""
+        problems: list[tuple[KeyPath, str]] = []
+        for section, names in (
+            ("sinks", [s.name for s in self.sinks]),
+            ("schedules", [s.name for s in self.schedules]),
+        ):
+            seen: set[str] = set()
+            for i, name in enumerate(names):
+                if name in seen:
+                    problems.append(((section, i, "name"), f'another entry is already named "{name}"'))
+                seen.add(name)
+        return problems
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:

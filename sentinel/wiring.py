@@ -14,12 +14,18 @@ STORE_FILE = "hazards.db"
 
 def open_store(config: Config, *, clock: Clock = SYSTEM_CLOCK) -> HazardStore:
     """The hazard store of `config`, with its ticket routing."""
+    sinks = config.sinks
+
+    def sinks_for(record: dict[str, Any], transition: str) -> list[str]:
+        return [s.name for s in sinks if s.wants(record, transition)]
+
     return HazardStore(
         config.agent.state_dir / STORE_FILE,
         config=config.hazards,
         terminal=config.agent.terminal_id,
         branch=config.agent.branch,
         clock=clock,
+        sinks_for=sinks_for,
     )
 
 

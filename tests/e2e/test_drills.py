@@ -80,3 +80,46 @@ def test_drill_needs_a_running_agent(tmp: Any) -> None:
     )
     assert result.returncode == 1
     assert "the agent is not running" in result.stderr
+
+
+def hook(receiver_url: str) -> str:
+    return (
+        f'\n[[sinks]]\nname = "tickets"\ntype = "webhook"\nurl = "{receiver_url}"\n'
+        f'secret_file = "hook.secret"\nmax_backoff = "1s"\ntimeout = "2s"\n'
+    )
+
+
+def test_every_scenario_passes_with_a_real_webhook_receiver(start_agent: Any, tmp: Any) -> None:
+    """All scenarios, all stages, including the ticket reaching the receiver (marked drill)."""
+    from sentinel.testing import WebhookReceiver, free_port
+
+    (tmp / "hook.secret").write_bytes(b"drill-secret")
+    receiver = WebhookReceiver(b"drill-secret", port=free_port()).start()
+    try:
+        agent: AgentProcess = start_agent(DRILL_RULES + hook(receiver.url), health=False)
+        result = sentinel(agent, "drill", "--json", "--timeout", "20")
+        assert result.returncode == 0, result.stdout + result.stderr
+        runs = json.loads(result.stdout)
+        assert {r["scenario"] for r in runs} >= {"threshold"}
+        for run in runs:
+            assert run["passed"], run
+            assert "ticket:tickets" in {s["name"] for s in run["stages"]}
+        raised = [b for _, b in receiver.received if b["transition"] == "raised"]
+        assert raised and all(b["drill"] is True and b["hazard"]["drill"] is True for b in raised)
+    finally:
+        receiver.stop()
+
+
+def test_drill_fails_naming_the_ticket_stage_when_the_receiver_is_down(start_agent: Any, tmp: Any) -> None:
+    """Receiver down: detected/recorded/metrics pass, ticket:tickets fails, exit 1."""
+    from sentinel.testing import free_port
+
+    (tmp / "hook.secret").write_bytes(b"drill-secret")
+    down = f"http://127.0.0.1:{free_port()}/hook"
+    agent: AgentProcess = start_agent(DRILL_RULES + hook(down), health=False)
+    result = sentinel(agent, "drill", "--scenario", "threshold", "--timeout", "4")
+    assert result.returncode == 1
+    assert "drill threshold: FAILED" in result.stdout
+    failed = [line for line in result.stdout.splitlines() if line.strip().startswith("FAIL")]
+    assert len(failed) == 1 and "ticket:tickets" in failed[0] and "last error" in failed[0]
+    assert "ok   recorded" in result.stdout and "ok   metrics" in result.stdout

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sentinel.clock import Clock
 from sentinel.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
 from sentinel.model import Category, Finding, Severity, freeze_fields
@@ -43,7 +44,7 @@ def store(make_store: Callable[..., HazardStore]) -> HazardStore:
 
 
 def finding(
-    clock: FakeClock,
+    clock: Clock,
     *,
     rule: str = "disk",
     subject: str = "/",

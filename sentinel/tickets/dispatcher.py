@@ -1,0 +1,243 @@
+"""The dispatcher: delivers outbox rows to their sinks, in order per hazard, never losing one.
+
+One thread plans; each sink has a small worker pool (`concurrency`). A row is claimed only when
+every earlier row of the same hazard for that sink is delivered or dead-lettered, and never twice
+at once. Failures back off exponentially with full jitter (capped at `max_backoff`, honouring
+Retry-After); permanent rejections are dead-lettered and kept for `sentinel tickets retry`. The
+dispatcher wakes when the writer commits a change and also polls, because the CLI writes outbox
+rows from another process.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import structlog
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from sentinel.clock import SYSTEM_CLOCK, Clock
+from sentinel.tickets.alertmanager import AlertmanagerSink
+from sentinel.tickets.base import Outcome, Sink
+from sentinel.tickets.config import SinkConfig
+from sentinel.tickets.file import FileSink
+from sentinel.tickets.outbox import Outbox, OutboxRow
+from sentinel.tickets.webhook import WebhookSink
+
+log = structlog.get_logger("sentinel.tickets")
+
+POLL_INTERVAL = 1.0
+BASE_BACKOFF = 1.0
+
+
+def build_sink(config: SinkConfig) -> Sink:
+    """The sink object for one `[[sinks]]` entry."""
+    if config.type == "webhook":
+        return WebhookSink(config)
+    if config.type == "alertmanager":
+        return AlertmanagerSink(config)
+    return FileSink(config)
+
+
+def backoff(attempts: int, cap: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff: uniform(0, min(cap, base * 2^attempts)), at least 0.1 s."""
+    ceiling = min(cap, BASE_BACKOFF * (2 ** min(attempts, 30)))
+    return max(0.1, rng.uniform(0, ceiling))
+
+
+class Dispatcher:
+    """Delivers tickets for every enabled sink."""
+
+    def __init__(
+        self,
+        store_path: Path,
+        sinks: Sequence[SinkConfig],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        build: Callable[[SinkConfig], Sink] = build_sink,
+        poll_interval: float = POLL_INTERVAL,
+        seed: int | None = None,
+    ) -> None:
+        self.clock = clock
+        self.outbox = Outbox(store_path)
+        self.sinks: dict[str, Sink] = {}
+        self.broken: dict[str, str] = {}
+        for config in sinks:
+            if not config.enabled:
+                continue
+            try:
+                self.sinks[config.name] = build(config)
+            except (OSError, ValueError) as exc:  # e.g. an unreadable secret file: that sink waits
+                self.broken[config.name] = str(exc)
+                log.error("sink_unavailable", sink=config.name, error=str(exc))
+        self._pools = {
+            name: ThreadPoolExecutor(max_workers=s.config.concurrency, thread_name_prefix=f"sink:{name}")
+            for name, s in self.sinks.items()
+        }
+        self._in_flight: dict[str, set[int]] = {name: set() for name in self.sinks}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._poll = poll_interval
+        self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
+        self.outcomes: Counter[tuple[str, str]] = Counter()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start planning deliveries."""
+        self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop planning, let in-flight attempts finish (bounded by their timeouts), close."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for pool in self._pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
+        for sink in self.sinks.values():
+            sink.close()
+        self.outbox.close()
+
+    def wake(self, *_: Any) -> None:
+        """Something was committed: look at the outbox now."""
+        self._wake.set()
+
+    # -- planning -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.dispatch_once()
+                self._resend_firing()
+            except Exception:  # the dispatcher must outlive any one bad row or sink
+                log.exception("dispatch_failed")
+            self._wake.wait(self._poll)
+            self._wake.clear()
+
+    def dispatch_once(self) -> int:
+        """Hand every due row to its sink's workers; returns how many were handed out."""
+        now = self.clock.time()
+        handed = 0
+        for name, sink in self.sinks.items():
+            with self._lock:
+                busy = set(self._in_flight[name])
+                room = sink.config.concurrency - (len(busy) if not sink.batched else 0)
+            if room <= 0 or (sink.batched and busy):
+                continue
+            limit = 500 if sink.batched else room
+            rows = self.outbox.due(name, now, limit=limit, busy=busy)
+            if not rows:
+                continue
+            if sink.batched:
+                self._submit(name, rows, batch=True)
+                handed += len(rows)
+                continue
+            for row in rows:
+                self._submit(name, [row], batch=False)
+                handed += 1
+        return handed
+
+    def _submit(self, name: str, rows: list[OutboxRow], *, batch: bool) -> None:
+        with self._lock:
+            self._in_flight[name].update(r.hazard_id for r in rows)
+        future = self._pools[name].submit(self._deliver, name, rows, batch)
+        future.add_done_callback(functools.partial(self._done, name, rows))
+
+    def _deliver(self, name: str, rows: list[OutboxRow], batch: bool) -> list[Outcome]:
+        sink = self.sinks[name]
+        if batch and isinstance(sink, FileSink):
+            return sink.send_batch(rows)
+        return [sink.send(row) for row in rows]
+
+    def _done(self, name: str, rows: list[OutboxRow], future: Future[list[Outcome]]) -> None:
+        try:
+            try:
+                outcomes = future.result()
+            except Exception as exc:  # a sink bug is a retry, not a lost ticket
+                log.exception("sink_raised", sink=name)
+                outcomes = [Outcome("retry", f"{type(exc).__name__}: {exc}")] * len(rows)
+            for row, outcome in zip(rows, outcomes, strict=True):
+                try:
+                    self._record(name, row, outcome)
+                except sqlite3.Error as exc:  # unrecorded: the row stays due and is sent again
+                    log.error("ticket_state_write_failed", sink=name, key=row.key, error=str(exc))
+        finally:
+            with self._lock:
+                self._in_flight[name].difference_update(r.hazard_id for r in rows)
+            self._wake.set()  # the next row of these hazards may be due now
+
+    def _record(self, name: str, row: OutboxRow, outcome: Outcome) -> None:
+        now = self.clock.time()
+        self.outcomes[(name, outcome.kind)] += 1
+        if outcome.kind == "delivered":
+            self.outbox.delivered(row.id, now)
+            log.debug("ticket_delivered", sink=name, hazard_id=row.hazard_id, transition=row.transition)
+        elif outcome.kind == "dead":
+            self.outbox.dead(row.id, outcome.error)
+            log.error(
+                "ticket_dead_lettered", sink=name, hazard_id=row.hazard_id, key=row.key, error=outcome.error
+            )
+        else:
+            cap = self.sinks[name].config.max_backoff
+            delay = max(backoff(row.attempts, cap, self._rng), outcome.retry_after or 0.0)
+            self.outbox.failed(row.id, outcome.error, now + delay)
+            log.warning(
+                "ticket_retry",
+                sink=name,
+                hazard_id=row.hazard_id,
+                attempts=row.attempts + 1,
+                retry_in=round(delay, 1),
+                error=outcome.error,
+            )
+
+    def _resend_firing(self) -> None:
+        now = self.clock.time()
+        for name, sink in self.sinks.items():
+            if not isinstance(sink, AlertmanagerSink):
+                continue
+            if now - sink.last_resend < sink.config.resend_interval:
+                continue
+            outcome = sink.resend(self.outbox.firing(name))
+            if outcome is not None:
+                self.outcomes[(name, f"resend_{outcome.kind}")] += 1
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    def families(self) -> Iterator[Metric]:
+        """sentinel_tickets_pending, _ticket_oldest_pending_seconds, _tickets_dead,
+        _ticket_deliveries_total."""
+        stats = self.outbox.stats()
+        now = self.clock.time()
+        pending = GaugeMetricFamily(
+            "sentinel_tickets_pending", "Tickets waiting for delivery.", labels=["sink"]
+        )
+        oldest = GaugeMetricFamily(
+            "sentinel_ticket_oldest_pending_seconds",
+            "Age of the oldest undelivered ticket (0 when none).",
+            labels=["sink"],
+        )
+        dead = GaugeMetricFamily(
+            "sentinel_tickets_dead", "Dead-lettered tickets kept for retry.", labels=["sink"]
+        )
+        deliveries = CounterMetricFamily(
+            "sentinel_ticket_deliveries", "Delivery attempts by outcome.", labels=["sink", "outcome"]
+        )
+        for name in [*self.sinks, *self.broken]:
+            s = stats.get(name, {"pending": 0.0, "oldest": 0.0, "dead": 0.0})
+            pending.add_metric([name], s["pending"])
+            oldest.add_metric([name], max(0.0, now - s["oldest"]) if s["pending"] else 0.0)
+            dead.add_metric([name], s["dead"])
+            for kind in ("delivered", "retry", "dead"):
+                deliveries.add_metric([name, kind], self.outcomes[(name, kind)])
+        yield from (pending, oldest, dead, deliveries)

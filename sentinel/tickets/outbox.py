@@ -1,0 +1,149 @@
+"""Reading and updating outbox rows, for the dispatcher and `sentinel tickets`.
+
+Rows are written by the hazard store in the same transaction as the transition they ticket.
+Here they are claimed in order per hazard and sink (a later transition of a hazard waits until the
+earlier one is delivered or dead-lettered), and their delivery state is updated. Each Outbox has
+its own SQLite connection, never the writer thread's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentinel.hazards.store import open_database
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One ticket to deliver to one sink."""
+
+    id: int
+    hazard_id: int
+    sink: str
+    transition: str
+    payload: str
+    key: str
+    created_at: float
+    attempts: int
+
+
+class Outbox:
+    """The outbox table, seen by deliverers and operators."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = open_database(path)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def _write(self, sql: str, args: Sequence[Any]) -> int:
+        with self._lock:
+            return self._conn.execute(sql, args).rowcount
+
+    def due(self, sink: str, now: float, *, limit: int, busy: Iterable[int] = ()) -> list[OutboxRow]:
+        """The next deliverable row of each hazard (oldest first), skipping hazards in flight."""
+        busy_ids = set(busy)
+        rows = self._rows(
+            "SELECT o.* FROM outbox o WHERE o.sink = ? AND o.delivered_at IS NULL AND o.dead = 0 "
+            "AND o.next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.sink = o.sink "
+            "AND e.hazard_id = o.hazard_id AND e.id < o.id AND e.delivered_at IS NULL AND e.dead = 0) "
+            "ORDER BY o.id LIMIT ?",
+            (sink, now, limit + len(busy_ids)),
+        )
+        out = [_row(r) for r in rows if int(r["hazard_id"]) not in busy_ids]
+        return out[:limit]
+
+    def delivered(self, row_id: int, now: float) -> None:
+        """Mark a row delivered."""
+        self._write(
+            "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
+            (now, row_id),
+        )
+
+    def failed(self, row_id: int, error: str, next_attempt_at: float) -> None:
+        """Record a failed attempt and when to try again."""
+        self._write(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            (error[:500], next_attempt_at, row_id),
+        )
+
+    def dead(self, row_id: int, error: str) -> None:
+        """Dead-letter a row the sink rejected for good (kept for `sentinel tickets retry`)."""
+        self._write(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, dead = 1 WHERE id = ?",
+            (error[:500], row_id),
+        )
+
+    def retry(self, row_id: int | None, now: float) -> int:
+        """Put a dead row (or all, with None) back in line; returns how many."""
+        if row_id is None:
+            return self._write("UPDATE outbox SET dead = 0, next_attempt_at = ? WHERE dead = 1", (now,))
+        return self._write(
+            "UPDATE outbox SET dead = 0, next_attempt_at = ? WHERE dead = 1 AND id = ?", (now, row_id)
+        )
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Per sink: pending count, oldest pending created_at, dead count."""
+        out: dict[str, dict[str, float]] = {}
+        for r in self._rows(
+            "SELECT sink, SUM(delivered_at IS NULL AND dead = 0) AS pending, "
+            "MIN(CASE WHEN delivered_at IS NULL AND dead = 0 THEN created_at END) AS oldest, "
+            "SUM(dead) AS dead FROM outbox GROUP BY sink"
+        ):
+            out[str(r["sink"])] = {
+                "pending": float(r["pending"] or 0),
+                "oldest": float(r["oldest"] or 0),
+                "dead": float(r["dead"] or 0),
+            }
+        return out
+
+    def listing(self, *, pending: bool = False, dead: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+        """Rows for `sentinel tickets list`, newest first."""
+        where = "1 = 1"
+        if pending:
+            where = "delivered_at IS NULL AND dead = 0"
+        elif dead:
+            where = "dead = 1"
+        columns = (
+            "id, hazard_id, sink, transition, idempotency_key, created_at, attempts, next_attempt_at, "
+            "last_error, delivered_at, dead"
+        )
+        # `where` is one of the literals above, never input
+        sql = f"SELECT {columns} FROM outbox WHERE {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
+        rows = self._rows(sql, (limit,))
+        return [dict(r) for r in rows]
+
+    def firing(self, sink: str) -> list[str]:
+        """The latest payload of each active hazard ticketed to `sink` (for Alertmanager re-sends)."""
+        rows = self._rows(
+            "SELECT o.payload FROM outbox o JOIN hazards h ON h.id = o.hazard_id "
+            "WHERE o.sink = ? AND h.state IN ('open', 'acknowledged', 'rectifying') "
+            "AND o.id = (SELECT MAX(id) FROM outbox x WHERE x.sink = o.sink AND x.hazard_id = o.hazard_id)",
+            (sink,),
+        )
+        return [str(r["payload"]) for r in rows]
+
+
+def _row(r: sqlite3.Row) -> OutboxRow:
+    return OutboxRow(
+        id=int(r["id"]),
+        hazard_id=int(r["hazard_id"]),
+        sink=str(r["sink"]),
+        transition=str(r["transition"]),
+        payload=str(r["payload"]),
+        key=str(r["idempotency_key"]),
+        created_at=float(r["created_at"]),
+        attempts=int(r["attempts"]),
+    )

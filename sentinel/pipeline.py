@@ -9,6 +9,7 @@ read-only) is kept in memory, counted, and retried until it lands.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ import structlog
 
 from sentinel.clock import SYSTEM_CLOCK, Clock
 from sentinel.collectors.base import Item, PolledCollector
+from sentinel.hazards.lifecycle import Action
 from sentinel.hazards.store import Change, HazardStore
 from sentinel.model import Event, Finding, Sample
 from sentinel.rules.engine import RuleEngine
@@ -30,6 +32,7 @@ log = structlog.get_logger("sentinel.pipeline")
 
 MAX_RETAINED_FINDINGS = 100_000
 RETRY_INTERVAL = 1.0
+TRANSACTION_SIZE = 256  # findings committed together: one fsync per burst, bounded txn time
 PRUNE_INTERVAL = 3600.0
 
 
@@ -159,24 +162,28 @@ class Pipeline:
         changes: list[Change] = []
         applied = 0
         while self._retained:
-            finding = self._retained[0]
+            chunk = list(itertools.islice(self._retained, TRANSACTION_SIZE))
             try:
-                change = self.store.apply(finding)
+                results = self.store.apply_many(chunk)
             except sqlite3.Error as exc:
                 self.status.store_write_error()
                 log.error("store_write_failed", error=str(exc), retained=len(self._retained))
                 break
-            self._retained.popleft()
-            applied += 1
-            if change is not None:
+            for _ in chunk:
+                self._retained.popleft()
+            applied += len(chunk)
+            for finding, change in zip(chunk, results, strict=True):
+                if change is None:
+                    continue
                 changes.append(change)
-                log.info(
-                    "hazard_" + change.action.value,
-                    hazard_id=change.hazard_id,
-                    rule=finding.rule,
-                    severity=finding.severity.value,
-                    state=change.state.value,
-                )
+                if change.action is not Action.OCCUR:  # one line per transition, not per repeat
+                    log.info(
+                        "hazard_" + change.action.value,
+                        hazard_id=change.hazard_id,
+                        rule=finding.rule,
+                        severity=finding.severity.value,
+                        state=change.state.value,
+                    )
         if applied:
             self.status.findings_processed(applied)
         self._notify(changes)

@@ -148,18 +148,24 @@ class HazardStore:
 
     def apply(self, finding: Finding) -> Change | None:
         """Turn one finding into a new record, an update, a reopen or an auto-resolution."""
-        finding = _cleaned(finding)
-        fp = fingerprint(finding.rule, self.terminal, finding.subject)
+        return self.apply_many([finding])[0]
+
+    def apply_many(self, findings: Sequence[Finding]) -> list[Change | None]:
+        """Apply findings in order in ONE transaction (one fsync for a burst); all or nothing."""
         with self._txn() as db:
-            live = db.execute(
-                "SELECT * FROM hazards WHERE fingerprint = ? AND state NOT IN ('closed', 'cancelled')",
-                (fp,),
-            ).fetchone()
-            if finding.state == "cleared":
-                return self._cleared(db, live, finding) if live else None
-            if live is None:
-                return self._create(db, fp, finding)
-            return self._recur_or_update(db, live, finding)
+            return [self._apply_one(db, _cleaned(f)) for f in findings]
+
+    def _apply_one(self, db: sqlite3.Connection, finding: Finding) -> Change | None:
+        fp = fingerprint(finding.rule, self.terminal, finding.subject)
+        live = db.execute(
+            "SELECT * FROM hazards WHERE fingerprint = ? AND state NOT IN ('closed', 'cancelled')",
+            (fp,),
+        ).fetchone()
+        if finding.state == "cleared":
+            return self._cleared(db, live, finding) if live else None
+        if live is None:
+            return self._create(db, fp, finding)
+        return self._recur_or_update(db, live, finding)
 
     def _create(self, db: sqlite3.Connection, fp: str, finding: Finding) -> Change:
         now = finding.time

@@ -312,3 +312,25 @@ def test_two_connections_see_each_others_writes(
     cli.act(1, Action.ACK, by="alice")
     assert agent.get(1)["state"] == "acknowledged"  # type: ignore[index]
     assert agent.integrity_check() == "ok"
+
+
+def test_a_burst_commits_together_or_not_at_all(
+    make_store: Callable[..., HazardStore], clock: FakeClock
+) -> None:
+    """apply_many: a failure on the third finding rolls back the first two."""
+    calls = 0
+
+    def flaky(_record: dict[str, Any], _transition: str) -> list[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        return ["hook"]
+
+    store = make_store(sinks_for=flaky)
+    burst = [finding(clock, subject=f"/d{i}") for i in range(3)]
+    with pytest.raises(sqlite3.OperationalError):
+        store.apply_many(burst)
+    assert store.records() == []
+    changes = store.apply_many(burst)
+    assert [c.created for c in changes if c] == [True, True, True]

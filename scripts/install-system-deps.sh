@@ -3,8 +3,9 @@
 # need. Does nothing when they are present; says how to install them when it cannot.
 set -euo pipefail
 
-packages=(prometheus prometheus-alertmanager)
+# command to look for, and the Debian package that provides it (same index)
 commands=(promtool prometheus prometheus-alertmanager)
+packages=(prometheus prometheus prometheus-alertmanager)
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(aide prometheus-node-exporter)
   commands+=(aide prometheus-node-exporter)
@@ -12,7 +13,9 @@ fi
 
 missing=()
 for i in "${!commands[@]}"; do
-  command -v "${commands[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
+  if ! command -v "${commands[$i]}" >/dev/null 2>&1 && [[ " ${missing[*]:-} " != *" ${packages[$i]} "* ]]; then
+    missing+=("${packages[$i]}")
+  fi
 done
 if ! command -v systemd-analyze >/dev/null 2>&1; then missing+=(systemd); fi
 [[ ${#missing[@]} -eq 0 ]] && exit 0

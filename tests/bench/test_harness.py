@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench.harness import Figure, Stats, interleave, percentile, to_markdown
@@ -70,3 +72,19 @@ def test_markdown_shows_missed_goals_honestly() -> None:
         in text
     )
     assert "| yes |" in text and "- **scrape p50**: 500 scrapes" in text
+
+
+def test_procstat_parses_a_fixture_proc_tree(tmp_path: Path) -> None:
+    """CPU seconds from stat fields 14+15 (a command with spaces and parens), RSS from status."""
+    from bench import procstat
+
+    d = tmp_path / "4242"
+    d.mkdir()
+    (d / "stat").write_text("4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 150 0 0 20 0 3 0\n")
+    (d / "status").write_text("Name:\tx\nVmRSS:\t   20480 kB\n")
+    (d / "fd").mkdir()
+    for i in range(3):
+        (d / "fd" / str(i)).write_text("")
+    assert procstat.cpu_seconds(4242, tmp_path) == (250 + 150) / procstat.CLOCK_TICKS
+    assert procstat.rss_bytes(4242, tmp_path) == 20480 * 1024
+    assert procstat.open_fds(4242, tmp_path) == 3

@@ -1,0 +1,51 @@
+"""Idle overhead: the agent on the shipped config vs prometheus-node-exporter, both running and
+scraped at the same interval in the same window. CPU seconds per minute (as % of one core) and
+resident memory. Goals: CPU under 0.5 % of a core; RSS under 50 MB."""
+
+from __future__ import annotations
+
+import time
+
+from bench import agentrun, procstat
+from bench.harness import Context, Figure, Stats
+
+
+def run(ctx: Context) -> list[Figure]:
+    window, interval = (20.0, 5.0) if ctx.quick else (120.0, 15.0)
+    config, port = agentrun.shipped_config(ctx.root, ctx.scratch)
+    agent = agentrun.start_agent(config, port, ctx.scratch / "agent.log")
+    exporter, exporter_port = agentrun.start_node_exporter(ctx.scratch / "node_exporter.log")
+    try:
+        time.sleep(5)  # let start-up work (first collections, store creation) finish first
+        cpu0 = {p.pid: procstat.cpu_seconds(p.pid) for p in (agent, exporter)}
+        rss: dict[int, list[float]] = {agent.pid: [], exporter.pid: []}
+        started = time.monotonic()
+        while time.monotonic() - started < window:
+            agentrun.scrape(port)
+            agentrun.scrape(exporter_port)
+            for pid, readings in rss.items():
+                readings.append(procstat.rss_bytes(pid) / 1e6)
+            time.sleep(interval)
+        elapsed = time.monotonic() - started
+        cpu = {pid: (procstat.cpu_seconds(pid) - c0) / elapsed * 100 for pid, c0 in cpu0.items()}
+    finally:
+        agentrun.stop(agent)
+        agentrun.stop(exporter)
+    agent_cpu, peer_cpu = Stats.of([cpu[agent.pid]]), Stats.of([cpu[exporter.pid]])
+    agent_rss, peer_rss = Stats.of(rss[agent.pid]), Stats.of(rss[exporter.pid])
+    note = f"{elapsed:.0f} s window, both scraped every {interval:g} s, shipped config"
+    return [
+        Figure(
+            "idle CPU (% of one core)",
+            "%",
+            agent_cpu,
+            peer_cpu,
+            "node_exporter",
+            goal="< 0.5 %",
+            met=agent_cpu.median < 0.5,
+            notes=note,
+        ),
+        Figure(
+            "idle RSS", "MB", agent_rss, peer_rss, "node_exporter", goal="< 50 MB", met=agent_rss.max < 50
+        ),
+    ]

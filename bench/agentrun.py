@@ -45,7 +45,12 @@ def start_agent(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    wait_http(f"http://127.0.0.1:{port}/metrics")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/metrics")
+    except TimeoutError:
+        stop(proc)
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"the agent did not start: {' | '.join(tail)}") from None
     return proc
 
 

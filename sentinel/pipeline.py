@@ -194,7 +194,7 @@ class Pipeline:
             self._notify(self.store.check_deadlines())
             if self.clock.monotonic() >= self._next_prune:
                 self._next_prune = self.clock.monotonic() + PRUNE_INTERVAL
-                pruned = self.store.prune()
+                pruned = self.store.prune(archive_dir=self.store.path.parent / "archive")
                 if pruned:
                     log.info("hazards_pruned", count=pruned)
         except sqlite3.Error as exc:

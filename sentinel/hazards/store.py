@@ -764,21 +764,47 @@ class HazardStore:
 
     # -- retention ----------------------------------------------------------------------------
 
-    def prune(self) -> int:
-        """Delete closed and cancelled hazards older than the retention; never live ones."""
+    def prune(self, archive_dir: Path | None = None) -> int:
+        """Delete closed and cancelled hazards older than the retention; never live ones.
+
+        With `archive_dir`, each record (with its trail) is first appended as one JSON line to
+        `archive_dir/hazards-<year closed>.jsonl` (0600, fsynced): the ledger outlives the store.
+        """
         cutoff = self.clock.time() - self.config.retention
         with self._txn() as db:
-            cur = db.execute(
-                "DELETE FROM hazards WHERE state IN ('closed', 'cancelled') AND updated_at < ? "
-                "AND id NOT IN (SELECT hazard_id FROM outbox WHERE delivered_at IS NULL)",
-                (cutoff,),
-            )
+            ids = [
+                int(r["id"])
+                for r in db.execute(
+                    "SELECT id FROM hazards WHERE state IN ('closed', 'cancelled') AND updated_at < ? "
+                    "AND id NOT IN (SELECT hazard_id FROM outbox WHERE delivered_at IS NULL)",
+                    (cutoff,),
+                ).fetchall()
+            ]
+            if archive_dir is not None and ids:
+                _archive(archive_dir, [self._record(db, i) for i in ids])
+            db.executemany("DELETE FROM hazards WHERE id = ?", [(i,) for i in ids])
             db.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (cutoff,))
-            return cur.rowcount
+            return len(ids)
 
     def integrity_check(self) -> str:
         """SQLite's own verdict: "ok" or the first problem."""
         return str(self._read("PRAGMA integrity_check")[0][0])
+
+
+def _archive(directory: Path, records: list[dict[str, Any]]) -> None:
+    """Append records to yearly JSON-lines files before they leave the store."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    by_year: dict[str, list[str]] = {}
+    for record in records:
+        year = (record.get("closed_at") or record.get("last_seen") or "unknown")[:4]
+        by_year.setdefault(year, []).append(json.dumps(record, sort_keys=True))
+    for year, lines in by_year.items():
+        fd = os.open(directory / f"hazards-{year}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, ("\n".join(lines) + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _cleaned(finding: Finding) -> Finding:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -290,7 +292,7 @@ def test_a_failed_transaction_leaves_no_half_state(
 
 
 def test_prune_removes_only_old_closed_records(
-    make_store: Callable[..., HazardStore], clock: FakeClock
+    make_store: Callable[..., HazardStore], clock: FakeClock, tmp_path: Path
 ) -> None:
     """Retention never touches live hazards."""
     store = make_store(HazardsConfig(retention=Duration(86400)))
@@ -299,8 +301,13 @@ def test_prune_removes_only_old_closed_records(
     store.act(1, Action.RESOLVE, by="alice")
     store.act(1, Action.CLOSE, by="bob")
     clock.advance(2 * 86400)
-    assert store.prune() == 1
+    assert store.prune(archive_dir=tmp_path / "archive") == 1
     assert [r["subject"] for r in store.records()] == ["b"]
+    (archive,) = (tmp_path / "archive").iterdir()
+    (line,) = archive.read_text().splitlines()
+    archived = json.loads(line)
+    assert archived["subject"] == "a" and archived["closed_by"] == "bob" and archived["history"]
+    assert archive.stat().st_mode & 0o777 == 0o600
 
 
 def test_two_connections_see_each_others_writes(

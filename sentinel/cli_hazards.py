@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -86,11 +87,17 @@ def _store(args: argparse.Namespace) -> Any:
     from sentinel.wiring import STORE_FILE, open_store
 
     cfg = load_config(args)
-    if not (cfg.agent.state_dir / STORE_FILE).exists() and args.hazards_command not in (
-        "list",
-        "export",
-    ):
+    path = cfg.agent.state_dir / STORE_FILE
+    reading = args.hazards_command in ("list", "show", "export")
+    if not path.exists() and args.hazards_command not in ("list", "export"):
         raise CliError(f"no hazard store in {cfg.agent.state_dir} (has the agent run yet?)")
+    if not reading and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # the audit trail must only hold what authorised people did: refuse before touching it
+        raise CliError(
+            f"refused: you may not change the hazard store {path} "
+            "(run lifecycle commands as the agent's user or root)",
+            code=1,
+        )
     try:
         return cfg, open_store(cfg)
     except SchemaTooNew as exc:

@@ -140,3 +140,34 @@ def test_state_dir_and_store_are_private(config: Config) -> None:
     agent._teardown()
     assert config.agent.state_dir.stat().st_mode & 0o777 == 0o700
     assert (config.agent.state_dir / "hazards.db").stat().st_mode & 0o777 == 0o600
+
+
+class BrokenStreamingCollector:
+    """A streaming collector whose start() fails (e.g. no inotify instance left)."""
+
+    name = "broken_stream"
+    metrics = (MetricSpec("sentinel_test_stream", "gauge", "never exported"),)
+
+    def start(self, emit: object) -> None:
+        raise OSError(24, "Too many open files")
+
+    def stop(self) -> None:
+        raise AssertionError("a collector that never started is not stopped")
+
+    def current(self) -> Iterable[Sample]:
+        return []
+
+
+def test_a_collector_that_fails_to_start_is_disabled_and_the_agent_runs(config: Config) -> None:
+    """start() raising: logged, shown disabled in status and /metrics; the others run."""
+    counter = CountingCollector()
+    agent = Agent(config, extra_collectors=[BrokenStreamingCollector(), counter])
+    agent.start()
+    try:
+        wait_until(lambda: counter.runs >= 2)
+        text = scrape(agent)
+        assert 'sentinel_collector_up{collector="broken_stream"} 0.0' in text
+        (broken,) = [c for c in agent.status.snapshot()["collectors"] if c["name"] == "broken_stream"]
+        assert broken["enabled"] is False and "Too many open files" in broken["last_error"]
+    finally:
+        agent._teardown()

@@ -20,8 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from sentinel.collectors.accounts import AccountsConfig
+from sentinel.collectors.auth import AuthConfig
+from sentinel.collectors.disks import DisksConfig
 from sentinel.collectors.drill_probe import DrillProbeConfig
+from sentinel.collectors.filesystems import FilesystemsConfig
 from sentinel.collectors.health import HealthConfig
+from sentinel.collectors.listeners import ListenersConfig
+from sentinel.collectors.network import NetworkConfig
+from sentinel.collectors.outbound import OutboundConfig
+from sentinel.collectors.processes import ProcessesConfig
+from sentinel.collectors.sensors import SensorsConfig
+from sentinel.collectors.services import ServicesConfig
+from sentinel.collectors.timesync import TimesyncConfig
+from sentinel.collectors.usb import UsbConfig
 from sentinel.inspect.config import InspectConfig
 from sentinel.model import Category, Severity
 from sentinel.schedule import ScheduleConfig
@@ -140,6 +152,8 @@ class RuleConfig:
     keep_firing_for: Duration = Duration(0)
     predict: Duration | None = None
     window: Duration = field(Duration(0), check=non_negative)
+    # per severity, the metric (same labels, same collector) its level is an offset from
+    relative_to: Mapping[str, str] = field(default_factory=frozen_map, check=_severity_levels)
     subject: str = ""
     # event form
     event: str = ""
@@ -170,6 +184,10 @@ class RuleConfig:
                 problems.append((("severity",), 'a "threshold" needs a "severity"'))
             if self.predict is not None and self.window <= 0:
                 problems.append((("window",), '"predict" needs a "window" to fit over'))
+            if self.relative_to and set(self.relative_to) != {s.value for s in self.severity_levels}:
+                problems.append((("relative_to",), "needs one reference metric for each severity level"))
+            if self.relative_to and self.predict is not None:
+                problems.append((("relative_to",), 'cannot be combined with "predict"'))
         else:
             if self.severity is None:
                 problems.append((("severity",), "required key is missing"))
@@ -235,7 +253,20 @@ class CollectorsConfig:
     """`[collectors.*]`: one table per collector."""
 
     health: HealthConfig = field(default_factory=HealthConfig)
+    filesystems: FilesystemsConfig = field(default_factory=FilesystemsConfig)
+    disks: DisksConfig = field(default_factory=DisksConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    sensors: SensorsConfig = field(default_factory=SensorsConfig)
+    services: ServicesConfig = field(default_factory=ServicesConfig)
+    timesync: TimesyncConfig = field(default_factory=TimesyncConfig)
     drill_probe: DrillProbeConfig = field(default_factory=DrillProbeConfig)
+    # suspicious-event detectors (docs/detectors.md)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    usb: UsbConfig = field(default_factory=UsbConfig)
+    listeners: ListenersConfig = field(default_factory=ListenersConfig)
+    processes: ProcessesConfig = field(default_factory=ProcessesConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    accounts: AccountsConfig = field(default_factory=AccountsConfig)
 
 
 @dataclass(frozen=True, slots=True)

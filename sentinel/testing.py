@@ -119,6 +119,10 @@ class NotifyListener:
         self.path.unlink(missing_ok=True)
 
 
+DEVICE_COLLECTORS = ("filesystems", "disks", "network", "sensors", "services", "timesync")
+DETECTORS = ("auth", "usb", "listeners", "processes", "outbound", "accounts")
+
+
 def write_config(
     directory: Path,
     *,
@@ -146,6 +150,12 @@ check_interval = "1s"
 enabled = {"true" if health else "false"}
 interval = "1s"
 """
+    if not health:  # health=False means a quiet agent: none of the device collectors either
+        text += "".join(f"\n[collectors.{c}]\nenabled = false\n" for c in DEVICE_COLLECTORS)
+    # Event detectors watch the whole machine: a test agent runs only those its `extra` configures.
+    text += "".join(
+        f"\n[collectors.{d}]\nenabled = false\n" for d in DETECTORS if f"[collectors.{d}]" not in extra
+    )
     path.write_text(text + extra, encoding="utf-8")
     return path
 

@@ -10,8 +10,15 @@ from collections.abc import Callable
 
 from sentinel.clock import Clock
 from sentinel.collectors.base import PolledCollector, StreamingCollector
+from sentinel.collectors.detectors import detector_factories
+from sentinel.collectors.disks import DisksCollector
 from sentinel.collectors.drill_probe import DrillProbeCollector
+from sentinel.collectors.filesystems import FilesystemsCollector
 from sentinel.collectors.health import HealthCollector
+from sentinel.collectors.network import NetworkCollector
+from sentinel.collectors.sensors import SensorsCollector
+from sentinel.collectors.services import ServicesCollector
+from sentinel.collectors.timesync import TimesyncCollector
 from sentinel.config import Config
 
 Built = PolledCollector | StreamingCollector | Exception
@@ -23,12 +30,19 @@ def _factories(
     c = config.collectors
     state_dir = config.agent.state_dir
     return [
-        ("health", c.health.enabled, lambda: HealthCollector(c.health)),
+        ("health", c.health.enabled, lambda: HealthCollector(c.health, state_dir=state_dir)),
+        ("filesystems", c.filesystems.enabled, lambda: FilesystemsCollector(c.filesystems)),
+        ("disks", c.disks.enabled, lambda: DisksCollector(c.disks)),
+        ("network", c.network.enabled, lambda: NetworkCollector(c.network, clock=clock)),
+        ("sensors", c.sensors.enabled, lambda: SensorsCollector(c.sensors)),
+        ("services", c.services.enabled, lambda: ServicesCollector(c.services)),
+        ("timesync", c.timesync.enabled, lambda: TimesyncCollector(c.timesync)),
         (
             "drill_probe",
             c.drill_probe.enabled,
             lambda: DrillProbeCollector(c.drill_probe, state_dir=state_dir, clock=clock),
         ),
+        *detector_factories(c, state_dir=state_dir, clock=clock),
     ]
 
 

@@ -154,6 +154,9 @@ def health_snapshot(
 ) -> list[HealthLine]:
     """Each series of each threshold rule judged on its current value (no `for`, no predict)."""
     lines: list[HealthLine] = []
+    by_name: dict[str, list[Sample]] = {}
+    for sample in samples:  # relative_to rules read their reference metrics from the same snapshot
+        by_name.setdefault(sample.name, []).append(sample)
     for config in rules:
         if not config.metric or config.predict is not None:
             continue
@@ -163,7 +166,7 @@ def health_snapshot(
                 continue
             if not all_match(config.match, sample.label_map):
                 continue
-            verdict = rule.judge(sample.value)
+            verdict = rule.judge(sample.value, sample.labels, by_name)
             lines.append(
                 HealthLine(
                     config.name, rule.subject(sample.labels), sample.value, verdict.value if verdict else "ok"

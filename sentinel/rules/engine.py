@@ -39,7 +39,7 @@ class RuleEngine:
             by_name[sample.name].append(sample)
         for metric in declared:
             for rule in self._by_metric.get(metric, ()):
-                findings += rule.evaluate(by_name.get(metric, []))
+                findings += rule.evaluate(by_name.get(metric, []), by_name)
         return findings
 
     def on_event(self, event: Event) -> list[Finding]:

@@ -14,13 +14,18 @@ the monotonic clock, so a wall-clock jump can neither fire nor clear a rule.
 
 A `predict` rule compares the linear fit of the series over `window`, projected `predict` ahead
 (Prometheus's predict_linear), instead of the current value.
+
+A `relative_to` rule reads each level as an offset from another metric of the same batch with the
+same labels: `relative_to = {major = "sentinel_temperature_high_celsius"}` with `levels = {major =
+-5}` fires 5 °C below each sensor's own high mark. A series whose reference is missing has no
+level for that severity; with none at all it counts as absent (a sensor without marks).
 """
 
 from __future__ import annotations
 
 import operator
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sentinel.clock import Clock
@@ -46,6 +51,7 @@ class _Series:
     severity: Severity | None = None
     points: deque[tuple[float, float]] = field(default_factory=deque)
     last_value: float = 0.0
+    levels: list[tuple[Severity, float]] = field(default_factory=list)  # effective, last reading
 
 
 def linear_fit(points: Iterable[tuple[float, float]]) -> tuple[float, float] | None:
@@ -74,22 +80,37 @@ class ThresholdRule:
         self._terminal = terminal
         self._op = _OPS[config.op]
         self._levels = sorted(config.severity_levels.items(), key=lambda kv: kv[0].rank)
+        self._relative = {Severity(k): v for k, v in config.relative_to.items()}
         lowest = self._levels[0][1]
         self._gap = abs(lowest - config.clear) if config.clear is not None else 0.0
         self._series: dict[Labels, _Series] = {}
 
     # -- evaluation ---------------------------------------------------------------------------
 
-    def evaluate(self, samples: Iterable[Sample]) -> list[Finding]:
-        """Feed one complete batch of the metric; series missing from it count as not crossed."""
+    @property
+    def references(self) -> tuple[str, ...]:
+        """The other metrics this rule's levels are relative to."""
+        return tuple(sorted(set(self._relative.values())))
+
+    def evaluate(
+        self, samples: Iterable[Sample], others: Mapping[str, Sequence[Sample]] | None = None
+    ) -> list[Finding]:
+        """Feed one complete batch of the metric; series missing from it count as not crossed.
+
+        `others` holds the rest of the batch by metric name, for `relative_to` references.
+        """
         now = self._clock.monotonic()
         seen: set[Labels] = set()
         findings: list[Finding] = []
+        refs = self._reference_values(others or {})
         for sample in samples:
             if sample.name != self.metric or not all_match(self.config.match, sample.label_map):
                 continue
-            seen.add(sample.labels)
             series = self._series.setdefault(sample.labels, _Series())
+            series.levels = self._levels_for(sample.labels, refs)
+            if not series.levels:
+                continue  # nothing to compare with (no reference): as if absent
+            seen.add(sample.labels)
             finding = self._step(series, sample.labels, self._value(series, sample.value, now), now)
             if finding:
                 findings.append(finding)
@@ -101,6 +122,22 @@ class ThresholdRule:
             if series.phase == "inactive":
                 del self._series[labels]  # vanished and settled: forget it (bounded memory)
         return findings
+
+    def _reference_values(self, others: Mapping[str, Sequence[Sample]]) -> dict[str, dict[Labels, float]]:
+        return {m: {s.labels: s.value for s in others.get(m, ())} for m in self.references}
+
+    def _levels_for(
+        self, labels: Labels, refs: Mapping[str, Mapping[Labels, float]]
+    ) -> list[tuple[Severity, float]]:
+        """The levels of one series: the configured ones, or offsets from its references."""
+        if not self._relative:
+            return self._levels
+        out: list[tuple[Severity, float]] = []
+        for severity, offset in self._levels:
+            base = refs.get(self._relative[severity], {}).get(labels)
+            if base is not None:
+                out.append((severity, base + offset))
+        return out
 
     def _value(self, series: _Series, value: float, now: float) -> float | None:
         series.last_value = value
@@ -118,14 +155,19 @@ class ThresholdRule:
         slope, intercept = fit
         return slope * (now + self.config.predict) + intercept
 
-    def judge(self, value: float) -> Severity | None:
+    def judge(
+        self, value: float, labels: Labels = (), others: Mapping[str, Sequence[Sample]] | None = None
+    ) -> Severity | None:
         """The severity one reading would have on its own (no `for`, no hysteresis): inspections."""
-        return self._crossed(value, None)
+        levels = self._levels_for(labels, self._reference_values(others or {}))
+        return self._crossed(value, None, levels)
 
-    def _crossed(self, value: float, current: Severity | None) -> Severity | None:
+    def _crossed(
+        self, value: float, current: Severity | None, levels: list[tuple[Severity, float]]
+    ) -> Severity | None:
         """The highest severity whose level the value crosses (with hysteresis when firing)."""
         found: Severity | None = None
-        for severity, level in self._levels:
+        for severity, level in levels:
             held = current is not None and severity.rank <= current.rank
             if self._op(value, level) or (held and self._within_gap(value, level)):
                 found = severity
@@ -142,7 +184,7 @@ class ThresholdRule:
 
     def _step(self, s: _Series, labels: Labels, value: float | None, now: float) -> Finding | None:
         firing = s.phase in ("firing", "keeping")
-        level = None if value is None else self._crossed(value, s.severity if firing else None)
+        level = None if value is None else self._crossed(value, s.severity if firing else None, s.levels)
         if s.phase == "inactive":
             if level is not None:
                 s.phase, s.since, s.severity = "pending", now, level
@@ -185,7 +227,7 @@ class ThresholdRule:
 
     def _finding(self, labels: Labels, state: str, s: _Series) -> Finding:
         severity = s.severity or self._levels[0][0]
-        threshold = dict(self._levels)[severity]
+        threshold = dict(s.levels or self._levels).get(severity, dict(self._levels)[severity])
         subject = self.subject(labels)
         values = {
             **dict(labels),

@@ -312,13 +312,14 @@ class Agent:
         assert self.pipeline is not None
         old_engine = self.pipeline.engine
         engine = RuleEngine(new.enabled_rules, clock=self.clock, terminal=new.agent.terminal_id)
-        engine.adopt(old_engine)
         self._stop_collectors()
         done = threading.Event()
 
-        def swap() -> None:  # the engine belongs to the writer thread: swap it there
+        def swap() -> None:  # the engines belong to the writer thread: hand state over there
             assert self.pipeline is not None
+            cleared = engine.adopt(old_engine)
             self.pipeline.engine = engine
+            self.pipeline.apply_now(cleared)
             done.set()
 
         self.pipeline.call_soon(swap)

@@ -143,6 +143,10 @@ class Pipeline:
             except Exception:  # the writer must survive anything one batch does
                 log.exception("writer_error")
 
+    def apply_now(self, findings: Sequence[Finding]) -> None:
+        """Apply findings at once; only from the writer thread (e.g. inside call_soon)."""
+        self._apply(findings)
+
     def process_now(self, batch: Batch) -> None:
         """Process a batch synchronously (tests and one-shot commands; not thread-safe)."""
         self._process(batch)

@@ -57,16 +57,23 @@ class RuleEngine:
         for rule in self.event_rules:
             rule.expire(now)
 
-    def adopt(self, previous: RuleEngine) -> None:
-        """Carry state of unchanged rules over from the engine this one replaces (reload)."""
+    def adopt(self, previous: RuleEngine) -> list[Finding]:
+        """Carry rule state over from the engine this one replaces (reload, on the writer thread).
+
+        Returns cleared findings for what the removed or disabled threshold rules had firing, so
+        their hazards auto-resolve instead of staying open forever.
+        """
         old_t = {r.name: r for r in previous.threshold_rules}
+        kept = {t.name for t in self.threshold_rules}
         for t in self.threshold_rules:
             if t.name in old_t:
                 t.adopt(old_t[t.name])
+        cleared = [f for name, rule in old_t.items() if name not in kept for f in rule.firing_subjects()]
         old_e = {r.name: r for r in previous.event_rules}
         for e in self.event_rules:
             if e.name in old_e:
                 e.adopt(old_e[e.name])
+        return cleared
 
     @property
     def evicted_groups(self) -> int:

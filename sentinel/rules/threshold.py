@@ -264,6 +264,20 @@ class ThresholdRule:
     # -- reload -------------------------------------------------------------------------------
 
     def adopt(self, previous: ThresholdRule) -> None:
-        """Keep the series state of the same rule across a config reload."""
-        if previous.config == self.config:
-            self._series = previous._series
+        """Keep the series state of the rule across a config reload, even when it changed.
+
+        A firing series must stay known: the next batch judges it against the new levels and, if
+        it no longer crosses, clears it — otherwise its open hazard would never auto-resolve.
+        """
+        self._series = previous._series
+        if previous.config.predict != self.config.predict or previous.config.window != self.config.window:
+            for series in self._series.values():
+                series.points.clear()  # a different fit: start the history again
+
+    def firing_subjects(self) -> list[Finding]:
+        """Cleared findings for every series this rule has firing (used when the rule is removed)."""
+        out = []
+        for labels, series in self._series.items():
+            if series.phase in ("firing", "keeping"):
+                out.append(self._finding(labels, "cleared", series))
+        return out

@@ -29,6 +29,7 @@ import structlog
 log = structlog.get_logger("sentinel.logfollow")
 
 READ_CHUNK = 1 << 20
+TAIL = 32
 
 
 class FileFollower:
@@ -51,6 +52,7 @@ class FileFollower:
         self._ino = 0
         self._dev = 0
         self._offset = 0
+        self._tail_hex = ""  # the bytes just before the offset, to notice truncate-and-regrow
         self._discarding = False  # inside an over-long line: drop bytes up to its newline
         self._pending: list[bytes] = []  # lines recovered from a rotated file at open
         if not self._open():  # open now, so "the end" is where it was when following began
@@ -65,7 +67,7 @@ class FileFollower:
         """What to persist: the end of the last complete line handed out."""
         if self._fh is None:
             return self._saved
-        return {"dev": self._dev, "inode": self._ino, "offset": self._offset}
+        return {"dev": self._dev, "inode": self._ino, "offset": self._offset, "tail": self._tail().hex()}
 
     def close(self) -> None:
         """Close the file (the position stays valid)."""
@@ -96,7 +98,7 @@ class FileFollower:
         same = saved.get("inode") == st.st_ino and saved.get("dev") == st.st_dev
         if same:
             offset = int(saved.get("offset", 0))
-            if offset > st.st_size:
+            if offset > st.st_size or not _tail_matches(fh, offset, str(saved.get("tail", ""))):
                 log.info("log_truncated", path=str(self.path), offset=offset, size=st.st_size)
                 offset = 0
         elif saved:
@@ -106,6 +108,7 @@ class FileFollower:
             offset = st.st_size if self._start_at_end else 0
         self._start_at_end = False  # a file that appears later is read from its start
         self._fh, self._ino, self._dev, self._offset = fh, st.st_ino, st.st_dev, offset
+        self._tail_hex = self._tail().hex()
         return True
 
     def _finish_rotated(self, saved: dict[str, Any]) -> list[bytes]:
@@ -142,9 +145,12 @@ class FileFollower:
             size = os.fstat(self._fh.fileno()).st_size
         except OSError:
             return []
-        if size < self._offset:  # copytruncate: the file was emptied under us
+        if size < self._offset or not _tail_matches(self._fh, self._offset, self._tail_hex):
+            # copytruncate: emptied under us. A size check alone misses a file that was truncated
+            # and then grew past the old offset between two polls; the bytes before the offset
+            # (the end of the last line read) no longer being there catches that too.
             log.info("log_truncated", path=str(self.path), offset=self._offset, size=size)
-            self._offset, self._discarding = 0, False
+            self._offset, self._discarding, self._tail_hex = 0, False, ""
         if size == self._offset:
             return []
         self._fh.seek(self._offset)
@@ -180,6 +186,18 @@ class FileFollower:
             self._discarding = True
             start = len(data)
         self._offset += start
+        if start:
+            self._tail_hex = data[max(0, start - TAIL) : start].hex()
+
+    def _tail(self) -> bytes:
+        """Up to TAIL bytes ending at the offset, as the file holds them now."""
+        if self._fh is None or self._offset == 0:
+            return b""
+        start = max(0, self._offset - TAIL)
+        try:
+            return os.pread(self._fh.fileno(), self._offset - start, start)
+        except OSError:
+            return b""
 
     def _at_end(self) -> bool:
         assert self._fh is not None
@@ -208,3 +226,18 @@ class FileFollower:
         if self._open():
             lines += self._read_current(budget)
         return lines
+
+
+def _tail_matches(fh: BinaryIO, offset: int, tail_hex: str) -> bool:
+    """Whether the bytes before `offset` are still those recorded (True when none were)."""
+    if not tail_hex or offset == 0:
+        return True
+    try:
+        expected = bytes.fromhex(tail_hex)
+    except ValueError:
+        return True  # an old or damaged state file: fall back to the size check
+    start = offset - len(expected)
+    try:
+        return start >= 0 and os.pread(fh.fileno(), len(expected), start) == expected
+    except OSError:
+        return True

@@ -181,3 +181,31 @@ def test_over_long_line_without_newline_yet_is_skipped_once(tmp_path: Path) -> N
     append(log, "tail", "ok")
     assert f.read() == [b"ok"]
     assert f.skipped == 1
+
+
+def test_truncated_and_regrown_between_reads_is_noticed(tmp_path: Path) -> None:
+    """Truncated and then written past the old offset before the next read: still read from 0."""
+    log = tmp_path / "auth.log"
+    log.touch()
+    f = FileFollower(log)
+    append(log, "short 1", "short 2")
+    assert f.read() == [b"short 1", b"short 2"]
+    os.truncate(log, 0)
+    append(log, "after truncation, a longer line", "and another one")
+    assert f.read() == [b"after truncation, a longer line", b"and another one"]
+
+
+def test_truncated_and_regrown_while_down_is_noticed(tmp_path: Path) -> None:
+    """The saved position carries the bytes before the offset, so a restart notices it too."""
+    log = tmp_path / "auth.log"
+    log.touch()
+    f = FileFollower(log)
+    append(log, "old line")
+    f.read()
+    saved = f.position()
+    f.close()
+    os.truncate(log, 0)
+    append(log, "new content that is longer")
+    g = FileFollower(log, saved=saved)
+    assert g.read() == [b"new content that is longer"]
+    g.close()

@@ -126,7 +126,7 @@ def test_listening_socket_on_loopback_raises_a_listener_hazard(start_agent: Any,
             timeout=15,
         )
     assert found[0]["severity"] == "major"
-    assert found[0]["evidence"]["port"] == port
+    assert f"127.0.0.1:{port}" in found[0]["title"]
 
 
 def test_process_started_from_a_temp_directory_is_flagged(start_agent: Any, tmp: Path) -> None:
@@ -141,9 +141,33 @@ def test_process_started_from_a_temp_directory_is_flagged(start_agent: Any, tmp:
     proc = subprocess.Popen([str(binary), "60"])
     try:
         found = wait_until(
-            lambda: [h for h in hazards(agent) if h["rule"] == "process_from_temp"], timeout=15
+            lambda: [
+                h for h in hazards(agent) if h["rule"] == "process_from_temp" and h["subject"] == str(binary)
+            ],
+            timeout=15,
         )
     finally:
         proc.kill()
         proc.wait()
     assert [(h["subject"], h["severity"]) for h in found] == [(str(binary), "critical")]
+
+
+def test_scrape_with_every_detector_passes_promtool(start_agent: Any, tmp: Path, promtool: str) -> None:
+    """All six detectors running: their families are valid exposition, promtool prints nothing."""
+    (tmp / "auth.log").touch()
+    extra = (
+        f'\n[collectors.auth]\nsource = "file"\nfiles = ["{tmp / "auth.log"}"]\n[collectors.usb]\n'
+        '[collectors.listeners]\ninterval = "1s"\n[collectors.processes]\ninterval = "1s"\n'
+        '[collectors.outbound]\ninterval = "1s"\n'
+        '[collectors.accounts]\ninterval = "1s"\nsuid_dirs = ["/usr/bin"]\n'
+    )
+    agent = start_agent(extra, health=False)
+    names = ("auth", "usb", "listeners", "processes", "outbound", "accounts")
+    text = wait_until(
+        lambda: (
+            (t := agent.scrape()) and all(f'sentinel_detector_up{{detector="{n}"}}' in t for n in names) and t
+        ),
+        timeout=15,
+    )
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert (result.returncode, result.stdout.strip(), result.stderr.strip()) == (0, "", "")

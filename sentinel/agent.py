@@ -122,6 +122,7 @@ class Agent:
         self._stop = threading.Event()
         self._reload_requested = threading.Event()
         self._wake = threading.Event()
+        self._emit_stop = threading.Event()
         self._lock = StateDirLock(config.agent.state_dir)
         self._runners: list[PolledRunner] = []
         self._streaming: list[StreamingCollector] = []
@@ -250,9 +251,15 @@ class Agent:
     def _start_streaming(self, collector: StreamingCollector) -> None:
         assert self.pipeline is not None
         pipeline, declared = self.pipeline, frozenset(m.name for m in collector.metrics)
+        lossless = bool(getattr(collector, "lossless", False))
+        stopping = self._emit_stop
 
         def emit(items: Sequence[Sample | Any]) -> None:
-            pipeline.submit(Batch(collector.name, tuple(items), declared, complete=False))
+            batch = Batch(collector.name, tuple(items), declared, complete=False)
+            if lossless:  # a log follower waits for room rather than skip lines it cannot re-read
+                pipeline.submit_waiting(batch, stopping)
+            else:  # the others drop, count and get told (the integrity monitor rescans)
+                pipeline.submit(batch)
 
         self.status.register(collector.name, "streaming")
         try:
@@ -264,6 +271,7 @@ class Agent:
         self._streaming.append(collector)
 
     def _stop_collectors(self) -> None:
+        self._emit_stop.set()  # a collector waiting for queue room gives up: it is stopping
         for runner in self._runners:
             runner.stop()
         for runner in self._runners:
@@ -277,6 +285,7 @@ class Agent:
         for name in [r.collector.name for r in self._runners] + [s.name for s in self._streaming]:
             self.status.unregister(name)
         self._runners, self._streaming = [], []
+        self._emit_stop = threading.Event()
 
     def _streaming_samples(self) -> Iterable[Sample]:
         for collector in list(self._streaming):

@@ -36,6 +36,7 @@ from sentinel.collectors.timesync import TimesyncConfig
 from sentinel.collectors.usb import UsbConfig
 from sentinel.inspect.config import InspectConfig
 from sentinel.model import Category, Severity
+from sentinel.rules.text import matcher_error
 from sentinel.schedule import ScheduleConfig
 from sentinel.settings import (
     Builder,
@@ -171,7 +172,7 @@ class RuleConfig:
 
     def validate(self) -> list[tuple[KeyPath, str]]:
         """A rule is exactly one of the two forms, with what that form needs."""
-        problems: list[tuple[KeyPath, str]] = []
+        problems = self._matcher_problems()
         if bool(self.metric) == bool(self.event):
             problems.append(((), 'needs exactly one of "metric" (threshold) or "event"'))
             return problems
@@ -193,6 +194,16 @@ class RuleConfig:
                 problems.append((("severity",), "required key is missing"))
             if self.count > 1 and self.window <= 0:
                 problems.append((("window",), f'"count = {self.count}" needs a "window"'))
+        return problems
+
+    def _matcher_problems(self) -> list[tuple[KeyPath, str]]:
+        """Regex matchers are compiled at load, so a typo fails here and not at the first event."""
+        problems: list[tuple[KeyPath, str]] = []
+        for table in ("match", "where"):
+            for key, pattern in getattr(self, table).items():
+                problem = matcher_error(pattern)
+                if problem:
+                    problems.append(((table, key), problem))
         return problems
 
     @property

@@ -90,6 +90,21 @@ class Pipeline:
             return False
         return True
 
+    def submit_waiting(self, batch: Batch, stop: threading.Event) -> bool:
+        """Queue a batch, waiting as long as it takes (backpressure) unless `stop` is set.
+
+        For sources that can wait and must not lose a line (log followers): the caller only
+        moves its offset after this returns True.
+        """
+        while not stop.is_set():
+            try:
+                self._queue.put(batch, timeout=self._put_timeout)
+            except queue.Full:
+                continue
+            return True
+        self.status.dropped(batch.collector)
+        return False
+
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the writer thread (to touch the engine or store from elsewhere)."""
         self._queue.put(fn)

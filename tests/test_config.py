@@ -212,3 +212,10 @@ def test_env_var_names_the_default_config(tmp: Path, monkeypatch: pytest.MonkeyP
     path = write(tmp / "other.toml", MINIMAL)
     monkeypatch.setenv("SENTINEL_CONFIG", str(path))
     assert load().source == path.resolve()
+
+
+def test_bad_regex_matchers_fail_at_load(tmp: Path) -> None:
+    """A rule whose matcher is not a valid regex is a config error, not a runtime crash."""
+    text = MINIMAL + RULE.format(name="r", threshold=1) + 'match = { mountpoint = "~/data(" }\n'
+    (line,) = errors_of(write(tmp / "sentinel.toml", text))
+    assert "rules[0].match.mountpoint: invalid regular expression" in line

@@ -108,6 +108,7 @@ class AuthCollector:
 
     name = NAME
     metrics: Sequence[MetricSpec] = DETECTOR_METRICS
+    lossless = True  # the agent waits for queue room: a line past the saved offset is never re-read
 
     def __init__(
         self,

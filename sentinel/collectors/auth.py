@@ -48,6 +48,7 @@ from sentinel.settings import Duration, KeyPath, Size, field, positive
 log = structlog.get_logger("sentinel.collectors.auth")
 
 NAME = "auth"
+DRILL_LOG = Path("drill") / "auth.log"  # relative to state_dir; written by `sentinel drill`
 KINDS = (
     "login_failed",
     "invalid_user",
@@ -95,6 +96,7 @@ class AuthConfig:
     login_hours: str = field("", check=_check_hours)
     root_allowlist: tuple[str, ...] = ()
     restart_backoff: Duration = field(Duration(5), check=positive)
+    drill_log: bool = True  # also follow state_dir/drill/auth.log, whose events are drills
 
     def validate(self) -> list[tuple[KeyPath, str]]:
         """The file source needs files."""
@@ -139,6 +141,12 @@ class AuthCollector:
             )
             for path in config.files
         ]
+        self._drill: FileFollower | None = None
+        if config.drill_log:
+            path = state_dir / DRILL_LOG
+            self._drill = FileFollower(path, saved=files_state.get(str(path)), max_line=int(config.max_line))
+        self._save_lock = threading.Lock()
+        self._drill_thread: threading.Thread | None = None
         known = saved.get("known_sources")
         self._known: dict[str, list[str]] = known if isinstance(known, dict) else {}
         self._hours = _parse_hours(config.login_hours)
@@ -159,6 +167,11 @@ class AuthCollector:
         target = self._run_journal if self.mode == "journal" else self._run_files
         self._thread = threading.Thread(target=target, args=(emit,), name="collector:auth", daemon=True)
         self._thread.start()
+        if self._drill is not None:
+            self._drill_thread = threading.Thread(
+                target=self._run_drill, args=(emit,), name="collector:auth-drill", daemon=True
+            )
+            self._drill_thread.start()
         log.info("auth_following", mode=self.mode)
 
     def stop(self) -> None:
@@ -166,6 +179,10 @@ class AuthCollector:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._drill_thread is not None:
+            self._drill_thread.join(timeout=5)
+        if self._drill is not None:
+            self._drill.close()
         self._kill_journalctl()
         for follower in self._followers:
             follower.close()
@@ -198,6 +215,24 @@ class AuthCollector:
         self.stats.set_up(any(f.is_open for f in self._followers))
         self._save()
         return busy
+
+    def _run_drill(self, emit: Emit) -> None:
+        while not self._stop.wait(float(self.config.poll_interval)):
+            self.poll_drill(emit)
+
+    def poll_drill(self, emit: Emit) -> None:
+        """Read the drill log (`sentinel drill` writes synthetic lines there); its events are drills."""
+        assert self._drill is not None
+        lines = self._drill.read()
+        events = [
+            Event(e.detector, e.kind, e.subject, e.time, (*e.fields, ("drill", True)))
+            for e in self._events_from_lines(lines)
+        ]
+        if events:
+            emit(events)
+        if lines:
+            self._dirty = True
+            self._save()
 
     def _events_from_lines(self, lines: Iterable[bytes]) -> list[Event]:
         now = self.clock.time()
@@ -354,17 +389,19 @@ class AuthCollector:
     # -- state ----------------------------------------------------------------------------------
 
     def _save(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self._dirty or (not force and now - self._last_save < SAVE_EVERY):
-            return
-        self._last_save, self._dirty = now, False
-        self._state.save(
-            {
-                "cursor": self._cursor,
-                "files": {str(f.path): pos for f in self._followers if (pos := f.position()) is not None},
-                "known_sources": self._known,
-            }
-        )
+        with self._save_lock:  # the main and the drill follower threads both save
+            now = time.monotonic()
+            if not self._dirty or (not force and now - self._last_save < SAVE_EVERY):
+                return
+            self._last_save, self._dirty = now, False
+            followers = [*self._followers, *([self._drill] if self._drill is not None else [])]
+            self._state.save(
+                {
+                    "cursor": self._cursor,
+                    "files": {str(f.path): pos for f in followers if (pos := f.position()) is not None},
+                    "known_sources": self._known,
+                }
+            )
 
 
 def _decode(raw: bytes) -> str | None:

@@ -39,7 +39,10 @@ class Scenario(Protocol):
 
     name: str
     description: str
-    rule: str  # the rule whose hazard proves the chain
+
+    def target(self, config: Config) -> tuple[str, str | None]:
+        """The rule whose hazard proves the chain, and the subject it will have (None: any)."""
+        ...
 
     def unavailable(self, config: Config) -> str:
         """Why this scenario cannot run with this config ("" when it can)."""
@@ -118,7 +121,8 @@ class DrillRunner:
         reason = scenario.unavailable(self.config)
         if reason:
             return DrillResult(scenario.name, False, started, started, skipped=reason)
-        self._close_leftovers(scenario.rule, note="closed before a new drill")
+        rule, subject = scenario.target(self.config)
+        self._close_leftovers(rule, note="closed before a new drill")
         before = self._safe_scrape()
         t0 = time.monotonic()
         stimulated_at = self.clock.time()
@@ -126,7 +130,7 @@ class DrillRunner:
         result = DrillResult(scenario.name, False, started, started)
         try:
             scenario.stimulate(self.config, self.clock)
-            self._watch(scenario, before, stimulated_at, t0, stages, result)
+            self._watch(scenario, (rule, subject), before, stimulated_at, t0, stages, result)
         finally:
             scenario.cleanup(self.config)
         if result.hazard_id is not None:
@@ -148,6 +152,7 @@ class DrillRunner:
     def _watch(
         self,
         scenario: Scenario,
+        target: tuple[str, str | None],
         before: str,
         since: float,
         t0: float,
@@ -162,7 +167,7 @@ class DrillRunner:
             if not stages["detected"].passed and scenario.detected(before, now_text):
                 _pass(stages["detected"], elapsed)
             if result.hazard_id is None:
-                found = self.store.hazard_since(scenario.rule, since)
+                found = self.store.hazard_since(target[0], since, subject=target[1])
                 if found:
                     result.hazard_id, history_id = found
                     _pass(stages["recorded"], elapsed, f"hazard #{result.hazard_id}")

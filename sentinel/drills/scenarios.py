@@ -1,15 +1,19 @@
 """The drill scenarios. Each is harmless: it touches only drill-owned files and probes.
 
-| scenario | stimulus | rule |
-|---|---|---|
-| `threshold` | raises the drill probe gauge for the drill's duration | `drill_threshold` |
-
-Scenarios for the file integrity monitor and the auth detector register here too.
+- `threshold`: raises the drill probe gauge so the `drill_threshold` rule fires.
+- `brute_force`: appends failed SSH logins from a TEST-NET-3 documentation address to
+  `state_dir/drill/auth.log`, which the auth detector reads as drill events; the real
+  brute-force rule (`login_bruteforce` as shipped) must raise the hazard.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import random
+from datetime import datetime
+
 from sentinel.clock import Clock
+from sentinel.collectors.auth import DRILL_LOG
 from sentinel.collectors.drill_probe import PROBE_METRIC, clear_probe, set_probe
 from sentinel.config import Config
 from sentinel.drills.runner import Scenario
@@ -35,6 +39,11 @@ class ThresholdScenario:
     description = "raise the drill probe gauge so the drill_threshold rule fires"
     rule = "drill_threshold"
 
+    def target(self, config: Config) -> tuple[str, str | None]:
+        """The drill rule, on this terminal."""
+        del config
+        return self.rule, None
+
     def unavailable(self, config: Config) -> str:
         """Needs the probe collector and the rule."""
         if not config.collectors.drill_probe.enabled:
@@ -58,4 +67,92 @@ class ThresholdScenario:
         clear_probe(config.agent.state_dir)
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (ThresholdScenario(),)}
+def labelled_value(text: str, name: str, **labels: str) -> float:
+    """The value of one labelled sample (0 when absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+class BruteForceScenario:
+    """A synthetic password-guessing burst through the auth detector and the real brute-force rule."""
+
+    name = "brute_force"
+    description = "write failed SSH logins from a TEST-NET address to the auth drill log"
+    events_metric = "sentinel_events_total"
+
+    def __init__(self) -> None:
+        self.source = "203.0.113.0"  # chosen per drill in target()
+        self.burst = 0
+
+    def _rule(self, config: Config) -> tuple[str, int] | None:
+        for rule in config.enabled_rules:
+            counts_failures = rule.event and fnmatch.fnmatchcase("auth.login_failed", rule.event)
+            if counts_failures and not rule.where and "source" in rule.group_by:
+                return rule.name, rule.count
+        return None
+
+    def target(self, config: Config) -> tuple[str, str | None]:
+        """The brute-force rule, grouped by a fresh source address (so `mute` never hides a drill)."""
+        used = self._last_source(config)
+        while self.source == used or self.source.endswith(".0"):  # never the group the last drill muted
+            self.source = f"203.0.113.{random.randint(1, 254)}"  # noqa: S311 - a label, not a secret
+        found = self._rule(config)
+        return (found[0] if found else "login_bruteforce"), self.source
+
+    @staticmethod
+    def _last_source(config: Config) -> str:
+        """The source address of the last line in the drill log ("" when none)."""
+        try:
+            with (config.agent.state_dir / DRILL_LOG).open("rb") as fh:
+                fh.seek(0, 2)
+                fh.seek(max(0, fh.tell() - 512))
+                tail = fh.read().decode("utf-8", "replace").strip().splitlines()
+        except OSError:
+            return ""
+        words = tail[-1].split() if tail else []
+        return words[words.index("from") + 1] if "from" in words[:-1] else ""
+
+    def unavailable(self, config: Config) -> str:
+        """Needs the auth detector with its drill log, and a rule counting failures per source."""
+        auth = config.collectors.auth
+        if not auth.enabled:
+            return "[collectors.auth] is disabled"
+        if not auth.drill_log:
+            return "[collectors.auth] drill_log is off"
+        if self._rule(config) is None:
+            return "no enabled rule counts auth.login_failed grouped by source"
+        return ""
+
+    def stimulate(self, config: Config, clock: Clock) -> None:
+        """Append count + 2 failed logins, timestamped now, from the address target() chose."""
+        found = self._rule(config)
+        assert found is not None
+        self.burst = found[1] + 2
+        stamp = datetime.fromtimestamp(clock.time()).astimezone().isoformat(timespec="microseconds")
+        lines = "".join(
+            f"{stamp} {config.agent.terminal_id} sshd[4{i:04d}]: Failed password for invalid user drill{i} "
+            f"from {self.source} port {40000 + i} ssh2\n"
+            for i in range(self.burst)
+        )
+        path = config.agent.state_dir / DRILL_LOG
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(lines)
+
+    def detected(self, before: str, now: str) -> bool:
+        """The auth detector counted the burst."""
+        kind = {"detector": "auth", "kind": "login_failed"}
+        grown = labelled_value(now, self.events_metric, **kind) - labelled_value(
+            before, self.events_metric, **kind
+        )
+        return grown >= self.burst > 0
+
+    def cleanup(self, config: Config) -> None:
+        """Nothing to remove: the drill log only grows, and the follower reads only new lines."""
+        del config
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (ThresholdScenario(), BruteForceScenario())}

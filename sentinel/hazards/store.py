@@ -693,14 +693,15 @@ class HazardStore:
         )
         return [int(r["id"]) for r in rows]
 
-    def hazard_since(self, rule: str, since: float) -> tuple[int, int] | None:
-        """(hazard id, its latest raise/recur history id) of a rule's hazard raised or reopened
-        at or after `since`, or None."""
+    def hazard_since(self, rule: str, since: float, *, subject: str | None = None) -> tuple[int, int] | None:
+        """(hazard id, its latest raise/recur history id) of a rule's drill hazard raised or
+        reopened at or after `since` (with that subject, if given), or None."""
         row = self._read(
             "SELECT h.hazard_id AS hazard_id, MAX(h.id) AS history_id FROM history h "
-            "JOIN hazards z ON z.id = h.hazard_id WHERE z.rule = ? AND h.action IN ('raise', 'recur') "
+            "JOIN hazards z ON z.id = h.hazard_id WHERE z.rule = ? AND z.drill = 1 "
+            "AND (? IS NULL OR z.subject = ?) AND h.action IN ('raise', 'recur') "
             "AND h.at >= ? GROUP BY h.hazard_id ORDER BY history_id DESC LIMIT 1",
-            (rule, since),
+            (rule, subject, subject, since),
         )
         return (int(row[0]["hazard_id"]), int(row[0]["history_id"])) if row else None
 

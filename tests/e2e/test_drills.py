@@ -82,6 +82,25 @@ def test_drill_needs_a_running_agent(tmp: Any) -> None:
     assert "the agent is not running" in result.stderr
 
 
+AUTH = """
+[collectors.auth]
+source = "file"
+files = ["auth.log"]
+poll_interval = "200ms"
+
+[[rules]]
+name = "login_bruteforce"
+category = "cyber_attack"
+event = "auth.login_failed"
+count = 8
+window = "120s"
+group_by = ["source"]
+mute = "60s"
+severity = "major"
+title = "{count} failed logins from {source}"
+"""
+
+
 def hook(receiver_url: str) -> str:
     return (
         f'\n[[sinks]]\nname = "tickets"\ntype = "webhook"\nurl = "{receiver_url}"\n'
@@ -96,11 +115,11 @@ def test_every_scenario_passes_with_a_real_webhook_receiver(start_agent: Any, tm
     (tmp / "hook.secret").write_bytes(b"drill-secret")
     receiver = WebhookReceiver(b"drill-secret", port=free_port()).start()
     try:
-        agent: AgentProcess = start_agent(DRILL_RULES + hook(receiver.url), health=False)
+        agent: AgentProcess = start_agent(DRILL_RULES + AUTH + hook(receiver.url), health=False)
         result = sentinel(agent, "drill", "--json", "--timeout", "20")
         assert result.returncode == 0, result.stdout + result.stderr
         runs = json.loads(result.stdout)
-        assert {r["scenario"] for r in runs} >= {"threshold"}
+        assert {r["scenario"] for r in runs} == {"threshold", "brute_force"}
         for run in runs:
             assert run["passed"], run
             assert "ticket:tickets" in {s["name"] for s in run["stages"]}
@@ -123,3 +142,16 @@ def test_drill_fails_naming_the_ticket_stage_when_the_receiver_is_down(start_age
     failed = [line for line in result.stdout.splitlines() if line.strip().startswith("FAIL")]
     assert len(failed) == 1 and "ticket:tickets" in failed[0] and "last error" in failed[0]
     assert "ok   recorded" in result.stdout and "ok   metrics" in result.stdout
+
+
+def test_brute_force_drill_goes_through_the_real_rule_twice_in_a_row(start_agent: Any) -> None:
+    """The burst reaches the shipped-style brute-force rule as a drill; a second drill right
+    after is not muted (a fresh source address) and the first drill's hazard was closed."""
+    agent: AgentProcess = start_agent(DRILL_RULES + AUTH, health=False)
+    for _ in range(2):
+        result = sentinel(agent, "drill", "--scenario", "brute_force", "--json", "--timeout", "15")
+        assert result.returncode == 0, result.stdout + result.stderr
+        (run,) = json.loads(result.stdout)
+        hazard = json.loads(sentinel(agent, "hazards", "show", str(run["hazard_id"]), "--json").stdout)
+        assert hazard["rule"] == "login_bruteforce" and hazard["drill"] is True
+        assert hazard["subject"].startswith("203.0.113.") and hazard["state"] == "closed"

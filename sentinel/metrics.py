@@ -113,8 +113,10 @@ class SentinelCollector:
             "Batches dropped because the queue was full.",
             labels=["collector"],
         )
-        for name, n in sorted(c["dropped"].items()):
-            dropped.add_metric([name], n)
+        # every collector gets a series (0 until a drop), so rate() and alerts see it from the start
+        names = {s.name for s in self._status.collectors()} | set(c["dropped"])
+        for name in sorted(names):
+            dropped.add_metric([name], c["dropped"].get(name, 0))
         yield dropped
         yield CounterMetricFamily(
             "sentinel_findings", "Findings applied to the hazard store.", value=c["findings"]
@@ -184,8 +186,12 @@ class SentinelCollector:
             "Hazards raised (or escalated in severity).",
             labels=["category", "severity"],
         )
-        for labels, value in sorted(raised, key=lambda lv: sorted(lv[0].items())):
-            total.add_metric([labels.get("category", ""), labels.get("severity", "")], value)
+        counts = {(lab.get("category", ""), lab.get("severity", "")): value for lab, value in raised}
+        for category in Category:  # zeros included: increase() needs the series before the first hazard
+            for severity in Severity:
+                total.add_metric(
+                    [category.value, severity.value], counts.get((category.value, severity.value), 0)
+                )
         yield total
         info = GaugeMetricFamily(
             "sentinel_hazard_open_info",

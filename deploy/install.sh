@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Install (or uninstall) Sentinel as a hardened systemd service.
+#
+#   sudo deploy/install.sh                 install or upgrade, enable and start the service
+#   sudo deploy/install.sh --uninstall     stop and remove the service and code; keep config and state
+#   sudo deploy/install.sh --uninstall --purge   ... and remove config, state, logs and the user
+#
+# Options: --root DIR installs under DIR (for packaging and tests; implies --no-user),
+# --no-systemctl skips systemctl, --no-user skips creating the account, --python PATH.
+# Never overwrites an existing config, rule, check or secret file.
+set -euo pipefail
+
+ROOT=""
+SYSTEMCTL=1
+CREATE_USER=1
+UNINSTALL=0
+PURGE=0
+PYTHON="${PYTHON:-python3}"
+SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --root) ROOT="${2%/}"; CREATE_USER=0; shift 2 ;;
+    --no-systemctl) SYSTEMCTL=0; shift ;;
+    --no-user) CREATE_USER=0; shift ;;
+    --uninstall) UNINSTALL=1; shift ;;
+    --purge) PURGE=1; shift ;;
+    --python) PYTHON="$2"; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+OPT="$ROOT/opt/sentinel"
+ETC="$ROOT/etc/sentinel"
+STATE="$ROOT/var/lib/sentinel"
+LOGS="$ROOT/var/log/sentinel"
+UNIT="$ROOT/etc/systemd/system/sentinel.service"
+USER_NAME=sentinel
+
+say() { echo "sentinel-install: $*"; }
+owner() {  # chown only when the account exists (not under --root)
+  if [[ $CREATE_USER -eq 1 ]] && id "$USER_NAME" >/dev/null 2>&1; then chown "$@"; fi
+}
+
+if [[ $UNINSTALL -eq 1 ]]; then
+  if [[ $SYSTEMCTL -eq 1 ]]; then
+    systemctl disable --now sentinel.service 2>/dev/null || true
+  fi
+  rm -f "$UNIT"
+  [[ $SYSTEMCTL -eq 1 ]] && systemctl daemon-reload || true
+  rm -rf "$OPT"
+  if [[ $PURGE -eq 1 ]]; then
+    rm -rf "$ETC" "$STATE" "$LOGS"
+    if [[ $CREATE_USER -eq 1 ]] && id "$USER_NAME" >/dev/null 2>&1; then userdel "$USER_NAME"; fi
+    say "removed Sentinel, its config, state and logs"
+  else
+    say "removed Sentinel; kept $ETC and $STATE (use --purge to remove them)"
+  fi
+  exit 0
+fi
+
+if [[ $CREATE_USER -eq 1 ]] && ! id "$USER_NAME" >/dev/null 2>&1; then
+  useradd --system --no-create-home --home-dir /var/lib/sentinel --shell /usr/sbin/nologin \
+    --comment "Sentinel monitoring agent" "$USER_NAME"
+  say "created system user $USER_NAME"
+fi
+
+# Code: its own virtual environment, replaced as a whole on upgrade.
+say "installing into $OPT/venv"
+mkdir -p "$OPT"
+rm -rf "$OPT/venv"  # venvs are not relocatable: rebuilt in place on every upgrade
+"$PYTHON" -m venv "$OPT/venv"
+"$OPT/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$SOURCE"
+rm -rf "$OPT/docs"
+cp -r "$SOURCE/docs" "$OPT/docs"
+chmod -R go-w "$OPT"
+
+# Directories with tight permissions.
+install -d -m 0750 "$ETC" "$ETC/conf.d" "$ETC/rules.d" "$ETC/checks.d"
+install -d -m 0700 "$STATE" "$LOGS"
+owner "$USER_NAME:$USER_NAME" "$STATE" "$LOGS"
+owner "root:$USER_NAME" "$ETC" "$ETC/conf.d" "$ETC/rules.d" "$ETC/checks.d"
+
+copy_once() {  # source destination mode: never overwrite what the branch has
+  if [[ -e "$2" ]]; then
+    say "kept existing $2"
+  else
+    install -m "$3" "$1" "$2"
+    owner "root:$USER_NAME" "$2"
+  fi
+}
+copy_once "$SOURCE/config/sentinel.toml" "$ETC/sentinel.toml" 0640
+for f in "$SOURCE"/config/rules.d/*.toml; do copy_once "$f" "$ETC/rules.d/$(basename "$f")" 0640; done
+for f in "$SOURCE"/config/checks.d/*.toml; do copy_once "$f" "$ETC/checks.d/$(basename "$f")" 0640; done
+if [[ ! -e "$ETC/conf.d/00-install.toml" ]]; then
+  printf '# Written by install.sh: where the installed agent keeps its state.\n[agent]\nstate_dir = "/var/lib/sentinel"\n' \
+    > "$ETC/conf.d/00-install.toml"
+  chmod 0640 "$ETC/conf.d/00-install.toml"
+  owner "root:$USER_NAME" "$ETC/conf.d/00-install.toml"
+fi
+
+# The webhook signing secret (Standard Webhooks form): readable by the agent only.
+if [[ ! -e "$ETC/webhook.secret" ]]; then
+  (umask 077; printf 'whsec_%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" > "$ETC/webhook.secret")
+  owner "root:$USER_NAME" "$ETC/webhook.secret"
+  chmod 0640 "$ETC/webhook.secret"
+  say "created $ETC/webhook.secret (give it to the ticket receiver)"
+fi
+
+install -d -m 0755 "$(dirname "$UNIT")"
+install -m 0644 "$SOURCE/deploy/systemd/sentinel.service" "$UNIT"
+
+if [[ $SYSTEMCTL -eq 1 ]]; then
+  systemctl daemon-reload
+  systemctl enable --now sentinel.service
+  say "enabled and started sentinel.service"
+else
+  say "installed; start it with: systemctl daemon-reload && systemctl enable --now sentinel.service"
+fi

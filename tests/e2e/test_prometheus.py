@@ -1,0 +1,161 @@
+"""A real Prometheus (Debian's package) scraping a real agent: every rule expression evaluates,
+and every metric a rule or dashboard panel reads has series."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sentinel.testing import AgentProcess, free_port, wait_until
+from tests.conftest import require_tool
+from tests.e2e.test_drills import DRILL_RULES
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+RULE_FILES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
+DASHBOARDS = sorted((ROOT / "deploy" / "grafana").rglob("*.json"))
+# Metrics whose producer may not be configured in this test agent; anything else must exist.
+OPTIONAL = {
+    "sentinel_fim_baseline_info",
+    "sentinel_fim_baseline_valid",
+    "sentinel_fim_overflows_total",
+}
+_NAME = re.compile(r"\b(sentinel_[a-z0-9_]+|up)\b(?!\s*\()")
+
+
+class Prometheus:
+    def __init__(self, binary: str, directory: Path, target_port: int) -> None:
+        self.port = free_port()
+        rules = "\n".join(f"  - {p}" for p in RULE_FILES)
+        (directory / "prometheus.yml").write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f"rule_files:\n{rules}\n"
+            "scrape_configs:\n  - job_name: sentinel\n    static_configs:\n"
+            f"      - targets: ['127.0.0.1:{target_port}']\n"
+            "        labels: {branch: '0101', terminal: t1}\n"
+        )
+        self.log = open(directory / "prometheus.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={directory / 'prometheus.yml'}",
+                f"--storage.tsdb.path={directory / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def query(self, expr: str) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return dict(json.loads(response.read()))
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+            return dict(json.loads(body)) if body.startswith(b"{") else {}  # 503 while starting
+        except OSError:  # not listening yet
+            return {}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.log.close()
+
+
+def expressions() -> list[tuple[str, str]]:
+    """(where, expr) for every rule and every dashboard panel target."""
+    import yaml
+
+    out: list[tuple[str, str]] = []
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                out.append((f"{path.name}:{rule.get('alert') or rule.get('record')}", rule["expr"]))
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        for panel in _panels(board.get("panels", [])):
+            for target in panel.get("targets", []):
+                if target.get("expr"):
+                    expr = re.sub(
+                        r"\$\{?(\w+)\}?",
+                        lambda m: {"__rate_interval": "1m", "__interval": "1m"}.get(m.group(1), ".*"),
+                        target["expr"],
+                    )
+                    out.append((f"{path.name}:{panel.get('title')}", expr))
+    return out
+
+
+def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))
+
+
+@pytest.fixture
+def prometheus(tmp: Path, start_agent: Any) -> Iterator[tuple[Prometheus, AgentProcess]]:
+    binary = require_tool("prometheus", "prometheus")
+    sink = '\n[[sinks]]\nname = "file"\ntype = "file"\npath = "tickets.jsonl"\n'
+    agent: AgentProcess = start_agent(DRILL_RULES + sink)
+    drill = subprocess.run(
+        [sys.executable, "-m", "sentinel", "drill", "--scenario", "threshold", "--config", str(agent.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    prom_dir = tmp / "prom"
+    prom_dir.mkdir()
+    prom = Prometheus(binary, prom_dir, agent.port)
+    try:
+        wait_until(lambda: prom.query("count(sentinel_up)").get("data", {}).get("result"), timeout=30)
+        wait_until(
+            lambda: prom.query("count_over_time(sentinel_up[1m]) > 4").get("data", {}).get("result"),
+            timeout=30,
+        )
+        yield prom, agent
+    finally:
+        prom.stop()
+
+
+def test_every_rule_and_panel_expression_evaluates_on_real_data(
+    prometheus: tuple[Prometheus, AgentProcess],
+) -> None:
+    """Each expression is valid PromQL for Prometheus, and each metric it reads has series."""
+    prom, _agent = prometheus
+    exprs = expressions()
+    assert len(exprs) >= 25
+    problems: list[str] = []
+    for where, expr in exprs:
+        answer = prom.query(expr)
+        if answer.get("status") != "success":
+            problems.append(f"{where}: {answer.get('error')}")
+            continue
+        for name in set(_NAME.findall(expr)):
+            if name in OPTIONAL and not prom.query(f"count({{__name__=~'{name}'}})")["data"]["result"]:
+                continue
+            series = prom.query(f"count({{__name__='{name}'}})")["data"]["result"]
+            if not series:
+                problems.append(f"{where}: no series for {name}")
+    assert problems == []
+
+
+def test_recording_rules_produce_branch_series(prometheus: tuple[Prometheus, AgentProcess]) -> None:
+    """The recording rules aggregate by the branch label that relabelling added."""
+    prom, _agent = prometheus
+    result = wait_until(lambda: prom.query("sentinel:terminals_up:sum")["data"]["result"], timeout=30)
+    assert result[0]["metric"] == {"__name__": "sentinel:terminals_up:sum", "branch": "0101"}
+    assert result[0]["value"][1] == "1"

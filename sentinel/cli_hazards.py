@@ -178,38 +178,38 @@ def render_record(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def cmd_act(args: argparse.Namespace) -> int:
-    """Apply one lifecycle action."""
+def _write(args: argparse.Namespace, change: Callable[[Any], object]) -> None:
+    """Run one write on the store; refusals and store errors become one line and exit 1."""
     from sentinel.cli import CliError
     from sentinel.hazards.store import HazardError
 
     _cfg, store = _store(args)
     try:
-        change = store.act(args.id, args.action, by=args.by, note=args.note, owner=getattr(args, "to", ""))
+        change(store)
     except HazardError as exc:
         raise CliError(str(exc), code=1) from None
     except sqlite3.Error as exc:
         raise CliError(f"cannot write the hazard store: {exc}", code=1) from None
     finally:
         store.close()
-    print(f"hazard #{change.hazard_id}: {args.action.value} done; state {change.state.value}")
+
+
+def cmd_act(args: argparse.Namespace) -> int:
+    """Apply one lifecycle action."""
+    done: list[Any] = []
+    _write(
+        args,
+        lambda store: done.append(
+            store.act(args.id, args.action, by=args.by, note=args.note, owner=getattr(args, "to", ""))
+        ),
+    )
+    print(f"hazard #{done[0].hazard_id}: {args.action.value} done; state {done[0].state.value}")
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Tick a rectification item."""
-    from sentinel.cli import CliError
-    from sentinel.hazards.store import HazardError
-
-    _cfg, store = _store(args)
-    try:
-        store.tick(args.id, args.item, by=args.by, note=args.note)
-    except HazardError as exc:
-        raise CliError(str(exc), code=1) from None
-    except sqlite3.Error as exc:
-        raise CliError(f"cannot write the hazard store: {exc}", code=1) from None
-    finally:
-        store.close()
+    _write(args, lambda store: store.tick(args.id, args.item, by=args.by, note=args.note))
     print(f"hazard #{args.id}: item {args.item} done")
     return EXIT_OK
 

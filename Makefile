@@ -30,8 +30,8 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check sentinel tests bench
-	$(BIN)/ruff format --check sentinel tests bench
+	$(BIN)/ruff check sentinel tests bench deploy
+	$(BIN)/ruff format --check sentinel tests bench deploy
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

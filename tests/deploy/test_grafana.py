@@ -1,0 +1,50 @@
+"""The provisioned Grafana dashboards: generated, variable-driven, documented."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+BOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
+
+
+def build_module() -> Any:
+    spec = importlib.util.spec_from_file_location("grafana_build", ROOT / "deploy" / "grafana" / "build.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_dashboards_and_docs_match_the_builder() -> None:
+    """The JSON files and docs/dashboards.md are exactly what build.py writes (no hand drift)."""
+    for path, text in build_module().outputs().items():
+        assert path.read_text() == text, f"{path} is stale: run python deploy/grafana/build.py"
+
+
+def test_dashboards_use_the_datasource_variable_never_ds_inputs() -> None:
+    """Provisioning cannot fill ${DS_...} inputs; every panel and target uses ${datasource}."""
+    assert len(BOARDS) == 2
+    for path in BOARDS:
+        text = path.read_text()
+        assert "${DS_" not in text and "__inputs" not in text
+        board = json.loads(text)
+        names = [v["name"] for v in board["templating"]["list"]]
+        assert names[:3] == ["datasource", "job", "branch"]
+        for panel in board["panels"]:
+            assert panel["datasource"]["uid"] == "${datasource}"
+            assert panel["description"], panel["title"]
+            for target in panel["targets"]:
+                assert 'job="$job"' in target["expr"] and 'branch=~"$branch"' in target["expr"], target[
+                    "expr"
+                ]
+
+
+def test_terminal_board_drills_down_by_instance() -> None:
+    """Every query of the terminal board selects the chosen instance."""
+    board = json.loads((ROOT / "deploy/grafana/dashboards/sentinel-terminal.json").read_text())
+    assert "instance" in [v["name"] for v in board["templating"]["list"]]
+    assert all('instance=~"$instance"' in t["expr"] for p in board["panels"] for t in p["targets"])

@@ -34,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
             ctx = Context(quick=args.quick, scratch=Path(scratch) / name, root=ROOT)
             ctx.scratch.mkdir(parents=True)
             try:
-                figures += module.run(ctx)
+                measured = module.run(ctx)
+                for figure in measured:
+                    figure.module = name
+                    figure.extra.setdefault("ran_at", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+                figures += measured
             except Exception as exc:  # one broken benchmark must not hide the others' figures
                 failures.append(f"{name}: {type(exc).__name__}: {exc}")
                 print(f"   FAILED: {exc}", file=sys.stderr)
@@ -48,6 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         header += "\n\nBenchmarks that failed to run:\n" + "\n".join(f"- {f}" for f in failures)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
+    if args.only and (out / "latest.json").exists():
+        # a partial run replaces only its own modules' figures; the rest keep their earlier run
+        earlier = json.loads((out / "latest.json").read_text())
+        kept = [Figure.from_dict(f) for f in earlier["figures"] if f.get("module") not in modules]
+        if kept:
+            header += "\n\nMerged with figures from earlier runs of: " + ", ".join(
+                sorted({f"{f.module} ({f.extra.get('ran_at', '?')})" for f in kept})
+            )
+        figures = kept + figures
     (out / "latest.json").write_text(
         json.dumps(
             {

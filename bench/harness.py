@@ -64,6 +64,7 @@ class Figure:
     better: str = "lower"
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    module: str = ""  # the bench_* module that measured it (set by the runner)
 
     @property
     def ratio(self) -> float | None:
@@ -79,6 +80,14 @@ class Figure:
         data = asdict(self)
         data["ratio"] = self.ratio
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figure:
+        """The inverse of as_dict (to merge results of separate runs)."""
+        fields = {k: v for k, v in data.items() if k != "ratio"}
+        fields["sentinel"] = Stats(**fields["sentinel"])
+        fields["peer"] = Stats(**fields["peer"]) if fields.get("peer") else None
+        return cls(**fields)
 
 
 @dataclass

@@ -88,3 +88,12 @@ def test_procstat_parses_a_fixture_proc_tree(tmp_path: Path) -> None:
     assert procstat.cpu_seconds(4242, tmp_path) == (250 + 150) / procstat.CLOCK_TICKS
     assert procstat.rss_bytes(4242, tmp_path) == 20480 * 1024
     assert procstat.open_fds(4242, tmp_path) == 3
+
+
+def test_figures_round_trip_through_json() -> None:
+    """from_dict(as_dict(f)) keeps every number, for merging partial runs."""
+    import json
+
+    f = Figure("x", "ms", Stats.of([1.0, 2.0]), Stats.of([3.0]), "peer", goal="g", met=True, module="bench_x")
+    back = Figure.from_dict(json.loads(json.dumps(f.as_dict())))
+    assert back == f and back.ratio == f.ratio

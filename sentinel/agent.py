@@ -168,6 +168,7 @@ class Agent:
             self.metrics = MetricsServer(cfg.metrics, collector)
             self.address = self.metrics.start()
             self.pipeline.start()
+            self.pipeline.on_drop(self._on_queue_drop)  # e.g. the FIM rescans what was dropped
             self._start_collectors(cfg)
             if any(s.enabled for s in cfg.sinks):
                 self.dispatcher = Dispatcher(cfg.agent.state_dir / STORE_FILE, cfg.sinks, clock=self.clock)
@@ -286,6 +287,13 @@ class Agent:
             self.status.unregister(name)
         self._runners, self._streaming = [], []
         self._emit_stop = threading.Event()
+
+    def _on_queue_drop(self, collector: str) -> None:
+        """Tell streaming collectors that can recover a dropped batch (they check the name)."""
+        for streaming in list(self._streaming):
+            handler = getattr(streaming, "on_queue_drop", None)
+            if handler is not None:
+                handler(collector)
 
     def _streaming_samples(self) -> Iterable[Sample]:
         for collector in list(self._streaming):

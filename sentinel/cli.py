@@ -43,6 +43,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
+    from sentinel.cli_baseline import add_baseline_commands
     from sentinel.cli_drill import add_drill_command
     from sentinel.cli_hazards import add_hazard_commands
     from sentinel.cli_inspect import add_inspect_command
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_inspect_command(sub, _add_config)
     add_drill_command(sub, _add_config)
     add_ticket_commands(sub, _add_config)
+    add_baseline_commands(sub, _add_config)
     return parser
 
 

@@ -35,6 +35,7 @@ from sentinel.collectors.services import ServicesConfig
 from sentinel.collectors.timesync import TimesyncConfig
 from sentinel.collectors.usb import UsbConfig
 from sentinel.inspect.config import InspectConfig
+from sentinel.integrity.config import IntegrityConfig
 from sentinel.model import Category, Severity
 from sentinel.rules.text import matcher_error
 from sentinel.schedule import ScheduleConfig
@@ -290,6 +291,7 @@ class Config:
     collectors: CollectorsConfig = field(default_factory=CollectorsConfig)
     rules: tuple[RuleConfig, ...] = ()
     inspect: InspectConfig = field(default_factory=InspectConfig)
+    integrity: IntegrityConfig = field(default_factory=IntegrityConfig)
     schedules: tuple[ScheduleConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
     source: Path = field(default_factory=lambda: DEFAULT_CONFIG, internal=True)

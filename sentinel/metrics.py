@@ -186,11 +186,11 @@ class SentinelCollector:
             "Hazards raised (or escalated in severity).",
             labels=["category", "severity"],
         )
-        counts = {(lab.get("category", ""), lab.get("severity", "")): value for lab, value in raised}
+        by_kind = {(lab.get("category", ""), lab.get("severity", "")): value for lab, value in raised}
         for category in Category:  # zeros included: increase() needs the series before the first hazard
             for severity in Severity:
                 total.add_metric(
-                    [category.value, severity.value], counts.get((category.value, severity.value), 0)
+                    [category.value, severity.value], by_kind.get((category.value, severity.value), 0)
                 )
         yield total
         info = GaugeMetricFamily(

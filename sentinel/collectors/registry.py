@@ -20,6 +20,7 @@ from sentinel.collectors.sensors import SensorsCollector
 from sentinel.collectors.services import ServicesCollector
 from sentinel.collectors.timesync import TimesyncCollector
 from sentinel.config import Config
+from sentinel.integrity.collector import IntegrityCollector
 
 Built = PolledCollector | StreamingCollector | Exception
 
@@ -43,6 +44,11 @@ def _factories(
             lambda: DrillProbeCollector(c.drill_probe, state_dir=state_dir, clock=clock),
         ),
         *detector_factories(c, state_dir=state_dir, clock=clock),
+        (
+            "integrity",
+            config.integrity.enabled and bool(config.integrity.watch),
+            lambda: IntegrityCollector(config.integrity, state_dir=state_dir, clock=clock),
+        ),
     ]
 
 

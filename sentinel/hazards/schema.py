@@ -106,6 +106,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX drill_runs_by_scenario ON drill_runs (scenario, started_at);
     """,
+    # 3: file-integrity baseline updates (who, when, why, from which baseline to which).
+    """
+    CREATE TABLE baseline_updates (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          REAL    NOT NULL,
+        actor       TEXT    NOT NULL,
+        action      TEXT    NOT NULL,
+        reason      TEXT    NOT NULL DEFAULT '',
+        old_digest  TEXT    NOT NULL DEFAULT '',
+        new_digest  TEXT    NOT NULL,
+        entries     INTEGER NOT NULL,
+        summary     TEXT    NOT NULL DEFAULT '{}'
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from email.message import Message
@@ -72,11 +74,25 @@ def ssl_context(config: SinkConfig) -> ssl.SSLContext:
     return context
 
 
+class ConfiguredProxyHandler(urllib.request.ProxyHandler):
+    """urllib's ProxyHandler without its `no_proxy` lookup: only the config decides, so a no_proxy
+    in the agent's environment cannot route tickets around the proxy the branch network requires."""
+
+    def proxy_open(self, req: urllib.request.Request, proxy: str, type: str) -> None:
+        """Route `req` through `proxy` (credentials in its URL become Proxy-Authorization)."""
+        parts = urllib.parse.urlsplit(proxy)
+        if parts.username is not None and parts.password is not None:
+            user_pass = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password)}"
+            req.add_header("Proxy-Authorization", "Basic " + base64.b64encode(user_pass.encode()).decode())
+        # http and https proxy URLs both speak plain HTTP to the proxy (CONNECT for https targets)
+        req.set_proxy(urllib.parse.unquote(parts.netloc.rpartition("@")[2]), req.type)
+
+
 def opener(config: SinkConfig) -> urllib.request.OpenerDirector:
     """An opener that uses the configured proxy only (never one from the environment)."""
     proxies = {"http": config.proxy, "https": config.proxy} if config.proxy else {}
     return urllib.request.build_opener(
-        urllib.request.ProxyHandler(proxies),
+        ConfiguredProxyHandler(proxies),
         urllib.request.HTTPSHandler(context=ssl_context(config)),
     )
 

@@ -3,6 +3,7 @@ and every metric a rule or dashboard panel reads has series."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from sentinel.config import Config
 from sentinel.testing import AgentProcess, free_port, wait_until
 from tests.conftest import require_tool
 from tests.e2e.test_agent_process import BURNING_RULE
@@ -27,7 +29,8 @@ DASHBOARDS = sorted((ROOT / "deploy" / "grafana").rglob("*.json"))
 # Metrics whose producer may not be configured in this test agent; anything else must exist.
 OPTIONAL = {
     "sentinel_temperature_celsius",  # hardware: no sensors in a virtual machine
-    # pending: the integrity module is landing; the test agent will enable it then
+    # pending (issue 4): sentinel/integrity is not wired into Config yet. Once it is, the fixture
+    # below turns it on (integrity_section) and these must have series like everything else.
     "sentinel_fim_baseline_info",
     "sentinel_fim_baseline_valid",
     "sentinel_fim_overflows_total",
@@ -107,11 +110,21 @@ def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield from _panels(panel.get("panels", []))
 
 
+def integrity_section(watched: Path) -> str:
+    """An [integrity] section watching `watched`, once the config knows the integrity monitor."""
+    if "integrity" not in {f.name for f in dataclasses.fields(Config)}:
+        return ""
+    watched.mkdir()
+    (watched / "teller.conf").write_text("limit = 1000\n")
+    return f'\n[integrity]\nenabled = true\n[[integrity.watch]]\npath = "{watched}"\npolicy = "critical"\n'
+
+
 @pytest.fixture
 def prometheus(tmp: Path, start_agent: Any) -> Iterator[tuple[Prometheus, AgentProcess]]:
     binary = require_tool("prometheus", "prometheus")
     sink = '\n[[sinks]]\nname = "file"\ntype = "file"\npath = "tickets.jsonl"\n[collectors.listeners]\n'
-    agent: AgentProcess = start_agent(DRILL_RULES + BURNING_RULE + sink)  # one hazard stays open
+    extra = DRILL_RULES + BURNING_RULE + sink + integrity_section(tmp / "watched")
+    agent: AgentProcess = start_agent(extra)  # one hazard stays open
     drill = subprocess.run(
         [sys.executable, "-m", "sentinel", "drill", "--scenario", "threshold", "--config", str(agent.config)],
         capture_output=True,

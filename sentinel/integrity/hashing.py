@@ -1,0 +1,110 @@
+"""Hashing one file safely: bounded buffer, never a FIFO or device, re-read when it changes.
+
+The file is opened with O_NOFOLLOW|O_NONBLOCK (a symlink swapped in is refused, a FIFO swapped
+in does not block) and checked with fstat to be a regular file. If its (size, mtime, ctime)
+moved while it was read, it is read again (up to `retries` times): a hash of a half-written
+file would be a false "modified" and then a false "unchanged".
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import threading
+import time
+from dataclasses import dataclass
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+
+
+class Throttle:
+    """Paces scan workers to a CPU share and an I/O rate (both 1/0 = unlimited).
+
+    After `work` seconds of busy time a worker sleeps work * (1 - share) / share, so each worker
+    uses at most `share` of a core; bytes are paced against `io_rate` across all workers.
+    Sleeping waits on `stop`, so a shutdown is never delayed by pacing.
+    """
+
+    def __init__(self, cpu_share: float = 1.0, io_rate: int = 0, stop: threading.Event | None = None) -> None:
+        self.cpu_share = cpu_share
+        self.io_rate = io_rate
+        self.stop = stop or threading.Event()
+        self._lock = threading.Lock()
+        self._io_started = time.monotonic()
+        self._io_bytes = 0
+
+    @property
+    def unlimited(self) -> bool:
+        """Whether pacing is a no-op."""
+        return self.cpu_share >= 1.0 and self.io_rate <= 0
+
+    def pace(self, work: float, nbytes: int) -> None:
+        """Account for `work` busy seconds and `nbytes` read; sleep as much as the limits ask."""
+        delay = 0.0
+        if 0 < self.cpu_share < 1.0:
+            delay = work * (1.0 - self.cpu_share) / self.cpu_share
+        if self.io_rate > 0:
+            with self._lock:
+                self._io_bytes += nbytes
+                due = self._io_started + self._io_bytes / self.io_rate
+            delay = max(delay, due - time.monotonic())
+        if delay > 0.0005:
+            self.stop.wait(delay)
+
+
+UNLIMITED = Throttle()
+
+
+@dataclass(frozen=True, slots=True)
+class HashResult:
+    """The digest (None when the file could not be read) and why not."""
+
+    sha256: str | None
+    problem: str = ""  # "", "unreadable", "vanished", "special", "unstable", "loop"
+    read: int = 0
+
+
+def hash_file(path: str, *, buffer: int = 256 * 1024, retries: int = 3) -> HashResult:
+    """SHA-256 of a regular file, read in `buffer`-sized pieces."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        return HashResult(None, _problem(exc))
+    try:
+        total = 0
+        for _attempt in range(retries + 1):
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                return HashResult(None, "special")
+            digest = hashlib.sha256()
+            os.lseek(fd, 0, os.SEEK_SET)
+            while True:
+                chunk = os.read(fd, buffer)
+                if not chunk:
+                    break
+                total += len(chunk)
+                digest.update(chunk)  # releases the GIL for large chunks: workers hash in parallel
+            after = os.fstat(fd)
+            if _stamp(before) == _stamp(after):
+                return HashResult(digest.hexdigest(), "", total)
+        return HashResult(digest.hexdigest(), "unstable", total)
+    except OSError as exc:
+        return HashResult(None, _problem(exc))
+    finally:
+        os.close(fd)
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def _problem(exc: OSError) -> str:
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return "vanished"
+    if exc.errno == errno.ELOOP:  # O_NOFOLLOW on a symlink swapped in after lstat
+        return "special"
+    if exc.errno in (errno.ENXIO, errno.ENODEV, errno.EWOULDBLOCK):
+        return "special"
+    return "unreadable"

@@ -1,0 +1,131 @@
+"""Walking and hashing: parallel, bounded, and every odd file counted rather than fatal."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from sentinel.integrity import hashing
+from sentinel.integrity.config import WatchConfig
+from sentinel.integrity.scanner import Scanner, ScanStats, WatchSet
+
+
+def tree(root: Path, files: int = 300) -> dict[str, bytes]:
+    out = {}
+    for i in range(files):
+        path = root / f"d{i % 7}" / f"f{i}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = os.urandom(i * 37)
+        path.write_bytes(data)
+        out[str(path)] = data
+    return out
+
+
+def scanner(*watches: WatchConfig, workers: int = 2) -> Scanner:
+    return Scanner(WatchSet(watches), workers=workers, buffer=4096)
+
+
+def test_parallel_hashes_match_hashlib(tmp: Path) -> None:
+    """Two workers with a small buffer give the same SHA-256 as hashlib."""
+    data = tree(tmp / "t")
+    result = scanner(WatchConfig(tmp / "t")).scan()
+    for path, content in data.items():
+        assert result[path].sha256 == hashlib.sha256(content).hexdigest()
+
+
+def test_symlinks_recorded_not_followed(tmp: Path) -> None:
+    """A symlink is an entry with its target; the directory it points to is not walked."""
+    (tmp / "t").mkdir()
+    (tmp / "elsewhere").mkdir()
+    (tmp / "elsewhere" / "secret").write_text("x")
+    (tmp / "t" / "link").symlink_to(tmp / "elsewhere")
+    result = scanner(WatchConfig(tmp / "t")).scan()
+    assert result[str(tmp / "t" / "link")].type == "symlink"
+    assert result[str(tmp / "t" / "link")].target == str(tmp / "elsewhere")
+    assert not any("secret" in p for p in result)
+
+
+def test_symlink_loop_counted_when_following(tmp: Path) -> None:
+    """Following links, a link back up the tree is cut and counted as a loop."""
+    (tmp / "t" / "a").mkdir(parents=True)
+    (tmp / "t" / "a" / "up").symlink_to(tmp / "t")
+    (tmp / "t" / "self").symlink_to(tmp / "t" / "self")
+    stats = ScanStats()
+    scanner(WatchConfig(tmp / "t", follow_symlinks=True)).scan(stats=stats)
+    assert stats.skipped["loop"] == 2
+
+
+def test_fifo_and_unreadable_counted(tmp: Path) -> None:
+    """A FIFO is recorded but never opened; an unreadable file has no hash and is counted."""
+    (tmp / "t").mkdir()
+    os.mkfifo(tmp / "t" / "pipe")
+    locked = tmp / "t" / "locked"
+    locked.write_text("x")
+    locked.chmod(0)
+    stats = ScanStats()
+    result = scanner(WatchConfig(tmp / "t")).scan(stats=stats)
+    assert result[str(tmp / "t" / "pipe")].type == "fifo"
+    assert stats.skipped["special"] == 1
+    if os.geteuid() != 0:  # root reads it anyway
+        assert result[str(locked)].sha256 is None
+        assert stats.skipped["unreadable"] == 1
+
+
+def test_quick_mode_trusts_unchanged_stat(tmp: Path) -> None:
+    """Quick mode reuses a recorded hash while (size, mtime, ctime, inode) hold; deep rehashes."""
+    tree(tmp / "t", files=20)
+    s = scanner(WatchConfig(tmp / "t"))
+    first = s.scan()
+    fake = {p: e.with_digests("f" * 64 if e.type == "file" else None, None) for p, e in first.items()}
+    quick_stats, deep_stats = ScanStats(), ScanStats()
+    quick = s.scan(reference=fake, deep=False, stats=quick_stats)
+    deep = s.scan(reference=fake, deep=True, stats=deep_stats)
+    assert quick_stats.hashed == 0 and all(e.sha256 in (None, "f" * 64) for e in quick.values())
+    assert deep_stats.hashed == 20 and deep == first
+
+
+def test_globs_and_nested_entries(tmp: Path) -> None:
+    """Excluded names are left out; a nested entry decides below its own path; ignore leaves out."""
+    (tmp / "t" / "sub").mkdir(parents=True)
+    (tmp / "t" / "skip").mkdir()
+    for name in ("a.conf", "a.swp", "sub/b.conf", "skip/c.conf"):
+        (tmp / "t" / name).write_text("x")
+    watchset = WatchSet(
+        [
+            WatchConfig(tmp / "t", exclude=("*.swp",)),
+            WatchConfig(tmp / "t" / "sub", policy="critical"),
+            WatchConfig(tmp / "t" / "skip", policy="ignore"),
+        ]
+    )
+    result = Scanner(watchset).scan()
+    names = sorted(p.removeprefix(str(tmp / "t")) for p in result)
+    assert names == ["", "/a.conf", "/sub", "/sub/b.conf"]
+    assert watchset.resolve(str(tmp / "t" / "sub" / "b.conf")).policy == "critical"  # type: ignore[union-attr]
+
+
+def test_file_changing_while_hashed_is_read_again(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that grows during the first read is read again, and the hash is of its final content."""
+    path = tmp / "growing"
+    path.write_bytes(b"a" * 10)
+    real_read = os.read
+    appended = []
+
+    def read(fd: int, n: int) -> bytes:
+        if not appended:
+            appended.append(True)
+            with open(path, "ab") as fh:
+                fh.write(b"b" * 10)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(hashing.os, "read", read)
+    result = hashing.hash_file(str(path), buffer=4)
+    assert result.sha256 == hashlib.sha256(b"a" * 10 + b"b" * 10).hexdigest()
+    assert result.problem == ""
+
+
+def test_vanished_file_is_counted(tmp: Path) -> None:
+    """A file that disappears before it is hashed is `vanished`, not an error."""
+    assert hashing.hash_file(str(tmp / "gone")).problem == "vanished"

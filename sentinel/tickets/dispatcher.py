@@ -82,6 +82,7 @@ class Dispatcher:
             for name, s in self.sinks.items()
         }
         self._in_flight: dict[str, set[int]] = {name: set() for name in self.sinks}
+        self._resending: set[str] = set()  # Alertmanager sinks with a re-send queued or running
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -202,15 +203,30 @@ class Dispatcher:
             )
 
     def _resend_firing(self) -> None:
+        """Queue due re-sends on the sink's own workers: a hung Alertmanager (timeout x urls) must
+        not stall planning for every other sink, and re-sends count against its concurrency."""
         now = self.clock.time()
         for name, sink in self.sinks.items():
             if not isinstance(sink, AlertmanagerSink):
                 continue
             if now - sink.last_resend < sink.config.resend_interval:
                 continue
-            outcome = sink.resend(self.outbox.firing(name))
+            with self._lock:
+                if name in self._resending:  # the last one has not finished yet
+                    continue
+                self._resending.add(name)
+            self._pools[name].submit(self._resend, name, sink, self.outbox.firing(name))
+
+    def _resend(self, name: str, sink: AlertmanagerSink, payloads: list[str]) -> None:
+        try:
+            outcome = sink.resend(payloads)
             if outcome is not None:
                 self.outcomes[(name, f"resend_{outcome.kind}")] += 1
+        except Exception:  # a worker's exception would vanish in its Future: log it
+            log.exception("resend_failed", sink=name)
+        finally:
+            with self._lock:
+                self._resending.discard(name)
 
     # -- metrics ------------------------------------------------------------------------------
 

@@ -1,0 +1,223 @@
+"""File integrity: Sentinel's baseline and check against AIDE and the sha256sum floor, side by side.
+
+On one tree (/usr/share, ~47k files; /usr/share/doc in quick mode), interleaved in one run:
+
+- `sentinel baseline init` vs `aide --init` (attributes p+i+n+u+g+s+m+c+sha256, AIDE's default
+  number of workers) vs `find TREE -type f -print0 | xargs -0 -P2 sha256sum` (the hashing floor),
+- `sentinel baseline check` (quick mode, nothing changed) vs `aide --check`,
+- realtime detection latency over 1,000 file changes (200 in quick mode), one at a time,
+- the agent's RSS while watching the tree (a real `sentinel run`).
+
+Every command runs as a process with warm caches (one unrecorded warm-up round each).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.agentrun import shipped_config, start_agent, stop
+from bench.harness import Context, Figure, Stats, percentile
+from bench.procstat import rss_bytes
+
+AIDE_CONF = """\
+database_in=file:{db}
+database_out=file:{db_new}
+database_new=file:{db_new}
+gzip_dbout=no
+report_url=stdout
+Sentinel = p+i+n+u+g+s+m+c+sha256
+{tree} Sentinel
+"""
+
+
+def _tree(ctx: Context) -> Path:
+    return Path("/usr/share/doc") if ctx.quick else Path("/usr/share")
+
+
+def _sentinel_config(ctx: Context, tree: Path) -> Path:
+    directory = ctx.scratch / "cli"
+    directory.mkdir(exist_ok=True)
+    config = directory / "sentinel.toml"
+    config.write_text(
+        f'[agent]\nstate_dir = "state"\nbranch = "bench"\n\n'
+        f'[[integrity.watch]]\npath = "{tree}"\npolicy = "readonly"\n'
+    )
+    return config
+
+
+def _run(command: list[str], *, ok: tuple[int, ...] = (0,)) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode not in ok:
+        raise RuntimeError(f"{command[0]} exited {result.returncode}: {result.stderr.decode()[-300:]}")
+    return elapsed
+
+
+def _rounds(runners: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Each runner once unrecorded, then `rounds` rounds in a rotating order."""
+    names = list(runners)
+    for name in names:
+        runners[name]()
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for i in range(rounds):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            out[name].append(runners[name]())
+    return out
+
+
+def _baseline_figures(ctx: Context, tree: Path, rounds: int) -> list[Figure]:
+    aide = shutil.which("aide")
+    if aide is None:
+        raise RuntimeError("aide not installed (make bench installs it as root)")
+    config = _sentinel_config(ctx, tree)
+    sentinel = [sys.executable, "-m", "sentinel", "baseline"]
+    db, db_new = ctx.scratch / "aide.db", ctx.scratch / "aide.db.new"
+    aide_conf = ctx.scratch / "aide.conf"
+    aide_conf.write_text(AIDE_CONF.format(db=db, db_new=db_new, tree=tree))
+
+    def aide_init() -> float:
+        elapsed = _run([aide, "--init", f"--config={aide_conf}"])
+        db_new.replace(db)
+        return elapsed
+
+    floor = ["bash", "-c", f"find {tree} -type f -print0 | xargs -0 -P2 -n 500 sha256sum > /dev/null"]
+    init = _rounds(
+        {
+            "sentinel": lambda: _run([*sentinel, "init", "--force", "--config", str(config)]),
+            "aide": aide_init,
+            "floor": lambda: _run(floor, ok=(0, 123)),  # 123: a file vanished or was unreadable
+        },
+        rounds,
+    )
+    check = _rounds(
+        {
+            "sentinel": lambda: _run([*sentinel, "check", "--config", str(config)], ok=(0, 1)),
+            "aide": lambda: _run([aide, "--check", f"--config={aide_conf}"], ok=tuple(range(8))),
+        },
+        rounds,
+    )
+    files = sum(1 for p in tree.rglob("*") if p.is_file() and not p.is_symlink())
+    s_init, a_init, f_init = (Stats.of(init[k]) for k in ("sentinel", "aide", "floor"))
+    s_check, a_check = Stats.of(check["sentinel"]), Stats.of(check["aide"])
+    return [
+        Figure(
+            f"baseline init, {tree} ({files:,} files)",
+            "s",
+            s_init,
+            a_init,
+            "aide --init",
+            goal="≥ 5× faster than AIDE",
+            met=a_init.median / s_init.median >= 5,
+        ),
+        Figure(
+            f"baseline init vs hashing floor, {tree}",
+            "s",
+            s_init,
+            f_init,
+            "find | xargs -P2 sha256sum",
+            goal="within 1.5× of the floor",
+            met=s_init.median <= 1.5 * f_init.median,
+        ),
+        Figure(
+            f"quick check, nothing changed, {tree}",
+            "s",
+            s_check,
+            a_check,
+            "aide --check",
+            goal="≥ 20× faster than AIDE",
+            met=a_check.median / s_check.median >= 20,
+        ),
+    ]
+
+
+def _latency_figure(ctx: Context, changes: int) -> Figure:
+    """Seconds from a write to its event, one change at a time, on the default debounce."""
+    from sentinel.integrity.collector import IntegrityCollector
+    from sentinel.integrity.config import IntegrityConfig, WatchConfig
+
+    tree = ctx.scratch / "latency"
+    tree.mkdir()
+    paths = [tree / f"f{i}" for i in range(changes)]
+    for path in paths:
+        path.write_text("original")
+    collector = IntegrityCollector(
+        IntegrityConfig(watch=(WatchConfig(tree, policy="readonly"),)), state_dir=ctx.scratch / "lat-state"
+    )
+    recorder = _Recorder()
+    collector.start(recorder)
+    latencies: list[float] = []
+    try:
+        collector.wait_ready()
+        for path in paths:
+            started = time.perf_counter()
+            path.write_text("changed")
+            recorder.wait_for(str(path))
+            latencies.append(time.perf_counter() - started)
+    finally:
+        collector.stop()
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    return Figure(
+        f"realtime detection latency over {changes:,} changes",
+        "ms",
+        Stats(p50 * 1000, min(latencies) * 1000, max(latencies) * 1000, len(latencies)),
+        goal="p50 < 100 ms and p99 < 500 ms",
+        met=p50 < 0.1 and p99 < 0.5,
+        notes=f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (debounce 50 ms included)",
+        extra={"p50_ms": p50 * 1000, "p99_ms": p99 * 1000},
+    )
+
+
+class _Recorder:
+    """The emit callback: wakes the waiter when the event for its path arrives."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._subjects: set[str] = set()
+
+    def __call__(self, items: Sequence[Any]) -> None:
+        with self._cond:
+            self._subjects.update(i.subject for i in items if getattr(i, "kind", "") == "modified")
+            self._cond.notify_all()
+
+    def wait_for(self, subject: str, timeout: float = 5.0) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: subject in self._subjects, timeout):
+                raise RuntimeError(f"no event for {subject} within {timeout}s")
+
+
+def _rss_figure(ctx: Context, tree: Path) -> Figure:
+    """The real agent on the shipped config, also watching `tree`: RSS once its baseline is taken."""
+    extra = f'\n[[integrity.watch]]\npath = "{tree}"\npolicy = "readonly"\n'
+    config, port = shipped_config(ctx.root, ctx.scratch / "agent", extra)
+    log = ctx.scratch / "agent.log"
+    proc = start_agent(config, port, log)
+    try:
+        deadline = time.monotonic() + 120
+        while "fim_baseline_created" not in log.read_text(errors="replace"):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the agent did not take its baseline")
+            time.sleep(0.2)
+        samples = []
+        for _ in range(5):
+            time.sleep(0.5)
+            samples.append(rss_bytes(proc.pid) / 1e6)
+    finally:
+        stop(proc)
+    rss = Stats.of(samples)
+    return Figure(f"agent RSS while watching {tree}", "MB", rss, goal="< 80 MB", met=rss.median < 80)
+
+
+def run(ctx: Context) -> list[Figure]:
+    tree = _tree(ctx)
+    figures = _baseline_figures(ctx, tree, rounds=1 if ctx.quick else 3)
+    figures.append(_latency_figure(ctx, 200 if ctx.quick else 1000))
+    figures.append(_rss_figure(ctx, tree))
+    return figures

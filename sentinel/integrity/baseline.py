@@ -4,9 +4,11 @@ Files in `state_dir/integrity/` (directory 0700, files 0600):
 
 - `baseline.key`: 32 random bytes, created by the first `sentinel baseline init` (or the agent's
   first start); never printed, logged or exported.
-- `baseline.fim`: the baseline. One header line `SENTINEL-FIM 1 <hmac>` then a JSON body
-  (`kind`, `created_at`, `roots`, `entries` path -> compact row). The HMAC-SHA256 with the key
-  covers the whole body, so one changed byte anywhere is detected.
+- `baseline.fim`: the baseline. A header line `SENTINEL-FIM 2 <hmac>`, then the body: one JSON
+  line of metadata (`kind`, `created_at`, `roots`, ...) and one compact JSON line per path
+  (`[path, type, mode, uid, gid, size, mtime_ns, ctime_ns, inode, nlink, target, sha256,
+  xattrs]`). The HMAC-SHA256 with the key covers the whole body, so one changed byte anywhere
+  is detected. Written and read in blocks: a 50k-path baseline never sits in memory as text.
 - `observed.fim`: same format, `kind = "observed"`: the changes the agent has reported since the
   baseline it names (`base_digest`), so a restart neither repeats nor forgets them.
 
@@ -21,13 +23,17 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from sentinel.integrity.entry import Entry
 
-MAGIC = b"SENTINEL-FIM 1 "
+MAGIC = b"SENTINEL-FIM 2 "
+VERSION = 2
+BLOCK = 1000  # paths per written block of lines
+READ_SIZE = 1 << 20
 KEY_BYTES = 32
 SUBDIR = "integrity"
 Kind = Literal["baseline", "observed"]
@@ -65,17 +71,29 @@ class Baseline:
         """The entries that exist (for a baseline: all of them)."""
         return {p: e for p, e in self.entries.items() if e is not None}
 
-    def body(self) -> bytes:
-        """The signed JSON body."""
-        doc: dict[str, Any] = {
-            "version": 1,
+    def metadata(self) -> bytes:
+        """The body's first line: everything but the entries."""
+        doc = {
+            "version": VERSION,
             "kind": self.kind,
             "created_at": self.created_at,
             "roots": [list(r) for r in self.roots],
             "base_digest": self.base_digest,
-            "entries": {p: (e.to_row() if e is not None else None) for p, e in self.entries.items()},
+            "entries": len(self.entries),
         }
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogateescape")
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    def lines(self) -> Iterator[bytes]:
+        """The body in blocks of lines: metadata, then one `[path, *row]` (or `[path, null]`) per path."""
+        yield self.metadata()
+        items = list(self.entries.items())
+        for i in range(0, len(items), BLOCK):
+            yield b"\n".join(
+                json.dumps(
+                    [p, *e] if e is not None else [p, None], separators=(",", ":"), ensure_ascii=False
+                ).encode("utf-8", "surrogateescape")
+                for p, e in items[i : i + BLOCK]
+            )
 
 
 class BaselineFiles:
@@ -124,69 +142,131 @@ class BaselineFiles:
     # -- signed files -------------------------------------------------------------------------
 
     def write(self, record: Baseline, key: bytes) -> str:
-        """Sign and atomically write `record` (baseline or observed); return its digest."""
+        """Sign and atomically write `record` (baseline or observed); return its digest.
+
+        The body is streamed in blocks (a 50k-path baseline never exists as one string); the
+        header with the HMAC is written last, over a placeholder of the same length.
+        """
         path = self.baseline if record.kind == "baseline" else self.observed
-        body = record.body()
-        mac = hmac.new(key, body, hashlib.sha256).hexdigest().encode("ascii")
+        mac, digest = hmac.new(key, digestmod=hashlib.sha256), hashlib.sha256()
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC + mac + b"\n")
-                fh.write(body)
+                fh.write(MAGIC + b"0" * 64 + b"\n")
+                for i, block in enumerate(record.lines()):
+                    data = block if i == 0 else b"\n" + block
+                    mac.update(data)
+                    digest.update(data)
+                    fh.write(data)
                 fh.flush()
+                os.pwrite(fh.fileno(), MAGIC + mac.hexdigest().encode("ascii") + b"\n", 0)
                 os.fsync(fh.fileno())
             tmp.replace(path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         _fsync_dir(self.directory)
-        record.digest = hashlib.sha256(body).hexdigest()
+        record.digest = digest.hexdigest()
         return record.digest
 
     def load(self, kind: Kind = "baseline", key: bytes | None = None) -> Baseline:
         """Read and verify; BaselineError says what is wrong."""
+        reader = _Reader(kind)
+        self._read(kind, key, reader)
+        return reader.result()
+
+    def verify(self, kind: Kind = "baseline", key: bytes | None = None) -> str:
+        """Verify without parsing; the digest of the verified body (BaselineError otherwise)."""
+        return self._read(kind, key, None)
+
+    def _read(self, kind: Kind, key: bytes | None, reader: _Reader | None) -> str:
+        """Stream the file through the HMAC (and `reader`); the body's digest, or BaselineError."""
         path = self.baseline if kind == "baseline" else self.observed
         try:
-            data = path.read_bytes()
+            fh = open(path, "rb")  # noqa: SIM115 - closed below; errors become BaselineError
         except FileNotFoundError:
             raise BaselineError("missing") from None
         except OSError as exc:
             raise BaselineError("unreadable", exc.strerror or str(exc)) from None
         key = key if key is not None else self.read_key()
-        header, sep, body = data.partition(b"\n")
-        if not sep or not header.startswith(MAGIC):
-            raise BaselineError("malformed", "no Sentinel header")
-        expected = hmac.new(key, body, hashlib.sha256).hexdigest().encode("ascii")
-        if not hmac.compare_digest(header[len(MAGIC) :], expected):
+        mac, digest = hmac.new(key, digestmod=hashlib.sha256), hashlib.sha256()
+        try:
+            with fh:
+                header = fh.readline(len(MAGIC) + 66)
+                if not header.startswith(MAGIC) or not header.endswith(b"\n"):
+                    raise BaselineError("malformed", "no Sentinel header")
+                while chunk := fh.read(READ_SIZE):
+                    mac.update(chunk)
+                    digest.update(chunk)
+                    if reader is not None:
+                        reader.feed(chunk)
+        except OSError as exc:
+            raise BaselineError("unreadable", exc.strerror or str(exc)) from None
+        if not hmac.compare_digest(header[len(MAGIC) : -1], mac.hexdigest().encode("ascii")):
             raise BaselineError("signature")
-        return _parse(body, kind)
+        if reader is not None:
+            reader.digest = digest.hexdigest()
+        return digest.hexdigest()
 
     def remove_observed(self) -> None:
         """Forget the observed record (after a new baseline)."""
         self.observed.unlink(missing_ok=True)
 
 
-def _parse(body: bytes, kind: Kind) -> Baseline:
-    """The verified body as a Baseline (the signature already holds, so damage here is a bug)."""
-    try:
-        doc = json.loads(body.decode("utf-8", "surrogateescape"))
-        found = doc.get("kind")
-        entries = {p: (Entry.from_row(r) if r is not None else None) for p, r in doc["entries"].items()}
-        record = Baseline(
-            entries=entries,
-            created_at=float(doc["created_at"]),
-            roots=[(str(a), str(b)) for a, b in doc.get("roots", [])],
-            kind=kind,
-            base_digest=str(doc.get("base_digest", "")),
-            digest=hashlib.sha256(body).hexdigest(),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BaselineError("malformed", str(exc)) from None
-    if found != kind:  # a signed observed record swapped in for the baseline
-        raise BaselineError("malformed", f"expected a {kind} record, found {found!r}")
-    return record
+class _Reader:
+    """Parses a body as it streams in, a block of lines at a time (no 50k-item document at once).
+
+    Nothing it parses is used before the HMAC over the whole body has been checked.
+    """
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+        self.digest = ""
+        self._rest = b""
+        self._meta: dict[str, Any] | None = None
+        self._entries: dict[str, Entry | None] = {}
+        self._error = ""
+
+    def feed(self, chunk: bytes, *, final: bool = False) -> None:
+        data = self._rest + chunk
+        cut = len(data) if final else data.rfind(b"\n") + 1
+        self._rest = data[cut:]
+        block = data[:cut].rstrip(b"\n")
+        if not block or self._error:
+            return
+        try:
+            if self._meta is None:
+                first, _, block = block.partition(b"\n")
+                self._meta = json.loads(first)
+                if not block:
+                    return
+            rows = json.loads(b"[" + block.replace(b"\n", b",") + b"]")
+            for row in rows:
+                path = row[0]
+                self._entries[path] = Entry.from_row(row[1:]) if row[1] is not None else None
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            self._error = str(exc)
+
+    def result(self) -> Baseline:
+        self.feed(b"", final=True)
+        meta = self._meta
+        if self._error or not isinstance(meta, dict):
+            raise BaselineError("malformed", self._error or "no metadata")
+        if meta.get("kind") != self.kind:  # a signed observed record swapped in for the baseline
+            raise BaselineError("malformed", f"expected a {self.kind} record, found {meta.get('kind')!r}")
+        try:
+            return Baseline(
+                entries=self._entries,
+                created_at=float(meta["created_at"]),
+                roots=[(str(a), str(b)) for a, b in meta.get("roots", [])],
+                kind=self.kind,
+                base_digest=str(meta.get("base_digest", "")),
+                digest=self.digest,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BaselineError("malformed", str(exc)) from None
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -63,12 +63,12 @@ def compare(
     created: list[Change] = []
     deleted: list[Change] = []
     for path, new in current.items():
-        if skip(path):
+        old = reference.get(path)
+        if old == new or skip(path):  # the common case first: nothing changed
             continue
         watch = watchset.resolve(path)
         if watch is None:
             continue
-        old = reference.get(path)
         if old is None:
             created.append(Change(path, "created", watch.policy, None, new))
             continue

@@ -316,6 +316,7 @@ class IntegrityCollector:
         self._key, self._baseline, self._valid = key, baseline, True
         reference = baseline.present()
         self._apply_observed(reference, key, baseline.digest)
+        baseline.entries = {}  # the reference holds them; the baseline keeps its metadata
         with self._lock:
             self._ref = {p: e for p, e in reference.items() if self.watchset.resolve(p) is not None}
             self._adopt_roots = set(self.watchset.roots) - {r for r, _ in baseline.roots}
@@ -344,6 +345,7 @@ class IntegrityCollector:
         entries = self.scanner.scan(deep=True, stats=stats)
         baseline = Baseline(dict(entries), self.clock.time(), roots=self._roots())
         self.files.write(baseline, key)
+        baseline.entries = {}
         self._count_scan("deep", stats)
         with self._lock:
             self._key, self._baseline, self._valid, self._ref = key, baseline, True, entries
@@ -374,18 +376,19 @@ class IntegrityCollector:
         """The baseline or key changed on disk: a legitimate update verifies, anything else is tampering."""
         try:
             key = self.files.read_key()
+            digest = self.files.verify("baseline", key)
+            with self._lock:
+                if self._baseline is not None and digest == self._baseline.digest:
+                    return  # our own first baseline, or the same one written again
             baseline = self.files.load("baseline", key)
         except BaselineError as exc:
             self._tampered(exc.problem, str(exc))
-            return
-        with self._lock:
-            same = self._baseline is not None and baseline.digest == self._baseline.digest
-        if same:
             return
         log.info("fim_baseline_reloaded", digest=baseline.digest[:16], entries=len(baseline.entries))
         with self._lock:
             self._key, self._baseline, self._valid = key, baseline, True
             self._ref = {p: e for p, e in baseline.present().items() if self.watchset.resolve(p) is not None}
+            baseline.entries = {}  # the reference holds them; the baseline keeps its metadata
             self._observed, self._dirty = {}, False
             self._adopt_roots = set()
         self.files.remove_observed()
@@ -502,10 +505,10 @@ class IntegrityCollector:
                 continue
             self._schedule(observer, handler, watch, watched_parents)
         try:
-            observer.schedule(handler, str(self.files.directory), recursive=False)
+            observer.schedule(handler, str(self.files.directory), recursive=False, event_filter=EVENT_FILTER)
         except OSError:
             self.files.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            observer.schedule(handler, str(self.files.directory), recursive=False)
+            observer.schedule(handler, str(self.files.directory), recursive=False, event_filter=EVENT_FILTER)
 
     def _schedule(
         self, observer: FimObserver, handler: Handler, watch: WatchConfig, parents: set[str]
@@ -626,7 +629,9 @@ class IntegrityCollector:
             if old is not None and old.sha256 and old.same_stat(entry):
                 sha = old.sha256
             else:
-                result = hash_file(path, buffer=self.config.scan.buffer, retries=self.config.scan.retries)
+                stamp = (entry.size, entry.mtime_ns, entry.ctime_ns, entry.inode)
+                scan = self.config.scan
+                result = hash_file(path, buffer=scan.buffer, retries=scan.retries, expect=stamp)
                 sha = result.sha256
                 if result.problem:
                     with self._lock:

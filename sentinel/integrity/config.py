@@ -15,6 +15,7 @@ per policy, `DEFAULT_CHECKS`); a `touch` alone changes nothing that is checked b
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -58,12 +59,12 @@ class WatchConfig:
     @property
     def checks(self) -> frozenset[str]:
         """The attributes compared for paths under this entry."""
-        return frozenset(self.check if self.check is not None else DEFAULT_CHECKS[self.policy])
+        return _checks(self.check, self.policy)
 
     @property
     def hashes(self) -> bool:
         """Whether file content is hashed under this entry."""
-        return "sha256" in self.checks
+        return "sha256" in _checks(self.check, self.policy)
 
     def selects(self, path: str, *, is_dir: bool) -> bool:
         """Whether the include/exclude globs keep `path` (directories are never left out by include)."""
@@ -73,6 +74,12 @@ class WatchConfig:
         if not self.include or is_dir:
             return True
         return any(_glob(path, name, g) for g in self.include)
+
+
+@functools.cache
+def _checks(check: tuple[str, ...] | None, policy: Policy) -> frozenset[str]:
+    """Cached: scans ask once per file."""
+    return frozenset(check if check is not None else DEFAULT_CHECKS[policy])
 
 
 def _glob(path: str, name: str, pattern: str) -> bool:

@@ -14,7 +14,7 @@ import os
 import stat
 import threading
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 
@@ -57,8 +57,7 @@ class Throttle:
 UNLIMITED = Throttle()
 
 
-@dataclass(frozen=True, slots=True)
-class HashResult:
+class HashResult(NamedTuple):
     """The digest (None when the file could not be read) and why not."""
 
     sha256: str | None
@@ -66,28 +65,45 @@ class HashResult:
     read: int = 0
 
 
-def hash_file(path: str, *, buffer: int = 256 * 1024, retries: int = 3) -> HashResult:
-    """SHA-256 of a regular file, read in `buffer`-sized pieces."""
+def hash_file(
+    path: str, *, buffer: int = 256 * 1024, retries: int = 3, expect: tuple[int, int, int, int] | None = None
+) -> HashResult:
+    """SHA-256 of a regular file, read in `buffer`-sized pieces.
+
+    `expect` is the (size, mtime, ctime, inode) the caller saw with lstat: when the file still
+    matches it after reading, one fstat is saved (small files are mostly syscalls, and every
+    syscall is a GIL hand-over between the hashing threads).
+    """
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         return HashResult(None, _problem(exc))
     try:
         total = 0
-        for _attempt in range(retries + 1):
-            before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                return HashResult(None, "special")
+        before = expect
+        for attempt in range(retries + 1):
+            if before is None or attempt:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    return HashResult(None, "special")
+                before = _stamp(st)
+            if attempt:
+                os.lseek(fd, 0, os.SEEK_SET)
             digest = hashlib.sha256()
-            os.lseek(fd, 0, os.SEEK_SET)
+            size = 0
             while True:
                 chunk = os.read(fd, buffer)
-                if not chunk:
-                    break
-                total += len(chunk)
+                size += len(chunk)
                 digest.update(chunk)  # releases the GIL for large chunks: workers hash in parallel
+                if len(chunk) < buffer:  # a short read of a regular file is its end (checked below)
+                    break
+                if size > before[0] + buffer:  # not the file lstat saw (a device swapped in?)
+                    break
+            total += size
             after = os.fstat(fd)
-            if _stamp(before) == _stamp(after):
+            if not stat.S_ISREG(after.st_mode):
+                return HashResult(None, "special")
+            if _stamp(after) == before:
                 return HashResult(digest.hexdigest(), "", total)
         return HashResult(digest.hexdigest(), "unstable", total)
     except OSError as exc:

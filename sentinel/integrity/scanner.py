@@ -32,7 +32,7 @@ from sentinel.integrity.hashing import UNLIMITED, Throttle, hash_file
 
 log = structlog.get_logger("sentinel.integrity.scanner")
 
-CHUNK = 128  # files per hashing task: big enough to amortise the pool, small enough to balance
+CHUNK = 256  # files per hashing task: big enough to amortise the pool, small enough to balance
 SKIP_REASONS = ("unreadable", "vanished", "special", "unstable", "loop")
 
 
@@ -47,6 +47,9 @@ class WatchSet:
         self.watches = tuple(watches)
         self._by_root = {str(w.path): w for w in self.watches}
         self.excluded = tuple(str(p) for p in excluded)
+        self._excluded_set = frozenset(self.excluded)
+        self._excluded_prefixes = tuple(e.rstrip("/") + "/" for e in self.excluded)
+        self._cache: dict[str, WatchConfig | None] = {}  # directory -> entry deciding for its children
 
     @property
     def roots(self) -> tuple[str, ...]:
@@ -59,29 +62,47 @@ class WatchSet:
 
     def is_excluded(self, path: str) -> bool:
         """Whether `path` is (inside) a directory the monitor never judges (its own state)."""
-        return any(path == e or path.startswith(e + "/") for e in self.excluded)
+        return path in self._excluded_set or path.startswith(self._excluded_prefixes)
 
     def resolve(self, path: str) -> WatchConfig | None:
         """The watch entry that decides about `path`, or None if unwatched (or ignored)."""
-        if self.is_excluded(path):
+        if path in self._excluded_set:
             return None
         watch = self._by_root.get(path)
         if watch is None:
-            parent, depth = path, 0
-            while watch is None and parent not in ("", "/"):
-                parent = parent.rsplit("/", 1)[0] or "/"
-                depth += 1
-                watch = self._by_root.get(parent)
-            if watch is None or (depth > 1 and not watch.recursive):
-                return None
-        if watch.policy == "ignore":
+            watch = self._children_of(path.rsplit("/", 1)[0] or "/")
+        elif self.is_excluded(path):
             return None
+        if watch is None or watch.policy == "ignore":
+            return None
+        return watch
+
+    def _children_of(self, directory: str) -> WatchConfig | None:
+        """The entry deciding for the entries of `directory`, cached: scans ask once per file."""
+        try:
+            return self._cache[directory]
+        except KeyError:
+            pass
+        if len(self._cache) > 100_000:  # directories come and go on a long-running agent
+            self._cache.clear()
+        excluded = self.is_excluded(directory)
+        watch = None if excluded else self._by_root.get(directory)
+        current = directory
+        while watch is None and not excluded and current not in ("", "/"):
+            current = current.rsplit("/", 1)[0] or "/"
+            found = self._by_root.get(current)
+            if found is not None:
+                watch = found if found.recursive else None
+                break
+        self._cache[directory] = watch
         return watch
 
     def wants(self, path: str, *, is_dir: bool) -> WatchConfig | None:
         """The deciding entry when its globs keep `path`; None otherwise."""
         watch = self.resolve(path)
-        if watch is None or (str(watch.path) != path and not watch.selects(path, is_dir=is_dir)):
+        if watch is None or not (watch.include or watch.exclude):
+            return watch
+        if str(watch.path) != path and not watch.selects(path, is_dir=is_dir):
             return None
         return watch
 
@@ -160,13 +181,13 @@ class Scanner:
 
     def walk(
         self, roots: Sequence[str] | None = None, stats: ScanStats | None = None
-    ) -> Iterator[tuple[str, Entry]]:
-        """(path, entry without digests) for every watched path under `roots` (default: all)."""
+    ) -> Iterator[tuple[str, Entry, WatchConfig]]:
+        """(path, entry without digests, deciding entry) for every watched path under `roots`."""
         stats = stats if stats is not None else ScanStats()
         for root in roots if roots is not None else self.watchset.roots:
             yield from self._walk_root(root, stats)
 
-    def _walk_root(self, root: str, stats: ScanStats) -> Iterator[tuple[str, Entry]]:
+    def _walk_root(self, root: str, stats: ScanStats) -> Iterator[tuple[str, Entry, WatchConfig]]:
         watch = self.watchset.wants(root, is_dir=True)
         if watch is None:
             return
@@ -180,7 +201,7 @@ class Scanner:
             return
         if st is None:
             return
-        yield root, self._entry(root, st, stats)
+        yield root, self._entry(root, st, stats), watch
         if not stat.S_ISDIR(st.st_mode):
             return
         seen = {(st.st_dev, st.st_ino)}
@@ -195,7 +216,7 @@ class Scanner:
                 item = self._follow(path, listed, here, stats) if here is not None else None
                 if here is None or item is None:
                     continue
-                yield path, self._entry(path, item, stats)
+                yield path, self._entry(path, item, stats), here
                 if stat.S_ISDIR(item.st_mode) and here.recursive:
                     if (item.st_dev, item.st_ino) in seen:  # a followed link back up the tree
                         stats.skipped["loop"] += 1
@@ -252,68 +273,61 @@ class Scanner:
         deep: bool = True,
         stats: ScanStats | None = None,
     ) -> dict[str, Entry]:
-        """Walk `roots` and hash what needs it; quick mode reuses `reference` hashes it can trust."""
+        """Walk `roots` and hash what needs it; quick mode reuses `reference` hashes it can trust.
+
+        The walk finishes before hashing starts: a walking thread holding the GIL would make the
+        hashing threads queue for it on every syscall (the convoy effect), slower than in turn.
+        """
         stats = stats if stats is not None else ScanStats()
         started = time.monotonic()
         result: dict[str, Entry] = {}
-        to_hash: list[str] = []
         reference = reference or {}
-        for path, walked in self.walk(roots, stats):
-            watch = self.watchset.resolve(path)
-            if watch is None:
-                continue
+        pending: list[tuple[str, tuple[int, int, int, int]]] = []
+        for path, walked, watch in self.walk(roots, stats):
             entry = walked.with_digests(None, xattr_digest(path)) if "xattrs" in watch.checks else walked
             if entry.type == "file" and watch.hashes:
                 old = reference.get(path)
                 if not deep and old is not None and old.sha256 and old.same_stat(entry):
                     entry = entry.with_digests(old.sha256, entry.xattrs)
                 else:
-                    to_hash.append(path)
+                    pending.append((path, (entry.size, entry.mtime_ns, entry.ctime_ns, entry.inode)))
             result[path] = entry
-        for path, digest in self.hash_many(to_hash, stats):
-            old_entry = result[path]
-            result[path] = old_entry.with_digests(digest, old_entry.xattrs)
+        if pending:
+            lock = threading.Lock()
+            chunks = [pending[i : i + CHUNK] for i in range(0, len(pending), CHUNK)]
+            with ThreadPoolExecutor(self.workers, "fim-hash", initializer=self._lower_priority) as pool:
+                for done in pool.map(lambda c: self._hash_chunk(c, stats, lock), chunks):
+                    for path, digest in done:
+                        hashed = result[path]
+                        result[path] = hashed.with_digests(digest, hashed.xattrs)
+        if self.stop.is_set():
+            raise ScanAborted
         stats.entries += len(result)
         stats.duration = time.monotonic() - started
         return result
 
-    def hash_many(self, paths: Sequence[str], stats: ScanStats) -> Iterator[tuple[str, str | None]]:
-        """(path, sha256 or None) for each path, hashed on the worker threads."""
-        if not paths:
-            return
-        chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
-        lock = threading.Lock()
-
-        def work(chunk: Sequence[str]) -> list[tuple[str, str | None]]:
-            if self.stop.is_set():
-                return []
-            began = time.monotonic()
-            out: list[tuple[str, str | None]] = []
-            read = 0
-            problems: Counter[str] = Counter()
-            for path in chunk:
-                result = hash_file(path, buffer=self.buffer, retries=self.retries)
-                read += result.read
-                if result.problem:
-                    problems[result.problem] += 1
-                out.append((path, result.sha256))
-            with lock:
-                stats.hashed += len(chunk)
-                stats.bytes += read
-                stats.skipped.update(problems)
-            self.throttle.pace(time.monotonic() - began, read)
-            return out
-
-        if self.workers == 1 or len(chunks) == 1:
-            self._lower_priority()
-            for chunk in chunks:
-                yield from work(chunk)
-        else:
-            with ThreadPoolExecutor(self.workers, "fim-hash", initializer=self._lower_priority) as pool:
-                for done in pool.map(work, chunks):
-                    yield from done
+    def _hash_chunk(
+        self, chunk: Sequence[tuple[str, tuple[int, int, int, int]]], stats: ScanStats, lock: threading.Lock
+    ) -> list[tuple[str, str | None]]:
+        """Hash some files on a worker thread; count what could not be read; pace."""
         if self.stop.is_set():
-            raise ScanAborted
+            return []
+        began = time.monotonic()
+        out: list[tuple[str, str | None]] = []
+        read = 0
+        problems: Counter[str] = Counter()
+        for path, expect in chunk:
+            result = hash_file(path, buffer=self.buffer, retries=self.retries, expect=expect)
+            read += result.read
+            if result.problem:
+                problems[result.problem] += 1
+            out.append((path, result.sha256))
+        with lock:
+            stats.hashed += len(chunk)
+            stats.bytes += read
+            stats.skipped.update(problems)
+        self.throttle.pace(time.monotonic() - began, read)
+        return out
 
     def _lower_priority(self) -> None:
         """Renice the calling thread (Linux schedules threads individually)."""

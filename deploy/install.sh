@@ -51,7 +51,7 @@ if [[ $UNINSTALL -eq 1 ]]; then
   [[ $SYSTEMCTL -eq 1 ]] && systemctl daemon-reload || true
   rm -rf "$OPT"
   if [[ $PURGE -eq 1 ]]; then
-    rm -rf "$ETC" "$STATE" "$LOGS"
+    rm -rf "$ETC" "$STATE" "$LOGS" "$ROOT/var/lib/sentinel-drill"
     if [[ $CREATE_USER -eq 1 ]] && id "$USER_NAME" >/dev/null 2>&1; then userdel "$USER_NAME"; fi
     say "removed Sentinel, its config, state and logs"
   else
@@ -78,7 +78,7 @@ chmod -R go-w "$OPT"
 
 # Directories with tight permissions.
 install -d -m 0750 "$ETC" "$ETC/conf.d" "$ETC/rules.d" "$ETC/checks.d"
-install -d -m 0700 "$STATE" "$LOGS"
+install -d -m 0700 "$STATE" "$LOGS" "$ROOT/var/lib/sentinel-drill"
 owner "$USER_NAME:$USER_NAME" "$STATE" "$LOGS"
 owner "root:$USER_NAME" "$ETC" "$ETC/conf.d" "$ETC/rules.d" "$ETC/checks.d"
 
@@ -94,7 +94,7 @@ copy_once "$SOURCE/config/sentinel.toml" "$ETC/sentinel.toml" 0640
 for f in "$SOURCE"/config/rules.d/*.toml; do copy_once "$f" "$ETC/rules.d/$(basename "$f")" 0640; done
 for f in "$SOURCE"/config/checks.d/*.toml; do copy_once "$f" "$ETC/checks.d/$(basename "$f")" 0640; done
 if [[ ! -e "$ETC/conf.d/00-install.toml" ]]; then
-  printf '# Written by install.sh: where the installed agent keeps its state.\n[agent]\nstate_dir = "/var/lib/sentinel"\n' \
+  printf '# Written by install.sh: where the installed agent keeps its state.\n[agent]\nstate_dir = "/var/lib/sentinel"\n\n[integrity]\ndrill_dir = "/var/lib/sentinel-drill"\n' \
     > "$ETC/conf.d/00-install.toml"
   chmod 0640 "$ETC/conf.d/00-install.toml"
   owner "root:$USER_NAME" "$ETC/conf.d/00-install.toml"

@@ -4,6 +4,10 @@
 - `brute_force`: appends failed SSH logins from a TEST-NET-3 documentation address to
   `state_dir/drill/auth.log`, which the auth detector reads as drill events; the real
   brute-force rule (`login_bruteforce` as shipped) must raise the hazard.
+- `file_change`: rewrites `drill-probe.txt` in `[integrity] drill_dir`, a directory the file
+  integrity monitor watches as `critical` and whose changes it marks as drills; the real
+  critical-change rule (`fim_critical_change` as shipped) must raise the hazard. The file is
+  rewritten, never deleted, so no stray event follows the drill.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 import fnmatch
 import random
 from datetime import datetime
+from pathlib import Path
 
 from sentinel.clock import Clock
 from sentinel.collectors.auth import DRILL_LOG
 from sentinel.collectors.drill_probe import PROBE_METRIC, clear_probe, set_probe
 from sentinel.config import Config
 from sentinel.drills.runner import Scenario
+from sentinel.rules.text import matches
 
 PROBE_HOLD = 120.0  # the probe expires on its own if the drill dies half-way
 
@@ -155,4 +161,63 @@ class BruteForceScenario:
         del config
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (ThresholdScenario(), BruteForceScenario())}
+class FileChangeScenario:
+    """A change to a drill file under a watched tree, through the integrity monitor and its rule."""
+
+    name = "file_change"
+    description = "rewrite a file in the integrity monitor's drill directory"
+    probe_name = "drill-probe.txt"
+    metric = "sentinel_fim_changes_total"
+
+    def _rule(self, config: Config) -> str | None:
+        for rule in config.enabled_rules:
+            fim = rule.event and fnmatch.fnmatchcase("fim.modified", rule.event)
+            if fim and matches(rule.where.get("policy", "critical"), "critical"):
+                return rule.name
+        return None
+
+    def _probe(self, config: Config) -> Path:
+        assert config.integrity.drill_dir is not None
+        return config.integrity.drill_dir / self.probe_name
+
+    def target(self, config: Config) -> tuple[str, str | None]:
+        """The critical-change rule, on the probe file."""
+        rule = self._rule(config) or "fim_critical_change"
+        return rule, str(self._probe(config)) if config.integrity.drill_dir else None
+
+    def unavailable(self, config: Config) -> str:
+        """Needs realtime integrity monitoring with a drill_dir, and a rule for critical changes."""
+        fim = config.integrity
+        if not fim.enabled or not fim.realtime:
+            return "[integrity] realtime monitoring is off"
+        if fim.drill_dir is None:
+            return "[integrity] drill_dir is not set"
+        if self._rule(config) is None:
+            return "no enabled rule raises critical fim changes"
+        return ""
+
+    def stimulate(self, config: Config, clock: Clock) -> None:
+        """New content (so size and hash change) in the probe file."""
+        probe = self._probe(config)
+        probe.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        nonce = "x" * random.randint(1, 64)  # noqa: S311 - a different size every drill
+        probe.write_text(f"sentinel emergency drill at {clock.time():.6f} {nonce}\n", encoding="utf-8")
+
+    def detected(self, before: str, now: str) -> bool:
+        """The monitor counted a created or modified critical file."""
+
+        def changes(text: str) -> float:
+            return sum(
+                labelled_value(text, self.metric, kind=k, policy="critical") for k in ("created", "modified")
+            )
+
+        return changes(now) > changes(before)
+
+    def cleanup(self, config: Config) -> None:
+        """Nothing: the probe file stays (deleting it would be one more change)."""
+        del config
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s for s in (ThresholdScenario(), BruteForceScenario(), FileChangeScenario())
+}

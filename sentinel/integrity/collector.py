@@ -19,6 +19,8 @@ and a rescan finds the changes again — a change can be late, never lost.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import stat
 import threading
@@ -118,6 +120,10 @@ class IntegrityCollector:
         clock: Clock = SYSTEM_CLOCK,
         observer_factory: type[FimObserver] = FimObserver,
     ) -> None:
+        if config.drill_dir is not None and all(w.path != config.drill_dir for w in config.watch):
+            drill_watch = WatchConfig(path=config.drill_dir, policy="critical")
+            config = dataclasses.replace(config, watch=(*config.watch, drill_watch))
+        self._drill_prefix = str(config.drill_dir).rstrip("/") + "/" if config.drill_dir else None
         self.config = config
         self.clock = clock
         self.files = BaselineFiles(state_dir)
@@ -161,6 +167,9 @@ class IntegrityCollector:
 
     def start(self, emit: Emit) -> None:
         """Start the scan and realtime threads (the baseline is loaded on the scan thread)."""
+        if self.config.drill_dir is not None:
+            with contextlib.suppress(OSError):  # read-only system: the installer creates it instead
+                self.config.drill_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._emit = emit
         self._stop.clear()
         for name, target in (("fim-scan", self._scan_loop), ("fim-realtime", self._realtime_loop)):
@@ -709,7 +718,10 @@ class IntegrityCollector:
             watch = self.watchset.resolve(change.path)
             checks = watch.checks if watch is not None else None
             in_burst = burst and change.policy in self.config.mass_modification.policies
-            events.append(change.event(now, how=how, checks=checks, burst=in_burst))
+            event = change.event(now, how=how, checks=checks, burst=in_burst)
+            if self._drill_prefix and change.path.startswith(self._drill_prefix):
+                event = dataclasses.replace(event, fields=(*event.fields, ("drill", True)))
+            events.append(event)
         with self._lock:
             self._changes.update((c.kind, c.policy) for c in changes)
         self._send(events, undo)

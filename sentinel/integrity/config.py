@@ -127,6 +127,8 @@ class IntegrityConfig:
     auto_init: bool = True  # first start (no baseline, no key): take the baseline silently
     scan: ScanConfig = field(default_factory=ScanConfig)
     mass_modification: MassModificationConfig = field(default_factory=MassModificationConfig)
+    # watched as `critical`; its changes are drills (`sentinel drill --scenario file_change`)
+    drill_dir: Path | None = None
 
     def validate(self) -> list[tuple[KeyPath, str]]:
         """Paths are absolute and each is listed once."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import AgentProcess
+from tests.e2e.conftest import AgentProcess, wait_for_log
 
 pytestmark = pytest.mark.e2e
 
@@ -101,6 +103,19 @@ title = "{count} failed logins from {source}"
 """
 
 
+def fim(tmp: Any) -> str:
+    """Integrity monitoring of a small tree plus the drill directory, with the shipped rules."""
+    root = Path(__file__).resolve().parents[2]
+    (tmp / "etc").mkdir(exist_ok=True)
+    (tmp / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    (tmp / "rules.d").mkdir(exist_ok=True)
+    shutil.copy(root / "config" / "rules.d" / "integrity.toml", tmp / "rules.d")
+    return (
+        f'\n[integrity]\ndrill_dir = "{tmp / "drill"}"\n'
+        f'[[integrity.watch]]\npath = "{tmp / "etc"}"\npolicy = "critical"\n'
+    )
+
+
 def hook(receiver_url: str) -> str:
     return (
         f'\n[[sinks]]\nname = "tickets"\ntype = "webhook"\nurl = "{receiver_url}"\n'
@@ -115,11 +130,12 @@ def test_every_scenario_passes_with_a_real_webhook_receiver(start_agent: Any, tm
     (tmp / "hook.secret").write_bytes(b"drill-secret")
     receiver = WebhookReceiver(b"drill-secret", port=free_port()).start()
     try:
-        agent: AgentProcess = start_agent(DRILL_RULES + AUTH + hook(receiver.url), health=False)
+        agent: AgentProcess = start_agent(DRILL_RULES + AUTH + fim(tmp) + hook(receiver.url), health=False)
+        wait_for_log(agent, "fim_baseline_created")
         result = sentinel(agent, "drill", "--json", "--timeout", "20")
         assert result.returncode == 0, result.stdout + result.stderr
         runs = json.loads(result.stdout)
-        assert {r["scenario"] for r in runs} == {"threshold", "brute_force"}
+        assert {r["scenario"] for r in runs} == {"threshold", "brute_force", "file_change"}
         for run in runs:
             assert run["passed"], run
             assert "ticket:tickets" in {s["name"] for s in run["stages"]}
@@ -155,3 +171,18 @@ def test_brute_force_drill_goes_through_the_real_rule_twice_in_a_row(start_agent
         hazard = json.loads(sentinel(agent, "hazards", "show", str(run["hazard_id"]), "--json").stdout)
         assert hazard["rule"] == "login_bruteforce" and hazard["drill"] is True
         assert hazard["subject"].startswith("203.0.113.") and hazard["state"] == "closed"
+
+
+def test_file_change_drill_twice_leaves_no_open_hazard(start_agent: Any, tmp: Any) -> None:
+    """The probe file is rewritten each drill; both drill hazards end closed, none stays open."""
+    agent: AgentProcess = start_agent(fim(tmp), health=False)
+    wait_for_log(agent, "fim_baseline_created")
+    for _ in range(2):
+        result = sentinel(agent, "drill", "--scenario", "file_change", "--json", "--timeout", "15")
+        assert result.returncode == 0, result.stdout + result.stderr
+        (run,) = json.loads(result.stdout)
+        hazard = json.loads(sentinel(agent, "hazards", "show", str(run["hazard_id"]), "--json").stdout)
+        assert hazard["rule"] == "fim_critical_change" and hazard["drill"] is True
+        assert hazard["subject"] == str(tmp / "drill" / "drill-probe.txt") and hazard["state"] == "closed"
+    listed = json.loads(sentinel(agent, "hazards", "list", "--open", "--json").stdout)
+    assert listed == []

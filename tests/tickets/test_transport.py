@@ -12,7 +12,6 @@ import select
 import socket
 import socketserver
 import ssl
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -27,7 +26,7 @@ from sentinel.clock import SYSTEM_CLOCK
 from sentinel.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
 from sentinel.settings import Duration
-from sentinel.testing import free_port
+from sentinel.testing import free_port, make_test_pki
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.dispatcher import Dispatcher
 from sentinel.tickets.outbox import OutboxRow
@@ -276,53 +275,11 @@ class ForwardProxy:
 # -- certificates -------------------------------------------------------------------------------
 
 
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with the openssl CLI."""
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (openssl CLI)."""
     require_tool("openssl", "openssl")
-    d = tmp_path_factory.mktemp("pki")
-    d.chmod(0o700)
-    key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")  # fast to generate
-    openssl(
-        "req",
-        "-x509",
-        *key,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        cwd=d,
-    )
-    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
-        openssl("req", *key, "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
-        (d / f"{name}.ext").write_text(ext + "\n")
-        openssl(
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            f"{name}.ext",
-            "-out",
-            f"{name}.pem",
-            cwd=d,
-        )
-    return d
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
 
 
 def server_tls(pki: Path) -> ssl.SSLContext:

@@ -6,7 +6,7 @@ On one tree (/usr/share, ~47k files; /usr/share/doc in quick mode), interleaved 
   number of workers) vs `find TREE -type f -print0 | xargs -0 -P2 sha256sum` (the hashing floor),
 - `sentinel baseline check` (quick mode, nothing changed) vs `aide --check`,
 - realtime detection latency over 1,000 file changes (200 in quick mode), one at a time,
-- the agent's RSS while watching the tree (a real `sentinel run`).
+- the agent's RSS while watching the tree (a real `sentinel run`), at first start and restart.
 
 Every command runs as a process with warm caches (one unrecorded warm-up round each).
 """
@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.agentrun import shipped_config, start_agent, stop
+from bench.agentrun import scrape, shipped_config, start_agent, stop
 from bench.harness import Context, Figure, Stats, percentile
 from bench.procstat import rss_bytes
 
@@ -193,31 +193,44 @@ class _Recorder:
                 raise RuntimeError(f"no event for {subject} within {timeout}s")
 
 
-def _rss_figure(ctx: Context, tree: Path) -> Figure:
-    """The real agent on the shipped config, also watching `tree`: RSS once its baseline is taken."""
+def _rss_figures(ctx: Context, tree: Path) -> list[Figure]:
+    """The real agent on the shipped config, also watching `tree`: RSS at its first start (once
+    its baseline is taken) and after a restart (once the baseline is loaded and the startup
+    rescan has run)."""
     extra = f'\n[[integrity.watch]]\npath = "{tree}"\npolicy = "readonly"\n'
     config, port = shipped_config(ctx.root, ctx.scratch / "agent", extra)
-    log = ctx.scratch / "agent.log"
-    proc = start_agent(config, port, log)
-    try:
-        deadline = time.monotonic() + 120
-        while "fim_baseline_created" not in log.read_text(errors="replace"):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the agent did not take its baseline")
-            time.sleep(0.2)
-        samples = []
-        for _ in range(5):
-            time.sleep(0.5)
-            samples.append(rss_bytes(proc.pid) / 1e6)
-    finally:
-        stop(proc)
-    rss = Stats.of(samples)
-    return Figure(f"agent RSS while watching {tree}", "MB", rss, goal="< 80 MB", met=rss.median < 80)
+    figures = []
+    for phase in ("first start", "restart"):
+        log = ctx.scratch / f"agent-{phase.replace(' ', '-')}.log"
+        proc = start_agent(config, port, log)
+        try:
+            if phase == "first start":
+                _wait(proc, lambda log=log: "fim_baseline_created" in log.read_text(errors="replace"))
+            else:
+                _wait(proc, lambda: b'sentinel_fim_last_scan_timestamp_seconds{mode="quick"}' in scrape(port))
+            samples = []
+            for _ in range(5):
+                time.sleep(0.5)
+                samples.append(rss_bytes(proc.pid) / 1e6)
+        finally:
+            stop(proc)
+        rss = Stats.of(samples)
+        name = f"agent RSS while watching {tree} ({phase})"
+        figures.append(Figure(name, "MB", rss, goal="< 80 MB", met=rss.median < 80))
+    return figures
+
+
+def _wait(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("the agent did not finish its integrity start")
+        time.sleep(0.2)
 
 
 def run(ctx: Context) -> list[Figure]:
     tree = _tree(ctx)
     figures = _baseline_figures(ctx, tree, rounds=1 if ctx.quick else 3)
     figures.append(_latency_figure(ctx, 200 if ctx.quick else 1000))
-    figures.append(_rss_figure(ctx, tree))
+    figures += _rss_figures(ctx, tree)
     return figures

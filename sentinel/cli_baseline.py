@@ -21,9 +21,12 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentinel.integrity.entry import Entry
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 
@@ -253,7 +256,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     cfg = _config(args)
     files = files_for(cfg)
     info: dict[str, Any] = {"path": str(files.baseline), "key": str(files.key), "valid": False}
-    entries: dict[str, Any] = {}
+    entries: Mapping[str, Entry] = {}
     try:
         baseline = files.load("baseline")
         entries = baseline.present()
@@ -273,7 +276,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     info["history"] = [{**h, "at": _iso(h["at"])} for h in history]
     if args.entries:
         info["paths"] = {
-            p: e.describe() for p, e in sorted(entries.items()) if fnmatch.fnmatchcase(p, args.entries)
+            p: entries[p].describe() for p in sorted(entries) if fnmatch.fnmatchcase(p, args.entries)
         }
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False))

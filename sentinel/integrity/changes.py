@@ -9,12 +9,13 @@ attributes and hashes (evidence), and `how` it was found (realtime or a rescan a
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from sentinel.integrity.config import MassModificationConfig
 from sentinel.integrity.entry import Entry, judge
 from sentinel.integrity.scanner import WatchSet
+from sentinel.integrity.table import EntryTable
 from sentinel.model import Event, Scalar, clean_text, freeze_fields
 
 DETECTOR = "fim"
@@ -62,9 +63,8 @@ def compare(
     out: list[Change] = []
     created: list[Change] = []
     deleted: list[Change] = []
-    for path, new in current.items():
-        old = reference.get(path)
-        if old == new or skip(path):  # the common case first: nothing changed
+    for path, old, new in _differing(reference, current):
+        if skip(path):
             continue
         watch = watchset.resolve(path)
         if watch is None:
@@ -75,14 +75,33 @@ def compare(
         verdict = judge(old, new, watch.checks, watch.policy)
         if verdict is not None:
             out.append(Change(path, verdict[0], watch.policy, old, new, tuple(verdict[1])))
-    for path, old in reference.items():
+    for path in reference:
         if path in current or not in_scope(path) or skip(path):
             continue
         watch = watchset.resolve(path)
         policy = watch.policy if watch is not None else "readonly"
-        deleted.append(Change(path, "deleted", policy, old, None))
+        deleted.append(Change(path, "deleted", policy, reference[path], None))
     out += _pair_renames(created, deleted)
     return out
+
+
+def _differing(
+    reference: Mapping[str, Entry], current: Mapping[str, Entry]
+) -> Iterator[tuple[str, Entry | None, Entry]]:
+    """(path, old, new) for each path of `current` whose entry is not the reference's.
+
+    Nearly every path is unchanged; between two packed tables that is a bytes comparison, and
+    only the paths that differ are unpacked.
+    """
+    if isinstance(reference, EntryTable) and isinstance(current, EntryTable):
+        for path in current:
+            if not current.same(path, reference):
+                yield path, reference.get(path), current[path]
+        return
+    for path, new in current.items():
+        old = reference.get(path)
+        if old != new:
+            yield path, old, new
 
 
 def _pair_renames(created: list[Change], deleted: list[Change]) -> list[Change]:

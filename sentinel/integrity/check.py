@@ -9,6 +9,7 @@ exactly as the agent would raise it.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sentinel.clock import SYSTEM_CLOCK, Clock
@@ -61,7 +62,7 @@ def scanner_for(config: Config, *, throttled: bool = False) -> Scanner:
 
 
 def take(
-    config: Config, *, reference: dict[str, Entry] | None = None, deep: bool = True
+    config: Config, *, reference: Mapping[str, Entry] | None = None, deep: bool = True
 ) -> tuple[Baseline, ScanStats]:
     """Scan everything into a new (unsigned, unwritten) baseline."""
     stats = ScanStats()

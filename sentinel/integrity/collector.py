@@ -42,6 +42,7 @@ from sentinel.integrity.entry import Entry, judge, xattr_digest
 from sentinel.integrity.hashing import hash_file
 from sentinel.integrity.realtime import EVENT_FILTER, LIMIT_ERRORS, Debouncer, FimObserver, Handler
 from sentinel.integrity.scanner import SKIP_REASONS, ScanAborted, Scanner, ScanStats, WatchSet
+from sentinel.integrity.table import EntryTable
 from sentinel.model import Event, MetricSpec, Sample, freeze_fields
 
 log = structlog.get_logger("sentinel.integrity")
@@ -158,7 +159,7 @@ class IntegrityCollector:
         self.mass = MassDetector(config.mass_modification)
         self._emit: Emit | None = None
         self._lock = threading.RLock()  # reference, observed, stamps, counters
-        self._ref: dict[str, Entry] = {}
+        self._ref = EntryTable()  # the reference every change is judged against (compact)
         self._observed: dict[str, Entry | None] = {}
         self._stamps: dict[str, float] = {}
         self._adopt_roots: set[str] = set()
@@ -282,8 +283,8 @@ class IntegrityCollector:
         try:
             if self.config.realtime:
                 self._arm()
-            self._load_reference()
-            if self.config.startup_scan != "off" and self._baseline is not None:
+            scanned = self._load_reference()
+            if self.config.startup_scan != "off" and self._baseline is not None and not scanned:
                 self._rescan("startup", deep=self.config.startup_scan == "deep")
         except ScanAborted:
             return
@@ -332,29 +333,33 @@ class IntegrityCollector:
 
     # -- baseline -----------------------------------------------------------------------------
 
-    def _load_reference(self) -> None:
-        """Baseline (+ what was already reported), or a tamper event and an untrusted scan."""
+    def _load_reference(self) -> bool:
+        """Baseline (+ what was already reported), or a tamper event and an untrusted scan.
+
+        True when the reference was just scanned from disk (no startup rescan needed).
+        """
         first_start = not self.files.baseline.exists() and not self.files.has_key()
         if first_start and self.config.auto_init:
             self._initialise()
-            return
+            return True
         try:
             key = self.files.read_key()
             baseline = self.files.load("baseline", key)
         except BaselineError as exc:
             self._tampered(exc.problem, str(exc))
             self._untrusted_reference()
-            return
+            return True
         self._key, self._baseline, self._valid = key, baseline, True
         reference = baseline.present()
-        self._apply_observed(reference, key, baseline.digest)
         baseline.entries = {}  # the reference holds them; the baseline keeps its metadata
+        self._apply_observed(reference, key, baseline.digest)
         with self._lock:
-            self._ref = {p: e for p, e in reference.items() if self.watchset.resolve(p) is not None}
+            self._ref = reference.filtered(self._watched)
             self._adopt_roots = set(self.watchset.roots) - {r for r, _ in baseline.roots}
         log.info("fim_baseline_loaded", entries=len(self._ref), digest=baseline.digest[:16])
+        return False
 
-    def _apply_observed(self, reference: dict[str, Entry], key: bytes, digest: str) -> None:
+    def _apply_observed(self, reference: EntryTable, key: bytes, digest: str) -> None:
         try:
             observed = self.files.load("observed", key)
         except BaselineError as exc:
@@ -375,7 +380,7 @@ class IntegrityCollector:
         key = self.files.create_key()
         stats = ScanStats()
         entries = self.scanner.scan(deep=True, stats=stats)
-        baseline = Baseline(dict(entries), self.clock.time(), roots=self._roots())
+        baseline = Baseline(entries, self.clock.time(), roots=self._roots())
         self.files.write(baseline, key)
         baseline.entries = {}
         self._count_scan("deep", stats)
@@ -402,6 +407,10 @@ class IntegrityCollector:
             _Undo([]),
         )
 
+    def _watched(self, path: str) -> bool:
+        """Whether the current config watches `path` (a baseline may hold paths no longer watched)."""
+        return self.watchset.resolve(path) is not None
+
     def _roots(self) -> list[tuple[str, str]]:
         return [(str(w.path), w.policy) for w in self.config.watch]
 
@@ -420,7 +429,7 @@ class IntegrityCollector:
         log.info("fim_baseline_reloaded", digest=baseline.digest[:16], entries=len(baseline.entries))
         with self._lock:
             self._key, self._baseline, self._valid = key, baseline, True
-            self._ref = {p: e for p, e in baseline.present().items() if self.watchset.resolve(p) is not None}
+            self._ref = baseline.present().filtered(self._watched)
             baseline.entries = {}  # the reference holds them; the baseline keeps its metadata
             self._observed, self._dirty = {}, False
             self._adopt_roots = set()
@@ -473,10 +482,9 @@ class IntegrityCollector:
         with self._lock:
             changes = compare(self.watchset, self._ref, current, in_scope, skip)
             changes, undo = self._adopt(changes, reason)
-            for path, entry in current.items():  # keep quick-mode stamps (mtime, ctime) current
-                old = self._ref.get(path)
-                if old is not None and old != entry and not skip(path):
-                    self._ref[path] = self._observed[path] = entry
+            for path in current:  # keep quick-mode stamps (mtime, ctime) current
+                if path in self._ref and not current.same(path, self._ref) and not skip(path):
+                    self._ref[path] = self._observed[path] = current[path]
                     self._dirty = True
             self._stamps = {p: t for p, t in self._stamps.items() if t > started}
         self._count_scan("deep" if deep else "quick", stats)

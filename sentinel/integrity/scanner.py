@@ -29,6 +29,7 @@ import structlog
 from sentinel.integrity.config import IntegrityConfig, WatchConfig
 from sentinel.integrity.entry import Entry, xattr_digest
 from sentinel.integrity.hashing import UNLIMITED, Throttle, hash_file
+from sentinel.integrity.table import EntryTable
 
 log = structlog.get_logger("sentinel.integrity.scanner")
 
@@ -272,7 +273,7 @@ class Scanner:
         reference: Mapping[str, Entry] | None = None,
         deep: bool = True,
         stats: ScanStats | None = None,
-    ) -> dict[str, Entry]:
+    ) -> EntryTable:
         """Walk `roots` and hash what needs it; quick mode reuses `reference` hashes it can trust.
 
         The walk finishes before hashing starts: a walking thread holding the GIL would make the
@@ -280,26 +281,33 @@ class Scanner:
         """
         stats = stats if stats is not None else ScanStats()
         started = time.monotonic()
-        result: dict[str, Entry] = {}
+        result = EntryTable()  # packed as it is built: the scan's peak stays near the table's size
         reference = reference or {}
-        pending: list[tuple[str, tuple[int, int, int, int]]] = []
+        packed = reference if isinstance(reference, EntryTable) else None
+        pending: list[str] = []  # paths only: their stat is in `result` (54k tuples would fragment the heap)
         for path, walked, watch in self.walk(roots, stats):
             entry = walked.with_digests(None, xattr_digest(path)) if "xattrs" in watch.checks else walked
-            if entry.type == "file" and watch.hashes:
+            hashed = entry.type == "file" and watch.hashes
+            if (
+                packed is not None
+                and not (hashed and deep)
+                and result.reuse(path, entry, packed, hashed=hashed)
+            ):
+                continue  # unchanged: the reference's record, shared
+            if hashed:
                 old = reference.get(path)
                 if not deep and old is not None and old.sha256 and old.same_stat(entry):
                     entry = entry.with_digests(old.sha256, entry.xattrs)
                 else:
-                    pending.append((path, (entry.size, entry.mtime_ns, entry.ctime_ns, entry.inode)))
+                    pending.append(path)
             result[path] = entry
         if pending:
             lock = threading.Lock()
             chunks = [pending[i : i + CHUNK] for i in range(0, len(pending), CHUNK)]
             with ThreadPoolExecutor(self.workers, "fim-hash", initializer=self._lower_priority) as pool:
-                for done in pool.map(lambda c: self._hash_chunk(c, stats, lock), chunks):
+                for done in pool.map(lambda c: self._hash_chunk(c, result, stats, lock), chunks):
                     for path, digest in done:
-                        hashed = result[path]
-                        result[path] = hashed.with_digests(digest, hashed.xattrs)
+                        result.set_sha256(path, digest)
         if self.stop.is_set():
             raise ScanAborted
         stats.entries += len(result)
@@ -307,16 +315,22 @@ class Scanner:
         return result
 
     def _hash_chunk(
-        self, chunk: Sequence[tuple[str, tuple[int, int, int, int]]], stats: ScanStats, lock: threading.Lock
+        self, chunk: Sequence[str], walked: EntryTable, stats: ScanStats, lock: threading.Lock
     ) -> list[tuple[str, str | None]]:
-        """Hash some files on a worker thread; count what could not be read; pace."""
+        """Hash some files on a worker thread; count what could not be read; pace.
+
+        `walked` has each path's stat from the walk: a file whose stat differs after hashing
+        changed while being read and is read again. The main thread only writes paths of
+        finished chunks, so reading it here is safe.
+        """
         if self.stop.is_set():
             return []
         began = time.monotonic()
         out: list[tuple[str, str | None]] = []
         read = 0
         problems: Counter[str] = Counter()
-        for path, expect in chunk:
+        for path in chunk:
+            expect = walked.stat_key(path)
             result = hash_file(path, buffer=self.buffer, retries=self.retries, expect=expect)
             read += result.read
             if result.problem:

@@ -46,6 +46,7 @@ def test_first_start_takes_the_baseline_silently(tmp: Path, run_fim: Callable[..
         str(tmp / "etc" / "group"),
     }
     assert rec.snapshot() == []
+    assert metric(collector, "sentinel_fim_rescans_total", reason="startup") == 0  # it just scanned
     assert metric(collector, "sentinel_fim_baseline_valid") == 1
     assert metric(collector, "sentinel_fim_baseline_info", digest=files.load().digest[:16]) == 1
 
@@ -58,8 +59,9 @@ def test_changes_while_stopped_are_reported_at_start(tmp: Path, run_fim: Callabl
     (tmp / "etc" / "passwd").write_text("root\nevil\n")
     (tmp / "etc" / "group").unlink()
     (tmp / "etc" / "sudoers").write_text("ALL ALL=(ALL) NOPASSWD: ALL\n")
-    _, rec = run_fim(config)
+    second, rec = run_fim(config)
     assert rec.wait_for("modified", tmp / "etc" / "passwd").get("how") == "rescan:startup"
+    assert metric(second, "sentinel_fim_rescans_total", reason="startup") == 1
     rec.wait_for("deleted", tmp / "etc" / "group")
     rec.wait_for("created", tmp / "etc" / "sudoers")
 

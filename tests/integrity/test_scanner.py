@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from sentinel.integrity import hashing
 from sentinel.integrity.config import WatchConfig
+from sentinel.integrity.entry import Entry
 from sentinel.integrity.scanner import Scanner, ScanStats, WatchSet
+from sentinel.integrity.table import EntryTable
 
 
 def tree(root: Path, files: int = 300) -> dict[str, bytes]:
@@ -74,17 +77,39 @@ def test_fifo_and_unreadable_counted(tmp: Path) -> None:
         assert stats.skipped["unreadable"] == 1
 
 
-def test_quick_mode_trusts_unchanged_stat(tmp: Path) -> None:
-    """Quick mode reuses a recorded hash while (size, mtime, ctime, inode) hold; deep rehashes."""
+@pytest.mark.parametrize("table", [dict, EntryTable])
+def test_quick_mode_trusts_unchanged_stat(tmp: Path, table: type[Mapping[str, Entry]]) -> None:
+    """Quick mode reuses a recorded hash while (size, mtime, ctime, inode) hold; deep rehashes.
+    (The agent's reference is a packed table, which has its own fast path.)"""
     tree(tmp / "t", files=20)
     s = scanner(WatchConfig(tmp / "t"))
     first = s.scan()
-    fake = {p: e.with_digests("f" * 64 if e.type == "file" else None, None) for p, e in first.items()}
+    fake = table({p: e.with_digests("f" * 64 if e.type == "file" else None, None) for p, e in first.items()})
     quick_stats, deep_stats = ScanStats(), ScanStats()
     quick = s.scan(reference=fake, deep=False, stats=quick_stats)
     deep = s.scan(reference=fake, deep=True, stats=deep_stats)
     assert quick_stats.hashed == 0 and all(e.sha256 in (None, "f" * 64) for e in quick.values())
     assert deep_stats.hashed == 20 and deep == first
+
+
+def test_quick_scan_shares_unchanged_records_and_rehashes_what_it_cannot_trust(tmp: Path) -> None:
+    """Against a packed reference, unchanged paths share its records; a chmod (a new ctime) and a
+    file whose recorded hash is missing (unreadable last time) are hashed again."""
+    files = tree(tmp / "t", files=10)
+    s = scanner(WatchConfig(tmp / "t"))
+    reference = s.scan()
+    chmodded, unhashed, *_ = sorted(files)
+    reference[unhashed] = reference[unhashed].with_digests(None, None)
+    os.chmod(chmodded, 0o600)
+    stats = ScanStats()
+    quick = s.scan(reference=reference, deep=False, stats=stats)
+    assert stats.hashed == 2
+    assert quick[unhashed].sha256 == hashlib.sha256(files[unhashed]).hexdigest()
+    assert quick[chmodded].mode == 0o600 and quick[chmodded].sha256 == reference[chmodded].sha256
+    assert not quick.same(chmodded, reference)
+    unchanged = [p for p in quick if p not in (chmodded, unhashed)]
+    assert unchanged and all(quick.same(p, reference) for p in unchanged)
+    assert all(quick._packed[p] is reference._packed[p] for p in unchanged)  # one record, not two
 
 
 def test_globs_and_nested_entries(tmp: Path) -> None:

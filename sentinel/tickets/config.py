@@ -49,6 +49,7 @@ class SinkConfig:
     max_backoff: Duration = field(Duration(300), check=positive)
     headers: Mapping[str, str] = field(default_factory=frozen_map)
     secret_file: Path | None = None
+    unsigned: bool = False  # webhook: send without a signature (only for a receiver that cannot verify)
     client_cert_file: Path | None = None
     client_key_file: Path | None = None
     ca_file: Path | None = None
@@ -63,6 +64,16 @@ class SinkConfig:
         problems: list[tuple[KeyPath, str]] = []
         if self.type == "webhook" and not self.url:
             problems.append((("url",), "a webhook sink needs a url"))
+        if self.type == "webhook" and self.secret_file is None and not self.unsigned:
+            problems.append(
+                (
+                    ("secret_file",),
+                    "a webhook sink needs a secret_file to sign its tickets "
+                    "(or unsigned = true for a receiver that cannot verify signatures)",
+                )
+            )
+        if self.unsigned and self.secret_file is not None:
+            problems.append((("unsigned",), "unsigned = true and a secret_file contradict each other"))
         if self.type == "alertmanager" and not (self.url or self.urls):
             problems.append((("urls",), "an alertmanager sink needs url or urls"))
         if self.type == "file" and self.path is None:

@@ -35,6 +35,9 @@ log = structlog.get_logger("sentinel.tickets")
 
 POLL_INTERVAL = 1.0
 BASE_BACKOFF = 1.0
+# a receiver's Retry-After is honoured up to this: one asking for a year (a bug, or a hostile
+# proxy) must not hold a hazard's tickets back for good
+RETRY_AFTER_LIMIT = 3600.0
 
 
 def build_sink(config: SinkConfig) -> Sink:
@@ -191,7 +194,8 @@ class Dispatcher:
             )
         else:
             cap = self.sinks[name].config.max_backoff
-            delay = max(backoff(row.attempts, cap, self._rng), outcome.retry_after or 0.0)
+            asked = min(outcome.retry_after or 0.0, RETRY_AFTER_LIMIT)
+            delay = max(backoff(row.attempts, cap, self._rng), asked)
             self.outbox.failed(row.id, outcome.error, now + delay)
             log.warning(
                 "ticket_retry",

@@ -4,6 +4,11 @@ Headers: `webhook-id` (the idempotency key, the same on every retry), `webhook-t
 seconds of this attempt) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
 The secret is read from `secret_file` (a `whsec_<base64>` value as Standard Webhooks issues them,
 or raw bytes), never from the config text, and never logged.
+
+Rotation without a restart: the file is re-read when it changes, and a file of several
+`whsec_` lines signs with each (space-delimited signatures, as the standard allows), so an
+operator adds the new secret, moves the receiver over, then removes the old one. A file that
+becomes unreadable or invalid keeps the last good secrets signing, and says so in the log.
 """
 
 from __future__ import annotations
@@ -16,22 +21,71 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import structlog
+
 from sentinel.tickets.base import Outcome, opener, post
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.outbox import OutboxRow
 
+log = structlog.get_logger("sentinel.tickets")
+
 
 def read_secret(path: Path) -> bytes:
-    """The signing key from its file: `whsec_<base64>` decoded, else the stripped raw bytes."""
+    """The (first) signing key from its file."""
+    return read_secrets(path)[0]
+
+
+def read_secrets(path: Path) -> list[bytes]:
+    """The signing keys from their file: one `whsec_<base64>` per line, decoded, or else the
+    whole stripped content as one raw key. ValueError (naming the file) if there is none."""
     raw = path.read_bytes().strip()
-    if raw.startswith(b"whsec_"):
-        try:
-            return base64.b64decode(raw[6:], validate=True)
-        except binascii.Error as exc:
-            raise ValueError(f"{path}: not valid base64 after whsec_") from exc
     if not raw:
         raise ValueError(f"{path}: the secret file is empty")
-    return raw
+    if not raw.startswith(b"whsec_"):
+        return [raw]
+    secrets = []
+    for number, text in enumerate(raw.splitlines(), 1):
+        line = text.strip()
+        if not line:
+            continue
+        if not line.startswith(b"whsec_"):
+            raise ValueError(f"{path}: line {number}: expected whsec_<base64>")
+        try:
+            secrets.append(base64.b64decode(line[6:], validate=True))
+        except binascii.Error as exc:
+            raise ValueError(f"{path}: line {number}: not valid base64 after whsec_") from exc
+    return secrets
+
+
+class SecretFile:
+    """The signing keys of a sink, re-read when their file changes (rotation without a restart)."""
+
+    def __init__(self, path: Path, sink: str) -> None:
+        self.path = path
+        self.sink = sink
+        self._stamp = self._stat()
+        self.secrets = read_secrets(path)  # at start a bad file is a startup error, not a fallback
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def current(self) -> list[bytes]:
+        """The keys to sign with now (one stat per call; the file is read only when it changed)."""
+        stamp = self._stat()
+        if stamp == self._stamp:
+            return self.secrets
+        self._stamp = stamp
+        try:
+            self.secrets = read_secrets(self.path)
+        except (OSError, ValueError) as exc:
+            log.error("ticket_secret_unusable", sink=self.sink, error=str(exc), keeps="the previous secret")
+        else:
+            log.info("ticket_secret_reloaded", sink=self.sink, secrets=len(self.secrets))
+        return self.secrets
 
 
 def sign(secret: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -49,7 +103,7 @@ class WebhookSink:
     def __init__(self, config: SinkConfig, *, now: Callable[[], float] = time.time) -> None:
         self.name = config.name
         self.config = config
-        self._secret = read_secret(config.secret_file) if config.secret_file else None
+        self._secrets = SecretFile(config.secret_file, config.name) if config.secret_file else None
         self._opener = opener(config)
         self._now = now
 
@@ -64,8 +118,10 @@ class WebhookSink:
             "webhook-timestamp": str(timestamp),
             "User-Agent": "sentinel-agent",
         }
-        if self._secret is not None:
-            headers["webhook-signature"] = sign(self._secret, row.key, timestamp, body)
+        if self._secrets is not None:
+            headers["webhook-signature"] = " ".join(
+                sign(secret, row.key, timestamp, body) for secret in self._secrets.current()
+            )
         return post(self._opener, self.config.url, body, headers, self.config.timeout)
 
     def close(self) -> None:

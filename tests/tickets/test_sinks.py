@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from sentinel.config import ConfigError, load
-from sentinel.testing import write_config
+from sentinel.testing import WebhookReceiver, write_config
 from sentinel.tickets.alertmanager import alert
 from sentinel.tickets.base import classify
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.file import FileSink
 from sentinel.tickets.outbox import OutboxRow
-from sentinel.tickets.webhook import WebhookSink, read_secret, sign
+from sentinel.tickets.webhook import WebhookSink, read_secret, read_secrets, sign
 
 
 def test_signature_matches_the_standard_webhooks_reference_vector(tmp: Path) -> None:
@@ -91,6 +91,52 @@ def test_a_receiver_that_never_answers_times_out_and_is_retried() -> None:
         server.close()
 
 
+def whsec(secret: bytes) -> str:
+    return "whsec_" + base64.b64encode(secret).decode()
+
+
+def test_secret_rotation_without_a_restart(tmp: Path) -> None:
+    """Old secret, then old + new (two signatures, each receiver accepts), then new only; a file
+    emptied by mistake keeps the last good secrets signing."""
+    old, new = b"old-secret-0123456789", b"new-secret-9876543210"
+    secret_file = tmp / "hook.secret"
+    secret_file.write_text(whsec(old) + "\n")
+    old_side, new_side = WebhookReceiver(old).start(), WebhookReceiver(new).start()
+    try:
+        sinks = {
+            side: WebhookSink(SinkConfig(name="s", type="webhook", url=side.url, secret_file=secret_file))  # type: ignore[arg-type]
+            for side in (old_side, new_side)
+        }
+
+        def outcomes() -> list[str]:
+            return [sinks[side].send(row(key=f"k{len(side.received)}")).kind for side in (old_side, new_side)]
+
+        assert outcomes() == ["delivered", "dead"]  # 401 from the receiver that has the new secret
+        secret_file.write_text(f"{whsec(new)}\n{whsec(old)}\n")
+        assert outcomes() == ["delivered", "delivered"]
+        secret_file.write_text(whsec(new) + "\n")
+        assert outcomes() == ["dead", "delivered"]
+        secret_file.write_text("")
+        assert outcomes() == ["dead", "delivered"]
+        assert old_side.bad_signatures == 2 and new_side.bad_signatures == 1
+    finally:
+        old_side.stop()
+        new_side.stop()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("", "the secret file is empty"), ("whsec_AAAA\nnot-a-secret\n", "line 2: expected whsec_")],
+)
+def test_a_bad_secret_file_is_named(tmp: Path, text: str, problem: str) -> None:
+    """An empty file or a stray line is one clear error naming the file (and the line)."""
+    secret_file = tmp / "hook.secret"
+    secret_file.write_text(text)
+    with pytest.raises(ValueError, match=problem) as info:
+        read_secrets(secret_file)
+    assert str(secret_file) in str(info.value)
+
+
 def test_file_sink_appends_lines_with_private_mode(tmp: Path) -> None:
     """One JSON line per ticket, file mode 0600."""
     path = tmp / "out" / "tickets.jsonl"
@@ -150,6 +196,14 @@ def test_alert_labels_and_endsat() -> None:
     ("text", "message"),
     [
         ('[[sinks]]\nname = "a"\ntype = "webhook"\n', "sinks[0].url: a webhook sink needs a url"),
+        (
+            '[[sinks]]\nname = "a"\ntype = "webhook"\nurl = "http://x"\n',
+            "sinks[0].secret_file: a webhook sink needs",
+        ),
+        (
+            '[[sinks]]\nname = "a"\ntype = "webhook"\nurl = "http://x"\nunsigned = true\nsecret_file = "s"\n',
+            "sinks[0].unsigned: unsigned = true and a secret_file contradict each other",
+        ),
         (
             '[[sinks]]\nname = "a"\ntype = "webhook"\nurl = "ftp://x"\n',
             "sinks[0].url: expected an http(s) URL",

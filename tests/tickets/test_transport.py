@@ -26,10 +26,10 @@ from sentinel.clock import SYSTEM_CLOCK
 from sentinel.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
 from sentinel.settings import Duration
-from sentinel.testing import free_port, make_test_pki
+from sentinel.testing import free_port, make_test_pki, wait_until
 from sentinel.tickets.config import SinkConfig
-from sentinel.tickets.dispatcher import Dispatcher
-from sentinel.tickets.outbox import OutboxRow
+from sentinel.tickets.dispatcher import RETRY_AFTER_LIMIT, Dispatcher
+from sentinel.tickets.outbox import Outbox, OutboxRow
 from sentinel.tickets.webhook import WebhookSink
 from tests.conftest import require_tool
 from tests.hazards.conftest import finding
@@ -531,4 +531,23 @@ def test_retry_after_is_honoured_by_the_dispatcher(
         assert dispatcher.outcomes[("hook", "retry")] == 1
     finally:
         dispatcher.stop()
+        store.close()
+
+
+def test_retry_after_is_bounded(tmp: Path, secret_file: Path, receivers: Callable[..., Receiver]) -> None:
+    """A Retry-After of a year is honoured only up to an hour: the ticket is not held back for good."""
+    receiver = receivers(answer=lambda n: (503, {"Retry-After": str(365 * 86400)}))
+    sink = hook(receiver.url, secret_file, max_backoff=Duration(0.05))
+    store, dispatcher = store_and_dispatcher(tmp, sink)
+    outbox = Outbox(tmp / "h.db")
+    try:
+        store.apply(finding(SYSTEM_CLOCK, rectification=()))
+        before = time.time()
+        dispatcher.start()
+        wait_until(lambda: dispatcher.outcomes[("hook", "retry")] == 1)
+        (row,) = outbox.listing(pending=True)
+        assert RETRY_AFTER_LIMIT <= row["next_attempt_at"] - before < RETRY_AFTER_LIMIT + 30
+    finally:
+        dispatcher.stop()
+        outbox.close()
         store.close()

@@ -18,7 +18,7 @@ import fnmatch
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from sentinel.settings import Duration, KeyPath, Size, field, non_negative, positive, ratio
 
@@ -27,6 +27,7 @@ Attribute = Literal[
     "type", "mode", "uid", "gid", "size", "mtime", "inode", "nlink", "target", "sha256", "xattrs"
 ]
 POLICIES: tuple[Policy, ...] = ("critical", "readonly", "growing", "data", "ignore")
+ATTRIBUTES: tuple[Attribute, ...] = get_args(Attribute)  # in the order evidence lists them
 
 DEFAULT_CHECKS: dict[Policy, tuple[Attribute, ...]] = {
     "critical": ("type", "mode", "uid", "gid", "size", "inode", "target", "sha256", "xattrs"),

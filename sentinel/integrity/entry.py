@@ -12,7 +12,7 @@ import os
 import stat
 from typing import Any, NamedTuple
 
-from sentinel.integrity.config import Policy
+from sentinel.integrity.config import ATTRIBUTES, Policy
 
 _TYPES = {
     stat.S_IFREG: "file",
@@ -102,19 +102,7 @@ class Entry(NamedTuple):
     def describe(self, attributes: frozenset[str] | None = None) -> str:
         """`type=file mode=0644 uid=0 ... sha256=ab12...` for evidence (only checked attributes)."""
         parts = []
-        for name in (
-            "type",
-            "mode",
-            "uid",
-            "gid",
-            "size",
-            "mtime",
-            "inode",
-            "nlink",
-            "target",
-            "sha256",
-            "xattrs",
-        ):
+        for name in ATTRIBUTES:
             if attributes is not None and name not in attributes and name != "type":
                 continue
             value = self.value(name)
@@ -149,19 +137,7 @@ def xattr_digest(path: str) -> str | None:
 def changed(old: Entry, new: Entry, checks: frozenset[str]) -> list[str]:
     """The checked attributes that differ (a hash or xattr digest missing on one side is unknown)."""
     out: list[str] = []
-    for name in (
-        "type",
-        "mode",
-        "uid",
-        "gid",
-        "size",
-        "mtime",
-        "inode",
-        "nlink",
-        "target",
-        "sha256",
-        "xattrs",
-    ):
+    for name in ATTRIBUTES:
         if name not in checks:
             continue
         a, b = old.value(name), new.value(name)

@@ -251,7 +251,9 @@ class _Reader:
                 self._meta = json.loads(first)
                 if not block:
                     return
-            rows = json.loads(b"[" + block.replace(b"\n", b",") + b"]")
+            # file names need not be UTF-8: written with surrogateescape, so read back the same way
+            text = block.decode("utf-8", "surrogateescape")
+            rows = json.loads("[" + text.replace("\n", ",") + "]")
             for row in rows:
                 path = row[0]
                 entry = Entry.from_row(row[1:]) if row[1] is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -83,3 +84,12 @@ def test_write_leaves_no_temporary_file(tmp: Path) -> None:
     """The atomic write renames its temporary file away."""
     files = written(tmp)
     assert sorted(p.name for p in files.directory.iterdir()) == ["baseline.fim", "baseline.key"]
+
+
+def test_file_names_that_are_not_utf8_read_back(tmp: Path) -> None:
+    """A Latin-1 file name (bytes 0xe9) on disk is written and read back exactly, not as damage."""
+    name = os.fsdecode(b"/srv/caf\xe9.txt")
+    files = BaselineFiles(tmp / "state")
+    key = files.create_key()
+    files.write(Baseline({name: ENTRY._replace(target=os.fsdecode(b"/x\xff"))}, 1.0), key)
+    assert dict(files.load("baseline", key).entries) == {name: ENTRY._replace(target=os.fsdecode(b"/x\xff"))}

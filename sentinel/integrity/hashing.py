@@ -14,6 +14,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
@@ -27,13 +28,21 @@ class Throttle:
     Sleeping waits on `stop`, so a shutdown is never delayed by pacing.
     """
 
-    def __init__(self, cpu_share: float = 1.0, io_rate: int = 0, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        cpu_share: float = 1.0,
+        io_rate: int = 0,
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.cpu_share = cpu_share
         self.io_rate = io_rate
         self.stop = stop or threading.Event()
+        self._clock = clock
         self._lock = threading.Lock()
-        self._io_started = time.monotonic()
-        self._io_bytes = 0
+        # when the bytes read so far are "paid for"; idle time is not credit: a scan after an
+        # hour of quiet is paced from its own start, not allowed an hour's worth of bytes at once
+        self._io_due = clock()
 
     @property
     def unlimited(self) -> bool:
@@ -46,10 +55,11 @@ class Throttle:
         if 0 < self.cpu_share < 1.0:
             delay = work * (1.0 - self.cpu_share) / self.cpu_share
         if self.io_rate > 0:
+            now = self._clock()
             with self._lock:
-                self._io_bytes += nbytes
-                due = self._io_started + self._io_bytes / self.io_rate
-            delay = max(delay, due - time.monotonic())
+                self._io_due = max(self._io_due, now) + nbytes / self.io_rate
+                due = self._io_due
+            delay = max(delay, due - now)
         if delay > 0.0005:
             self.stop.wait(delay)
 
@@ -61,7 +71,7 @@ class HashResult(NamedTuple):
     """The digest (None when the file could not be read) and why not."""
 
     sha256: str | None
-    problem: str = ""  # "", "unreadable", "vanished", "special", "unstable", "loop"
+    problem: str = ""  # "", "unreadable", "vanished", "special", "unstable"
     read: int = 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import pytest
 from sentinel.integrity import hashing
 from sentinel.integrity.config import WatchConfig
 from sentinel.integrity.entry import Entry
+from sentinel.integrity.hashing import Throttle
 from sentinel.integrity.scanner import Scanner, ScanStats, WatchSet
 from sentinel.integrity.table import EntryTable
+from sentinel.testing import FakeClock
 
 
 def tree(root: Path, files: int = 300) -> dict[str, bytes]:
@@ -154,3 +157,29 @@ def test_file_changing_while_hashed_is_read_again(tmp: Path, monkeypatch: pytest
 def test_vanished_file_is_counted(tmp: Path) -> None:
     """A file that disappears before it is hashed is `vanished`, not an error."""
     assert hashing.hash_file(str(tmp / "gone")).problem == "vanished"
+
+
+class RecordingStop(threading.Event):
+    """A stop event whose waits are recorded instead of slept (the pacing under test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout or 0.0)
+        return False
+
+
+def test_pacing_holds_the_cpu_share_and_gives_no_io_credit_for_idle_time() -> None:
+    """Half a core: 0.1 s of work earns 0.1 s of rest. 1 MB/s: 1 MB waits 1 s, and after an hour
+    idle 2 MB still wait 2 s (idle time is not a budget to burst through)."""
+    clock, stop = FakeClock(), RecordingStop()
+    Throttle(cpu_share=0.5, stop=stop, clock=clock.monotonic).pace(0.1, 0)
+    assert stop.waits == [pytest.approx(0.1)]
+    throttle = Throttle(io_rate=1_000_000, stop=stop, clock=clock.monotonic)
+    throttle.pace(0.0, 1_000_000)
+    assert stop.waits[-1] == pytest.approx(1.0)
+    clock.advance(3600)
+    throttle.pace(0.0, 2_000_000)
+    assert stop.waits[-1] == pytest.approx(2.0)

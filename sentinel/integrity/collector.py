@@ -125,9 +125,34 @@ def release_memory() -> None:
 
 @dataclass
 class _Undo:
-    """How to put the reference back if the batch carrying these changes is dropped."""
+    """How to put the reference, and the record of what was reported, back if the batch carrying
+    these changes is dropped: a change rolled out of the reference but left in `observed.fim`
+    would be taken as reported at the next start, and never be."""
 
-    previous: list[tuple[str, Entry | None]]
+    previous: list[tuple[str, Entry | None]] = dataclasses.field(default_factory=list)
+    observed: dict[str, Entry | None] = dataclasses.field(default_factory=dict)  # first value seen
+    unobserved: set[str] = dataclasses.field(default_factory=set)  # paths observed had no value for
+
+    def remember(self, path: str, reference: EntryTable, observed: dict[str, Entry | None]) -> None:
+        """Note `path`'s state before it changes (call before every change to it)."""
+        self.previous.append((path, reference.get(path)))
+        if path in self.observed or path in self.unobserved:
+            return
+        if path in observed:
+            self.observed[path] = observed[path]
+        else:
+            self.unobserved.add(path)
+
+    def roll_back(self, reference: EntryTable, observed: dict[str, Entry | None]) -> None:
+        """Put both back as they were before the first remembered change."""
+        for path, entry in reversed(self.previous):
+            if entry is None:
+                reference.pop(path, None)
+            else:
+                reference[path] = entry
+        observed.update(self.observed)
+        for path in self.unobserved:
+            observed.pop(path, None)
 
 
 class IntegrityCollector:
@@ -321,7 +346,7 @@ class IntegrityCollector:
         with self._lock:
             ended = self.mass.tick(self.clock.time())
         if ended is not None:
-            self._send([ended], _Undo([]))
+            self._send([ended], _Undo())
         self._flush_observed()
 
     def _due_rescans(self, now: float) -> list[str]:
@@ -404,7 +429,7 @@ class IntegrityCollector:
         fields = freeze_fields({"reason": problem, "detail": detail, "path": str(self.files.baseline)})
         self._send(
             [Event("fim", "baseline_tampered", str(self.files.baseline), self.clock.time(), fields)],
-            _Undo([]),
+            _Undo(),
         )
 
     def _watched(self, path: str) -> bool:
@@ -495,7 +520,7 @@ class IntegrityCollector:
 
     def _adopt(self, changes: list[Change], reason: str) -> tuple[list[Change], _Undo]:
         """Apply changes to the reference (caller holds the lock); new roots are adopted silently."""
-        undo = _Undo([])
+        undo = _Undo()
         reported: list[Change] = []
         adopted = 0
         for change in changes:
@@ -513,7 +538,7 @@ class IntegrityCollector:
 
     def _apply(self, change: Change, undo: _Undo) -> None:
         def put(path: str, entry: Entry | None) -> None:
-            undo.previous.append((path, self._ref.get(path)))
+            undo.remember(path, self._ref, self._observed)
             if entry is None:
                 self._ref.pop(path, None)
             else:
@@ -631,7 +656,7 @@ class IntegrityCollector:
             self._baseline_file_event()
         paths = [p for p in paths if not self._is_special(p)]
         changes: list[Change] = []
-        undo = _Undo([])
+        undo = _Undo()
         subtrees: list[str] = []
         with self._lock:
             for src, dest in renames:
@@ -725,12 +750,12 @@ class IntegrityCollector:
             return []
         target_known = dest in self._ref
         change = Change(src, "renamed", watch.policy, old, old, ("path",), to=dest)
-        undo.previous.append((src, old))
+        undo.remember(src, self._ref, self._observed)
         self._ref.pop(src, None)
         self._observed[src], self._dirty = None, True
         if not target_known and self.watchset.resolve(dest) is not None:
+            undo.remember(dest, self._ref, self._observed)
             self._ref[dest] = old  # dest is judged next against what was renamed onto it
-            undo.previous.append((dest, None))
         paths.append(dest)
         return [change]
 
@@ -773,11 +798,9 @@ class IntegrityCollector:
                     self._unsent += [e for e in events[i : i + EMIT_CHUNK] if e.kind not in _PATH_KINDS]
         if dropped:
             with self._lock:
-                for path, entry in reversed(undo.previous):
-                    if entry is None:
-                        self._ref.pop(path, None)
-                    else:
-                        self._ref[path] = entry
+                undo.roll_back(self._ref, self._observed)
+                self._dirty = True
+                for path, _ in undo.previous:
                     self._stamps.pop(path, None)
             log.warning("fim_batch_dropped", events=len(events))
             self.request_rescan("queue_drop", delay=DROP_RETRY)
@@ -786,7 +809,7 @@ class IntegrityCollector:
         with self._lock:
             unsent, self._unsent = self._unsent, []
         if unsent:
-            self._send(unsent, _Undo([]))
+            self._send(unsent, _Undo())
 
 
 _PATH_KINDS = frozenset(("created", "deleted", "modified", "attributes", "renamed", "replaced", "truncated"))

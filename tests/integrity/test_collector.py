@@ -147,6 +147,19 @@ def test_dropped_batch_is_found_again(tmp: Path, run_fim: Callable[..., Any]) ->
         store.close()
 
 
+def test_a_dropped_change_is_not_remembered_as_reported(tmp: Path, run_fim: Callable[..., Any]) -> None:
+    """Stopped after a dropped batch, before its retry: the change is reported at the next start
+    (the record of what was reported is rolled back with the reference)."""
+    config = etc_tree(tmp)
+    first, _ = run_fim(config)
+    first._emit = lambda items: first.on_queue_drop(first.name)  # every batch meets a full queue
+    (tmp / "etc" / "passwd").write_text("evil\n")
+    wait_until(lambda: metric(first, "sentinel_fim_changes_total", kind="modified", policy="critical"))
+    first.stop()  # joins the realtime thread: the drop and its rollback are done
+    _, rec = run_fim(config)
+    assert rec.wait_for("modified", tmp / "etc" / "passwd").get("how") == "rescan:startup"
+
+
 class _LimitedFD(realtime._ReportingInotifyFD):
     """An inotify reader that runs out of watches for directories named `deep`."""
 

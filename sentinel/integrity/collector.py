@@ -507,6 +507,8 @@ class IntegrityCollector:
         with self._lock:
             changes = compare(self.watchset, self._ref, current, in_scope, skip)
             changes, undo = self._adopt(changes, reason)
+            # the roots this rescan covered are adopted now; later creations there are changes
+            self._adopt_roots = {r for r in self._adopt_roots if not in_scope(r)}
             for path in current:  # keep quick-mode stamps (mtime, ctime) current
                 if path in self._ref and not current.same(path, self._ref) and not skip(path):
                     self._ref[path] = self._observed[path] = current[path]
@@ -524,16 +526,15 @@ class IntegrityCollector:
         reported: list[Change] = []
         adopted = 0
         for change in changes:
-            self._apply(change, undo)
             watch = self.watchset.resolve(change.path)
             if change.kind == "created" and watch is not None and str(watch.path) in self._adopt_roots:
+                self._apply(change, _Undo())  # adopted for good: a dropped batch does not undo it
                 adopted += 1
                 continue
+            self._apply(change, undo)
             reported.append(change)
         if adopted:
             log.info("fim_scope_added", paths=adopted, roots=sorted(self._adopt_roots), reason=reason)
-        if reason == "startup":
-            self._adopt_roots = set()
         return reported, undo
 
     def _apply(self, change: Change, undo: _Undo) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent
 
 from sentinel.config import HazardsConfig
@@ -64,6 +65,28 @@ def test_changes_while_stopped_are_reported_at_start(tmp: Path, run_fim: Callabl
     assert metric(second, "sentinel_fim_rescans_total", reason="startup") == 1
     rec.wait_for("deleted", tmp / "etc" / "group")
     rec.wait_for("created", tmp / "etc" / "sudoers")
+
+
+@pytest.mark.parametrize("startup_scan", ["quick", "off"])
+def test_a_root_added_to_the_config_is_adopted_once(
+    tmp: Path, run_fim: Callable[..., Any], startup_scan: str
+) -> None:
+    """What a newly watched root already holds is adopted silently by the first scan covering it
+    (the startup rescan, or with that off the first fallback scan); later creations are reported."""
+    config = etc_tree(tmp)
+    first, _ = run_fim(config)
+    first.stop()
+    (tmp / "app").mkdir()
+    (tmp / "app" / "old.bin").write_text("installed before\n")
+    widened = config_for(
+        *config.watch, WatchConfig(tmp / "app", policy="readonly", realtime=False), startup_scan=startup_scan
+    )
+    second, rec = run_fim(widened)
+    wait_until(lambda: (metric(second, "sentinel_fim_rescans_total", reason="fallback") or 0) >= 1)
+    (tmp / "app" / "new.bin").write_text("dropped in later\n")
+    rec.wait_for("created", tmp / "app" / "new.bin", timeout=5)
+    assert rec.kinds(tmp / "app" / "old.bin") == []
+    assert rec.kinds(tmp / "app") == []
 
 
 def test_reported_changes_are_not_repeated_after_restart(tmp: Path, run_fim: Callable[..., Any]) -> None:

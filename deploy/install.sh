@@ -79,7 +79,7 @@ chmod -R go-w "$OPT"
 # Directories with tight permissions.
 install -d -m 0750 "$ETC" "$ETC/conf.d" "$ETC/rules.d" "$ETC/checks.d"
 install -d -m 0700 "$STATE" "$LOGS" "$ROOT/var/lib/sentinel-drill"
-owner "$USER_NAME:$USER_NAME" "$STATE" "$LOGS"
+owner "$USER_NAME:$USER_NAME" "$STATE" "$LOGS" "$ROOT/var/lib/sentinel-drill"  # the agent writes drills there
 owner "root:$USER_NAME" "$ETC" "$ETC/conf.d" "$ETC/rules.d" "$ETC/checks.d"
 
 copy_once() {  # source destination mode: never overwrite what the branch has

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import random
 from datetime import datetime
 from pathlib import Path
@@ -202,6 +203,11 @@ class FileChangeScenario:
         probe.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         nonce = "x" * random.randint(1, 64)  # noqa: S311 - a different size every drill
         probe.write_text(f"sentinel emergency drill at {clock.time():.6f} {nonce}\n", encoding="utf-8")
+        owner = probe.parent.stat()
+        if os.geteuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
+            # run by root from the CLI: the probe stays the agent's, or its scheduled drills
+            # (running as the directory's owner) could no longer rewrite it
+            os.chown(probe, owner.st_uid, owner.st_gid)
 
     def detected(self, before: str, now: str) -> bool:
         """The monitor counted a created or modified critical file."""

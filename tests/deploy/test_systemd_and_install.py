@@ -50,7 +50,7 @@ def test_unit_keeps_what_the_agent_needs() -> None:
         "CapabilityBoundingSet=CAP_DAC_READ_SEARCH",
         "User=sentinel",
         "ProtectSystem=strict",
-        "StateDirectory=sentinel",
+        "StateDirectory=sentinel sentinel-drill",  # scheduled file_change drills write there
         "NoNewPrivileges=yes",
         "UMask=0077",
         "SystemCallFilter=@system-service",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -186,3 +187,21 @@ def test_file_change_drill_twice_leaves_no_open_hazard(start_agent: Any, tmp: An
         assert hazard["subject"] == str(tmp / "drill" / "drill-probe.txt") and hazard["state"] == "closed"
     listed = json.loads(sentinel(agent, "hazards", "list", "--open", "--json").stdout)
     assert listed == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="what root leaves behind: needs root")
+def test_a_drill_run_by_root_leaves_the_probe_to_the_agent(tmp: Path) -> None:
+    """`sentinel drill` as root must not take the probe from the agent's user (who owns the drill
+    directory), or the agent's scheduled drills could no longer rewrite it."""
+    from sentinel.clock import SYSTEM_CLOCK
+    from sentinel.config import load
+    from sentinel.drills.scenarios import FileChangeScenario
+    from sentinel.testing import write_config
+
+    drill_dir = tmp / "drill"
+    drill_dir.mkdir()
+    os.chown(drill_dir, 65534, 65534)  # the agent's account, here nobody
+    config = load(write_config(tmp, extra=f'\n[integrity]\ndrill_dir = "{drill_dir}"\n'))
+    FileChangeScenario().stimulate(config, SYSTEM_CLOCK)
+    probe = (drill_dir / "drill-probe.txt").stat()
+    assert (probe.st_uid, probe.st_gid) == (65534, 65534)

@@ -72,8 +72,12 @@ class SinkConfig:
                     "(or unsigned = true for a receiver that cannot verify signatures)",
                 )
             )
-        if self.unsigned and self.secret_file is not None:
-            problems.append((("unsigned",), "unsigned = true and a secret_file contradict each other"))
+        if self.unsigned and self.type != "webhook":
+            problems.append((("unsigned",), "applies to webhook sinks only"))
+        elif self.unsigned and self.secret_file is not None:
+            problems.append(
+                (("unsigned",), "unsigned = true and a secret_file contradict each other: remove one")
+            )
         if self.type == "alertmanager" and not (self.url or self.urls):
             problems.append((("urls",), "an alertmanager sink needs url or urls"))
         if self.type == "file" and self.path is None:

@@ -219,11 +219,12 @@ class Dispatcher:
                 if name in self._resending:  # the last one has not finished yet
                     continue
                 self._resending.add(name)
-            self._pools[name].submit(self._resend, name, sink, self.outbox.firing(name))
+            self._pools[name].submit(self._resend, name, sink)
 
-    def _resend(self, name: str, sink: AlertmanagerSink, payloads: list[str]) -> None:
+    def _resend(self, name: str, sink: AlertmanagerSink) -> None:
         try:
-            outcome = sink.resend(payloads)
+            # read when it runs, not when queued: a hazard resolved in between must not fire again
+            outcome = sink.resend(self.outbox.firing(name))
             if outcome is not None:
                 self.outcomes[(name, f"resend_{outcome.kind}")] += 1
         except Exception:  # a worker's exception would vanish in its Future: log it

@@ -36,12 +36,14 @@ def read_secret(path: Path) -> bytes:
 
 
 def read_secrets(path: Path) -> list[bytes]:
-    """The signing keys from their file: one `whsec_<base64>` per line, decoded, or else the
-    whole stripped content as one raw key. ValueError (naming the file) if there is none."""
+    """The signing keys from their file: one `whsec_<base64>` per line, decoded, or else (no
+    `whsec_` anywhere) the whole stripped content as one raw key. ValueError naming the file if
+    there is none, or if `whsec_` lines are mixed with anything else (a raw key next to a new
+    whsec_ one, a comment): that would silently sign with a key no receiver holds."""
     raw = path.read_bytes().strip()
     if not raw:
         raise ValueError(f"{path}: the secret file is empty")
-    if not raw.startswith(b"whsec_"):
+    if b"whsec_" not in raw:
         return [raw]
     secrets = []
     for number, text in enumerate(raw.splitlines(), 1):

@@ -126,7 +126,11 @@ def test_secret_rotation_without_a_restart(tmp: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "problem"),
-    [("", "the secret file is empty"), ("whsec_AAAA\nnot-a-secret\n", "line 2: expected whsec_")],
+    [
+        ("", "the secret file is empty"),
+        ("whsec_AAAA\nnot-a-secret\n", "line 2: expected whsec_"),
+        ("raw-old-key\nwhsec_AAAA\n", "line 1: expected whsec_"),  # a raw key cannot rotate in place
+    ],
 )
 def test_a_bad_secret_file_is_named(tmp: Path, text: str, problem: str) -> None:
     """An empty file or a stray line is one clear error naming the file (and the line)."""
@@ -203,6 +207,10 @@ def test_alert_labels_and_endsat() -> None:
         (
             '[[sinks]]\nname = "a"\ntype = "webhook"\nurl = "http://x"\nunsigned = true\nsecret_file = "s"\n',
             "sinks[0].unsigned: unsigned = true and a secret_file contradict each other",
+        ),
+        (
+            '[[sinks]]\nname = "a"\ntype = "file"\npath = "t"\nunsigned = true\n',
+            "sinks[0].unsigned: applies to webhook",
         ),
         (
             '[[sinks]]\nname = "a"\ntype = "webhook"\nurl = "ftp://x"\n',

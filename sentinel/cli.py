@@ -194,6 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(exc).splitlines() or [""]:
             print(f"sentinel: {line}", file=sys.stderr)
         return exc.code
+    except PermissionError as exc:  # a one-shot command run without the rights it needs
+        where = f": {exc.filename}" if exc.filename else ""
+        print(
+            f"sentinel: permission denied{where}: run as root (sudo) or as the agent's user", file=sys.stderr
+        )
+        return EXIT_PROBLEMS
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `sentinel hazards list | head`

@@ -138,10 +138,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Compare with the baseline; exit 1 on any change or an invalid baseline."""
+    from sentinel.cli import CliError
     from sentinel.integrity.check import check, raise_tamper_hazard
 
     cfg = _config(args)
     result = check(cfg, deep=args.deep)
+    if result.problem == "denied":  # the caller's rights, not the baseline: no tamper hazard
+        raise CliError(result.detail, code=EXIT_PROBLEMS)
     hazards: list[int] = []
     if result.problem:
         try:
@@ -200,7 +203,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     """Accept the current state; record who, when, why and what changed."""
     from sentinel.cli import CliError
     from sentinel.integrity.baseline import BaselineError
-    from sentinel.integrity.check import check, files_for, take
+    from sentinel.integrity.check import baseline_of, check, files_for
 
     cfg = _config(args)
     files = files_for(cfg)
@@ -208,13 +211,16 @@ def cmd_update(args: argparse.Namespace) -> int:
         key = files.read_key()
         current = files.load("baseline", key)
     except BaselineError as exc:
-        raise CliError(
-            f"cannot update: {exc}; inspect the terminal, then start over with "
-            "`sentinel baseline init --force`",
-            code=EXIT_PROBLEMS,
-        ) from None
-    before = check(cfg, deep=False)
-    baseline, stats = take(cfg, reference=current.present(), deep=not args.quick)
+        advice = (
+            ""
+            if exc.problem == "denied"
+            else ("; inspect the terminal, then start over with `sentinel baseline init --force`")
+        )
+        raise CliError(f"cannot update: {exc}{advice}", code=EXIT_PROBLEMS) from None
+    # one scan both finds what is accepted and becomes the new baseline (deep unless --quick)
+    before = check(cfg, deep=not args.quick, baseline=current)
+    assert before.current is not None  # a given baseline is always scanned against
+    baseline, stats = baseline_of(cfg, before.current), before.stats
     files.write(baseline, key)
     files.remove_observed()
     counts = before.counts()

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from sentinel.integrity.entry import Entry
 from sentinel.integrity.table import EntryTable
+from sentinel.model import Event, freeze_fields
 
 MAGIC = b"SENTINEL-FIM 2 "
 VERSION = 2
@@ -42,7 +43,7 @@ KEY_BYTES = 32
 _ROW_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 SUBDIR = "integrity"
 Kind = Literal["baseline", "observed"]
-Problem = Literal["missing", "key_missing", "signature", "malformed", "unreadable"]
+Problem = Literal["missing", "key_missing", "signature", "malformed", "unreadable", "denied"]
 
 PROBLEM_TEXT: dict[str, str] = {
     "missing": "the baseline file is missing (deleted?)",
@@ -50,6 +51,8 @@ PROBLEM_TEXT: dict[str, str] = {
     "signature": "the baseline signature does not match: it was changed outside Sentinel",
     "malformed": "the baseline file is damaged (not a Sentinel baseline)",
     "unreadable": "the baseline file cannot be read",
+    # not tampering: whoever asked may not read the agent's state (a CLI run without root)
+    "denied": "permission denied reading the baseline or its key: run as root (sudo) or as the agent's user",
 }
 
 
@@ -140,6 +143,8 @@ class BaselineFiles:
             key = self.key.read_bytes()
         except FileNotFoundError:
             raise BaselineError("key_missing") from None
+        except PermissionError:
+            raise BaselineError("denied", str(self.key)) from None
         except OSError as exc:
             raise BaselineError("key_missing", exc.strerror or str(exc)) from None
         if len(key) < 16:
@@ -195,12 +200,14 @@ class BaselineFiles:
             fh = open(path, "rb")  # noqa: SIM115 - closed below; errors become BaselineError
         except FileNotFoundError:
             raise BaselineError("missing") from None
+        except PermissionError:
+            raise BaselineError("denied", str(path)) from None
         except OSError as exc:
             raise BaselineError("unreadable", exc.strerror or str(exc)) from None
-        key = key if key is not None else self.read_key()
-        mac, digest = hmac.new(key, digestmod=hashlib.sha256), hashlib.sha256()
         try:
             with fh:
+                key = key if key is not None else self.read_key()
+                mac, digest = hmac.new(key, digestmod=hashlib.sha256), hashlib.sha256()
                 header = fh.readline(len(MAGIC) + 66)
                 if not header.startswith(MAGIC) or not header.endswith(b"\n"):
                     raise BaselineError("malformed", "no Sentinel header")
@@ -285,6 +292,12 @@ class _Reader:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise BaselineError("malformed", str(exc)) from None
+
+
+def tamper_event(files: BaselineFiles, problem: str, detail: str, now: float) -> Event:
+    """The `fim.baseline_tampered` event for a baseline that fails verification (agent and CLI)."""
+    fields = freeze_fields({"reason": problem, "detail": detail, "path": str(files.baseline)})
+    return Event("fim", "baseline_tampered", str(files.baseline), now, fields)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -9,16 +9,14 @@ exactly as the agent would raise it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sentinel.clock import SYSTEM_CLOCK, Clock
 from sentinel.config import Config
-from sentinel.integrity.baseline import Baseline, BaselineError, BaselineFiles
+from sentinel.integrity.baseline import Baseline, BaselineError, BaselineFiles, tamper_event
 from sentinel.integrity.changes import Change, compare
-from sentinel.integrity.entry import Entry
 from sentinel.integrity.scanner import Scanner, ScanStats
-from sentinel.model import Event, freeze_fields
+from sentinel.integrity.table import EntryTable
 
 
 @dataclass
@@ -30,6 +28,7 @@ class CheckResult:
     detail: str = ""
     changes: list[Change] = field(default_factory=list)
     stats: ScanStats = field(default_factory=ScanStats)
+    current: EntryTable | None = None  # what the trees hold now (None when nothing was scanned)
 
     @property
     def ok(self) -> bool:
@@ -61,24 +60,31 @@ def scanner_for(config: Config, *, throttled: bool = False) -> Scanner:
     return Scanner.for_config(config.integrity, excluded=[config.agent.state_dir], throttled=throttled)
 
 
-def take(
-    config: Config, *, reference: Mapping[str, Entry] | None = None, deep: bool = True
-) -> tuple[Baseline, ScanStats]:
-    """Scan everything into a new (unsigned, unwritten) baseline."""
+def take(config: Config) -> tuple[Baseline, ScanStats]:
+    """Scan (and hash) everything into a new, unsigned, unwritten baseline."""
     stats = ScanStats()
-    entries = scanner_for(config).scan(reference=reference, deep=deep, stats=stats)
-    roots = [(str(w.path), str(w.policy)) for w in config.integrity.watch]
-    return Baseline(dict(entries), SYSTEM_CLOCK.time(), roots=roots), stats
+    entries = scanner_for(config).scan(deep=True, stats=stats)
+    return baseline_of(config, entries), stats
 
 
-def check(config: Config, *, deep: bool = False) -> CheckResult:
-    """Verify the baseline and compare the trees with it (quick mode trusts unchanged stats)."""
-    files = files_for(config)
-    try:
-        baseline = files.load("baseline")
-    except BaselineError as exc:
-        return CheckResult(None, exc.problem, str(exc))
-    scanner = scanner_for(config)
+def baseline_of(config: Config, entries: EntryTable) -> Baseline:
+    """A new baseline of `entries` for the config's watch entries, taken now."""
+    return Baseline(
+        entries, SYSTEM_CLOCK.time(), roots=[(str(w.path), w.policy) for w in config.integrity.watch]
+    )
+
+
+def check(
+    config: Config, *, deep: bool = False, baseline: Baseline | None = None, throttled: bool = False
+) -> CheckResult:
+    """Verify the baseline (unless given one already verified) and compare the trees with it
+    (quick mode trusts unchanged stats). `throttled`: paced like the agent's own scans."""
+    if baseline is None:
+        try:
+            baseline = files_for(config).load("baseline")
+        except BaselineError as exc:
+            return CheckResult(None, exc.problem, str(exc))
+    scanner = scanner_for(config, throttled=throttled)
     reference = baseline.present()
     stats = ScanStats()
     current = scanner.scan(reference=reference, deep=deep, stats=stats)
@@ -92,13 +98,7 @@ def check(config: Config, *, deep: bool = False) -> CheckResult:
         return path not in reference and any(scanner.watchset.within(path, r) for r in fresh)
 
     changes = compare(scanner.watchset, reference, current, in_scope, outside_baseline)
-    return CheckResult(baseline, changes=changes, stats=stats)
-
-
-def tamper_event(files: BaselineFiles, problem: str, detail: str, now: float) -> Event:
-    """The `fim.baseline_tampered` event for a baseline that fails verification."""
-    fields = freeze_fields({"reason": problem, "detail": detail, "path": str(files.baseline)})
-    return Event("fim", "baseline_tampered", str(files.baseline), now, fields)
+    return CheckResult(baseline, changes=changes, stats=stats, current=current)
 
 
 def raise_tamper_hazard(config: Config, result: CheckResult, *, clock: Clock = SYSTEM_CLOCK) -> list[int]:
@@ -122,7 +122,7 @@ def summary(config: Config) -> dict[str, object] | None:
     """For inspections: {"ok", "summary"}; None when nothing is watched."""
     if not config.integrity.enabled or not config.integrity.watch:
         return None
-    result = check(config)
+    result = check(config, throttled=True)  # inside the agent: paced like its own scans
     if result.problem:
         return {"ok": False, "summary": f"baseline invalid: {result.detail}"}
     if not result.changes:

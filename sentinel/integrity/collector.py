@@ -35,7 +35,7 @@ import structlog
 
 from sentinel.clock import SYSTEM_CLOCK, Clock
 from sentinel.collectors.base import Emit
-from sentinel.integrity.baseline import Baseline, BaselineError, BaselineFiles
+from sentinel.integrity.baseline import Baseline, BaselineError, BaselineFiles, tamper_event
 from sentinel.integrity.changes import Change, MassDetector, compare
 from sentinel.integrity.config import IntegrityConfig, WatchConfig
 from sentinel.integrity.entry import Entry, judge, xattr_digest
@@ -426,11 +426,7 @@ class IntegrityCollector:
         with self._lock:
             self._valid = False
         log.error("fim_baseline_invalid", problem=problem, detail=detail)
-        fields = freeze_fields({"reason": problem, "detail": detail, "path": str(self.files.baseline)})
-        self._send(
-            [Event("fim", "baseline_tampered", str(self.files.baseline), self.clock.time(), fields)],
-            _Undo(),
-        )
+        self._send([tamper_event(self.files, problem, detail, self.clock.time())], _Undo())
 
     def _watched(self, path: str) -> bool:
         """Whether the current config watches `path` (a baseline may hold paths no longer watched)."""
@@ -584,8 +580,10 @@ class IntegrityCollector:
         path = str(watch.path)
         try:
             is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
-        except OSError:
+        except OSError:  # missing: its parent sees it appear, the fallback scans what it then holds
             is_dir = False
+            with self._lock:
+                self._scan_only.append(path)
         # a single file is watched through its directory, so replacing it by rename is seen too
         target, recursive = (path, watch.recursive) if is_dir else (os.path.dirname(path), False)
         if not is_dir and target in parents:
@@ -618,7 +616,8 @@ class IntegrityCollector:
         if first and not self._watch_limit_reported:
             self._watch_limit_reported = True
             fields = freeze_fields({"error": error, "sample_path": path})
-            self._unsent.append(Event("fim", "watch_limit", "inotify", self.clock.time(), fields))
+            with self._lock:  # on watchdog's thread; the scan thread swaps _unsent under the lock
+                self._unsent.append(Event("fim", "watch_limit", "inotify", self.clock.time(), fields))
             self._wake.set()
 
     def _check_reader(self) -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +122,43 @@ def test_nothing_watched_is_a_usage_error(tmp: Path) -> None:
     """Without [[integrity.watch]] entries there is nothing to baseline (exit 2)."""
     config = write_config(tmp, health=False)
     assert main(["baseline", "init", "--config", str(config)]) == 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_without_the_rights_every_command_says_so_in_one_line() -> None:
+    """Run as an unprivileged user against root's baseline: one line saying to use sudo, exit 1,
+    no traceback, and `check` raises no tamper hazard (the baseline is fine, the caller is not)."""
+    base = Path(tempfile.mkdtemp(prefix="sentinel-perm-"))  # /tmp: reachable by the other user
+    try:
+        (base / "etc").mkdir()
+        (base / "etc" / "passwd").write_text("root\n")
+        extra = f'\n[[integrity.watch]]\npath = "{base / "etc"}"\npolicy = "critical"\n'
+        config = write_config(base, extra=extra, health=False)
+        assert main(["baseline", "init", "--config", str(config)]) == 0
+        for path in (base, *base.iterdir(), config, base / "state"):
+            path.chmod(0o755 if path.is_dir() else 0o644)  # the state's own files stay root's
+
+        def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-m", "sentinel", "baseline", *args, "--config", str(config)]
+            drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            return subprocess.run([*drop, *command], capture_output=True, text=True, timeout=60, cwd=base)
+
+        if as_nobody("--help").returncode != 0:
+            pytest.skip("this interpreter cannot be run by an unprivileged user here")
+        for args in (["check"], ["update", "--by", "x", "--reason", "y"], ["init", "--force"]):
+            result = as_nobody(*args)
+            assert result.returncode == 1, (args, result.stderr)
+            assert result.stderr.count("\n") == 1 and "run as root (sudo)" in result.stderr, result.stderr
+        assert "init --force" not in as_nobody("update", "--by", "x", "--reason", "y").stderr
+        hazards = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "sentinel", "hazards", "list", "--json", "--config", str(config)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+        )
+        assert hazards == []
+    finally:
+        shutil.rmtree(base)

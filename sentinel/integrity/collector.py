@@ -681,6 +681,10 @@ class IntegrityCollector:
         watch = self.watchset.wants(path, is_dir=stat.S_ISDIR(st.st_mode))
         if watch is None:
             return None
+        followed = Scanner.follow(path, st, watch, ScanStats())  # recorded as the scans record it
+        if followed is None:
+            return None
+        st = followed
         target = None
         if stat.S_ISLNK(st.st_mode):
             try:
@@ -698,7 +702,8 @@ class IntegrityCollector:
             else:
                 stamp = (entry.size, entry.mtime_ns, entry.ctime_ns, entry.inode)
                 scan = self.config.scan
-                result = hash_file(path, buffer=scan.buffer, retries=scan.retries, expect=stamp)
+                content = os.path.realpath(path) if watch.follow_symlinks else path
+                result = hash_file(content, buffer=scan.buffer, retries=scan.retries, expect=stamp)
                 sha = result.sha256
                 if result.problem:
                     with self._lock:

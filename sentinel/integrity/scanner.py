@@ -154,6 +154,8 @@ class Scanner:
         self.throttle = throttle
         self.nice = nice
         self.stop = stop or threading.Event()
+        # a followed link is hashed through its resolved path (hash_file refuses to follow links)
+        self._follows = any(w.follow_symlinks for w in watchset.watches)
 
     @classmethod
     def for_config(
@@ -193,7 +195,7 @@ class Scanner:
         if watch is None:
             return
         try:
-            st = self._follow(root, os.lstat(root), watch, stats)
+            st = self.follow(root, os.lstat(root), watch, stats)
         except FileNotFoundError:
             stats.skipped["vanished"] += 1
             return
@@ -214,7 +216,7 @@ class Scanner:
                 if self.watchset.is_root(path) or self.watchset.is_excluded(path):
                     continue  # another entry (or nobody) decides below here
                 here = self.watchset.wants(path, is_dir=stat.S_ISDIR(listed.st_mode))
-                item = self._follow(path, listed, here, stats) if here is not None else None
+                item = self.follow(path, listed, here, stats) if here is not None else None
                 if here is None or item is None:
                     continue
                 yield path, self._entry(path, item, stats), here
@@ -226,7 +228,7 @@ class Scanner:
                     stack.append(path)
 
     @staticmethod
-    def _follow(path: str, st: os.stat_result, watch: WatchConfig, stats: ScanStats) -> os.stat_result | None:
+    def follow(path: str, st: os.stat_result, watch: WatchConfig, stats: ScanStats) -> os.stat_result | None:
         """The stat to record: the link's own, or its target's when the entry follows links."""
         if not (stat.S_ISLNK(st.st_mode) and watch.follow_symlinks):
             return st
@@ -331,7 +333,8 @@ class Scanner:
         problems: Counter[str] = Counter()
         for path in chunk:
             expect = walked.stat_key(path)
-            result = hash_file(path, buffer=self.buffer, retries=self.retries, expect=expect)
+            content = os.path.realpath(path) if self._follows else path
+            result = hash_file(content, buffer=self.buffer, retries=self.retries, expect=expect)
             read += result.read
             if result.problem:
                 problems[result.problem] += 1

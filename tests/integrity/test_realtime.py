@@ -164,3 +164,19 @@ def test_directory_removed_reports_its_files(trees: Any) -> None:
     shutil.rmtree(tmp / "bin" / "sub")
     rec.wait_for("deleted", tmp / "bin" / "sub" / "a")
     rec.wait_for("deleted", tmp / "bin" / "sub")
+
+
+def test_a_followed_link_is_judged_as_the_scans_record_it(tmp: Path, run_fim: Any) -> None:
+    """Realtime records a followed link as its target, as the scans do: new content behind it is
+    `modified`, never `replaced` by a change of type."""
+    (tmp / "app").mkdir()
+    (tmp / "real.conf").write_text("port = 1\n")
+    link = tmp / "app" / "current.conf"
+    link.symlink_to(tmp / "real.conf")
+    collector, rec = run_fim(config_for(WatchConfig(tmp / "app", policy="critical", follow_symlinks=True)))
+    assert collector.reference[str(link)].type == "file"
+    (tmp / "real.conf").write_text("port = 2222\n")
+    os.utime(link, follow_symlinks=False)  # an event on the link itself
+    event = rec.wait_for("modified", link)
+    assert "sha256" in str(event.get("changed"))
+    assert "replaced" not in rec.kinds(link)

@@ -54,6 +54,16 @@ def test_symlinks_recorded_not_followed(tmp: Path) -> None:
     assert not any("secret" in p for p in result)
 
 
+def test_a_followed_link_records_and_hashes_its_target(tmp: Path) -> None:
+    """Following links, a link to a file is that file: its type, and the hash of its content."""
+    (tmp / "t").mkdir()
+    (tmp / "elsewhere").write_bytes(b"the real content")
+    (tmp / "t" / "link").symlink_to(tmp / "elsewhere")
+    entry = scanner(WatchConfig(tmp / "t", follow_symlinks=True)).scan()[str(tmp / "t" / "link")]
+    assert entry.type == "file" and entry.target is None
+    assert entry.sha256 == hashlib.sha256(b"the real content").hexdigest()
+
+
 def test_symlink_loop_counted_when_following(tmp: Path) -> None:
     """Following links, a link back up the tree is cut and counted as a loop."""
     (tmp / "t" / "a").mkdir(parents=True)

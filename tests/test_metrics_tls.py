@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import ssl
 import urllib.error
 import urllib.request
@@ -13,13 +12,13 @@ import pytest
 from sentinel.agent import Agent
 from sentinel.config import load
 from sentinel.testing import free_port, make_test_pki, write_config
+from tests.conftest import require_tool
 
 
 @pytest.fixture
 def pki(tmp: Path) -> Path:
     """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA."""
-    if not shutil.which("openssl"):
-        pytest.skip("openssl not installed (apt-get install openssl)")
+    require_tool("openssl", "openssl")  # under CI=true a missing tool fails, as everywhere
     return make_test_pki(tmp / "pki")
 
 

@@ -3,7 +3,6 @@ and every metric a rule or dashboard panel reads has series."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import subprocess
@@ -16,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from sentinel.config import Config
 from sentinel.testing import AgentProcess, free_port, wait_until
 from tests.conftest import require_tool
 from tests.e2e.test_agent_process import BURNING_RULE
@@ -29,13 +27,6 @@ DASHBOARDS = sorted((ROOT / "deploy" / "grafana").rglob("*.json"))
 # Metrics whose producer may not be configured in this test agent; anything else must exist.
 OPTIONAL = {
     "sentinel_temperature_celsius",  # hardware: no sensors in a virtual machine
-    # pending (issue 4): sentinel/integrity is not wired into Config yet. Once it is, the fixture
-    # below turns it on (integrity_section) and these must have series like everything else.
-    "sentinel_fim_baseline_info",
-    "sentinel_fim_baseline_valid",
-    "sentinel_fim_overflows_total",
-    "sentinel_fim_changes_total",
-    "sentinel_fim_watched_files",
 }
 VARIABLES = {"job": "sentinel", "__rate_interval": "1m", "__interval": "1m"}  # others match anything
 _NAME = re.compile(r"\b(sentinel_[a-z0-9_]+|up)\b(?!\s*\()")
@@ -111,9 +102,7 @@ def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 def integrity_section(watched: Path) -> str:
-    """An [integrity] section watching `watched`, once the config knows the integrity monitor."""
-    if "integrity" not in {f.name for f in dataclasses.fields(Config)}:
-        return ""
+    """An [integrity] section watching `watched` (a change there makes the FIM change series)."""
     watched.mkdir()
     (watched / "teller.conf").write_text("limit = 1000\n")
     return f'\n[integrity]\nenabled = true\n[[integrity.watch]]\npath = "{watched}"\npolicy = "critical"\n'
@@ -125,6 +114,9 @@ def prometheus(tmp: Path, start_agent: Any) -> Iterator[tuple[Prometheus, AgentP
     sink = '\n[[sinks]]\nname = "file"\ntype = "file"\npath = "tickets.jsonl"\n[collectors.listeners]\n'
     extra = DRILL_RULES + BURNING_RULE + sink + integrity_section(tmp / "watched")
     agent: AgentProcess = start_agent(extra)  # one hazard stays open
+    wait_until(lambda: "sentinel_fim_baseline_info{" in agent.scrape(), timeout=30)
+    (tmp / "watched" / "teller.conf").write_text("limit = 999999\n")  # sentinel_fim_changes_total
+    wait_until(lambda: "sentinel_fim_changes_total{" in agent.scrape(), timeout=30)
     drill = subprocess.run(
         [sys.executable, "-m", "sentinel", "drill", "--scenario", "threshold", "--config", str(agent.config)],
         capture_output=True,

@@ -30,8 +30,9 @@ def hazards(tmp: Path) -> list[dict[str, Any]]:
         "--config",
         str(tmp / "sentinel.toml"),
     ]
-    result = subprocess.run(command, capture_output=True, text=True)
-    return list(json.loads(result.stdout)) if result.returncode == 0 and result.stdout else []
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr  # a broken CLI fails here, not as a vague timeout
+    return list(json.loads(result.stdout))
 
 
 @pytest.fixture

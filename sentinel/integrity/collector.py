@@ -367,6 +367,10 @@ class IntegrityCollector:
         if first_start and self.config.auto_init:
             self._initialise()
             return True
+        if first_start:  # never taken (auto_init off): not tampering, but nothing to trust yet
+            log.warning("fim_no_baseline", hint="take one with `sentinel baseline init --by NAME`")
+            self._untrusted_reference()
+            return True
         try:
             key = self.files.read_key()
             baseline = self.files.load("baseline", key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 from collections.abc import Callable
@@ -50,6 +51,18 @@ def test_first_start_takes_the_baseline_silently(tmp: Path, run_fim: Callable[..
     assert metric(collector, "sentinel_fim_rescans_total", reason="startup") == 0  # it just scanned
     assert metric(collector, "sentinel_fim_baseline_valid") == 1
     assert metric(collector, "sentinel_fim_baseline_info", digest=files.load().digest[:16]) == 1
+
+
+def test_without_auto_init_a_missing_baseline_is_no_tampering(tmp: Path, run_fim: Callable[..., Any]) -> None:
+    """auto_init = false and no baseline yet: no tamper event, no baseline written, validity 0,
+    and changes are still reported against what was there at start."""
+    config = dataclasses.replace(etc_tree(tmp), auto_init=False)
+    collector, rec = run_fim(config)
+    assert not BaselineFiles(tmp / "state").baseline.exists()
+    assert metric(collector, "sentinel_fim_baseline_valid") == 0
+    (tmp / "etc" / "passwd").write_text("root\nevil\n")
+    rec.wait_for("modified", tmp / "etc" / "passwd")
+    assert [e.kind for e in rec.snapshot()] == ["modified"]
 
 
 def test_changes_while_stopped_are_reported_at_start(tmp: Path, run_fim: Callable[..., Any]) -> None:

@@ -140,8 +140,8 @@ def _baseline_figures(ctx: Context, tree: Path, rounds: int) -> list[Figure]:
 
 def _latency_figure(ctx: Context, changes: int) -> Figure:
     """Seconds from a write to its event, one change at a time, on the default debounce."""
-    from sentinel.integrity.collector import IntegrityCollector
-    from sentinel.integrity.config import IntegrityConfig, WatchConfig
+    from sentinel.sources.integrity.collector import IntegrityCollector
+    from sentinel.sources.integrity.config import IntegrityConfig, WatchConfig
 
     tree = ctx.scratch / "latency"
     tree.mkdir()

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from bench.harness import Context, Figure, Stats, interleave, percentile
-from sentinel.clock import SYSTEM_CLOCK
-from sentinel.collectors.base import PolledCollector
-from sentinel.collectors.registry import build_collectors
-from sentinel.config import load
+from sentinel.config.loader import load
+from sentinel.core.clock import SYSTEM_CLOCK
+from sentinel.sources.base import PolledCollector
+from sentinel.sources.registry import build_collectors
 from sentinel.testing import AgentProcess, free_port, wait_until, write_config
 
 DEVICE = ("health", "filesystems", "disks", "network", "sensors", "services", "timesync")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 
 from bench.harness import Context, Figure, Stats
-from sentinel.config import HazardsConfig, RuleConfig
+from sentinel.agent.status import AgentStatus
+from sentinel.config.loader import HazardsConfig, RuleConfig
+from sentinel.core.model import Category, Event, Severity, freeze_fields
 from sentinel.hazards.store import HazardStore
-from sentinel.model import Category, Event, Severity, freeze_fields
-from sentinel.pipeline import Batch, Pipeline
+from sentinel.pipeline.writer import Batch, Pipeline
 from sentinel.rules.engine import RuleEngine
-from sentinel.status import AgentStatus
 from sentinel.testing import FakeClock
 
 BATCH = 100  # events per queued batch, as a log follower hands them over

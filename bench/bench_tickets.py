@@ -7,10 +7,10 @@ import threading
 import time
 
 from bench.harness import Context, Figure, Stats, percentile
-from sentinel.clock import SYSTEM_CLOCK
-from sentinel.config import HazardsConfig
+from sentinel.config.loader import HazardsConfig
+from sentinel.core.clock import SYSTEM_CLOCK
+from sentinel.core.model import Category, Finding, Severity
 from sentinel.hazards.store import HazardStore
-from sentinel.model import Category, Finding, Severity
 from sentinel.testing import WebhookReceiver, free_port
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.dispatcher import Dispatcher

@@ -289,7 +289,7 @@ class WebhookReceiver:
         """Verify, record, answer."""
         lower = {k.lower(): v for k, v in headers.items()}
         if self.secret is not None:
-            from sentinel.tickets.webhook import sign
+            from sentinel.tickets.sinks.webhook import sign
 
             expected = sign(
                 self.secret, lower.get("webhook-id", ""), int(lower.get("webhook-timestamp", "0")), body

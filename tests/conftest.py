@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from sentinel.testing import AgentProcess, FakeClock, free_port, write_config
 
@@ -39,6 +40,13 @@ def no_leaked_threads() -> Iterator[None]:
         thread.join(timeout=3)
     leaked = [t.name for t in leftover if t.is_alive()]
     assert not leaked, f"threads left running: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_logging() -> Iterator[None]:
+    """structlog back to its defaults after each test: a CLI test's stderr set-up must not leak."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from sentinel.clock import SYSTEM_CLOCK, Clock
-from sentinel.config import Config
+from sentinel.config.loader import Config
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.hazards.lifecycle import Action, State
 from sentinel.hazards.store import HazardError, HazardStore
 

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from sentinel import __version__
-from sentinel.clock import SYSTEM_CLOCK, Clock
-from sentinel.config import HazardsConfig
+from sentinel.config.loader import HazardsConfig
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.model import Category, Finding, Severity, clean_text, clean_value
 from sentinel.hazards.lifecycle import (
     ACTIVE_STATES,
     LIVE_STATES,
@@ -32,7 +33,6 @@ from sentinel.hazards.lifecycle import (
     next_state,
 )
 from sentinel.hazards.routing import Router
-from sentinel.model import Category, Finding, Severity, clean_text, clean_value
 from sentinel.tickets import payload as ticket_payload
 
 AGENT_ACTOR = "sentinel"

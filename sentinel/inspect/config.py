@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sentinel.settings import Duration, field, positive
+from sentinel.core.settings import Duration, field, positive
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sentinel.clock import SYSTEM_CLOCK
-from sentinel.config import Config, RuleConfig
+from sentinel.config.loader import Config, RuleConfig
+from sentinel.core.clock import SYSTEM_CLOCK
+from sentinel.core.model import Category, Finding, Sample, Severity, freeze_fields
 from sentinel.inspect.checks import Check, CheckResult, Evaluator, validate_test
-from sentinel.model import Category, Finding, Sample, Severity, freeze_fields
 from sentinel.rules.text import all_match
 from sentinel.rules.threshold import ThresholdRule
 
@@ -232,8 +232,8 @@ def run_inspection(
 
 def collect_health(config: Config) -> Sequence[Sample]:
     """One reading of every polled collector that a threshold rule reads."""
-    from sentinel.collectors.base import PolledCollector
-    from sentinel.collectors.registry import build_collectors
+    from sentinel.sources.base import PolledCollector
+    from sentinel.sources.registry import build_collectors
 
     wanted = {r.metric for r in config.enabled_rules if r.metric}
     samples: list[Sample] = []
@@ -246,8 +246,8 @@ def collect_health(config: Config) -> Sequence[Sample]:
 
 def hazards_summary(config: Config) -> dict[str, Any]:
     """Open and overdue hazards from the store, if there is one."""
+    from sentinel.agent.wiring import STORE_FILE, open_store
     from sentinel.hazards.store import HazardError
-    from sentinel.wiring import STORE_FILE, open_store
 
     if not (config.agent.state_dir / STORE_FILE).exists():
         return {}

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sentinel.model import Category, Severity
-from sentinel.settings import Duration, KeyPath, field, frozen_map, positive
+from sentinel.core.model import Category, Severity
+from sentinel.core.settings import Duration, KeyPath, field, frozen_map, positive
 
 TRANSITIONS = (
     "raised",

@@ -23,13 +23,13 @@ from typing import Any
 import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from sentinel.clock import SYSTEM_CLOCK, Clock
-from sentinel.tickets.alertmanager import AlertmanagerSink
-from sentinel.tickets.base import Outcome, Sink
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.tickets.config import SinkConfig
-from sentinel.tickets.file import FileSink
 from sentinel.tickets.outbox import Outbox, OutboxRow
-from sentinel.tickets.webhook import WebhookSink
+from sentinel.tickets.sinks.alertmanager import AlertmanagerSink
+from sentinel.tickets.sinks.base import Outcome, Sink
+from sentinel.tickets.sinks.file import FileSink
+from sentinel.tickets.sinks.webhook import WebhookSink
 
 log = structlog.get_logger("sentinel.tickets")
 

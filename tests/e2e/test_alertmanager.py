@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.collectors.drill_probe import clear_probe, set_probe
+from sentinel.sources.host.drill_probe import clear_probe, set_probe
 from sentinel.testing import AgentProcess, wait_until
 from tests.e2e.conftest import Alertmanager
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.collectors.drill_probe import clear_probe, set_probe
+from sentinel.sources.host.drill_probe import clear_probe, set_probe
 from sentinel.testing import AgentProcess, free_port, wait_until
 from tests.conftest import require_tool
 from tests.e2e.conftest import Alertmanager

@@ -193,8 +193,8 @@ def test_file_change_drill_twice_leaves_no_open_hazard(start_agent: Any, tmp: An
 def test_a_drill_run_by_root_leaves_the_probe_to_the_agent(tmp: Path) -> None:
     """`sentinel drill` as root must not take the probe from the agent's user (who owns the drill
     directory), or the agent's scheduled drills could no longer rewrite it."""
-    from sentinel.clock import SYSTEM_CLOCK
-    from sentinel.config import load
+    from sentinel.config.loader import load
+    from sentinel.core.clock import SYSTEM_CLOCK
     from sentinel.drills.scenarios import FileChangeScenario
     from sentinel.testing import write_config
 

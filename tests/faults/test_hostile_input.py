@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
-from sentinel.config import ConfigError, HazardsConfig, load
+from sentinel.agent.status import AgentStatus
+from sentinel.config.loader import ConfigError, HazardsConfig, load
+from sentinel.core.model import Category, Finding, Severity, clean_text, freeze_fields
+from sentinel.exposition.metrics import SentinelCollector
 from sentinel.hazards import export
 from sentinel.hazards.store import HazardStore
-from sentinel.metrics import SentinelCollector
-from sentinel.model import Category, Finding, Severity, clean_text, freeze_fields
 from sentinel.rules.text import render
-from sentinel.status import AgentStatus
 from sentinel.testing import FakeClock
 from sentinel.tickets import payload
 
@@ -189,8 +189,8 @@ def test_logging_an_undecodable_file_name_does_not_raise(capsys: pytest.CaptureF
     """A lone surrogate in a log field is escaped, in console and in JSON output."""
     import structlog
 
-    from sentinel import logging as sentinel_logging
-    from sentinel.logging import CurrentStream
+    from sentinel.core import logging as sentinel_logging
+    from sentinel.core.logging import CurrentStream
 
     for fmt in ("console", "json"):
         sentinel_logging.configure("info", fmt, stream=CurrentStream("stdout"))  # type: ignore[arg-type]

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from sentinel.collectors.drill_probe import clear_probe, set_probe
-from sentinel.config import HazardsConfig
+from sentinel.config.loader import HazardsConfig
+from sentinel.core.model import Severity
 from sentinel.hazards.store import HazardStore
-from sentinel.model import Severity
+from sentinel.sources.host.drill_probe import clear_probe, set_probe
 from sentinel.testing import FakeClock, wait_until
 from tests.e2e.conftest import AgentProcess
 from tests.e2e.test_drills import DRILL_RULES

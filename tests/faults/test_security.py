@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from sentinel.collectors.drill_probe import set_probe
-from sentinel.config import load
+from sentinel.agent.wiring import open_store
+from sentinel.config.loader import load
+from sentinel.sources.host.drill_probe import set_probe
 from sentinel.testing import AgentProcess, FakeClock, WebhookReceiver, free_port, wait_until, write_config
-from sentinel.wiring import open_store
 from tests.e2e.test_drills import DRILL_RULES
 from tests.hazards.conftest import finding
 

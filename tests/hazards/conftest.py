@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from sentinel.clock import Clock
-from sentinel.config import HazardsConfig
+from sentinel.config.loader import HazardsConfig
+from sentinel.core.clock import Clock
+from sentinel.core.model import Category, Finding, Severity, freeze_fields
 from sentinel.hazards.store import HazardStore
-from sentinel.model import Category, Finding, Severity, freeze_fields
 from sentinel.testing import FakeClock
 
 

@@ -11,10 +11,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sentinel.config import HazardsConfig
+from sentinel.config.loader import HazardsConfig
+from sentinel.core.model import Category, Finding, Severity
 from sentinel.hazards.lifecycle import Action, State, is_legal
 from sentinel.hazards.store import HazardError, HazardStore
-from sentinel.model import Category, Finding, Severity
 from sentinel.testing import FakeClock
 
 SUBJECTS = ["/", "/var", "eth0"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.config import HazardsConfig
+from sentinel.config.loader import HazardsConfig
 from sentinel.hazards.schema import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew, _statements, migrate
 from sentinel.hazards.store import HazardStore
 from sentinel.testing import FakeClock

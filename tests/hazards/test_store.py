@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from sentinel.config import HazardsConfig, RouteConfig
+from sentinel.config.loader import HazardsConfig, RouteConfig
+from sentinel.core.model import Category, Severity
+from sentinel.core.settings import Duration
 from sentinel.hazards.lifecycle import Action
 from sentinel.hazards.store import LONG_TERM_ITEM, HazardError, HazardStore
-from sentinel.model import Category, Severity
-from sentinel.settings import Duration
 from sentinel.testing import FakeClock
 from tests.hazards.conftest import finding
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from sentinel.clock import SYSTEM_CLOCK, Clock
-from sentinel.config import HazardsConfig
+from sentinel.config.loader import HazardsConfig
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.model import Severity
 from sentinel.hazards.lifecycle import Action
 from sentinel.hazards.store import HazardStore
-from sentinel.model import Severity
 from sentinel.testing import WebhookReceiver, free_port, wait_until
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.dispatcher import Dispatcher, backoff
@@ -154,7 +154,7 @@ def test_wrong_secret_is_never_accepted(tmp: Path, receiver: WebhookReceiver, cl
 
 def test_routing_by_category_and_drills(tmp: Path, clock: Clock) -> None:
     """A sink for major+ cyber hazards that skips drills gets only those rows."""
-    from sentinel.model import Category
+    from sentinel.core.model import Category
 
     sink = SinkConfig(
         name="soc",

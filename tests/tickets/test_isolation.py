@@ -8,10 +8,10 @@ import threading
 import time
 from pathlib import Path
 
-from sentinel.clock import SYSTEM_CLOCK
-from sentinel.config import HazardsConfig
+from sentinel.config.loader import HazardsConfig
+from sentinel.core.clock import SYSTEM_CLOCK
+from sentinel.core.settings import Duration
 from sentinel.hazards.store import HazardStore
-from sentinel.settings import Duration
 from sentinel.testing import wait_until
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.dispatcher import Dispatcher

@@ -22,15 +22,15 @@ from typing import Any
 
 import pytest
 
-from sentinel.clock import SYSTEM_CLOCK
-from sentinel.config import HazardsConfig
+from sentinel.config.loader import HazardsConfig
+from sentinel.core.clock import SYSTEM_CLOCK
+from sentinel.core.settings import Duration
 from sentinel.hazards.store import HazardStore
-from sentinel.settings import Duration
 from sentinel.testing import free_port, make_test_pki, wait_until
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.dispatcher import RETRY_AFTER_LIMIT, Dispatcher
 from sentinel.tickets.outbox import Outbox, OutboxRow
-from sentinel.tickets.webhook import WebhookSink
+from sentinel.tickets.sinks.webhook import WebhookSink
 from tests.conftest import require_tool
 from tests.hazards.conftest import finding
 

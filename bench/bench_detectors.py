@@ -48,7 +48,7 @@ def auth_poll(scratch: Path) -> tuple[Callable[[], object], float]:
     def poll() -> object:
         with open(log, "ab") as fh:
             fh.write(chunk)
-        return collector.poll_files(lambda items: None)
+        return collector.poll_files(lambda items: True)
 
     return poll, float(config.poll_interval)
 

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import structlog
 
-from sentinel.testing import AgentProcess, FakeClock, free_port, write_config
+from sentinel.testing import FakeClock
+from tests.support.agent import AgentProcess, write_config
+from tests.support.net import free_port
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

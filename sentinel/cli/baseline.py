@@ -23,17 +23,23 @@ import sqlite3
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from sentinel.sources.integrity.entry import Entry
+from sentinel.agent.wiring import raise_tamper_hazard
+from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config, printable
+from sentinel.config.schema import Config
+from sentinel.hazards.baselines import record_update, updates
+from sentinel.hazards.schema import STORE_FILE
+from sentinel.sources.integrity.baseline import BaselineError, BaselineFiles
+from sentinel.sources.integrity.changes import Change
+from sentinel.sources.integrity.check import CheckResult, baseline_of, check, take
+from sentinel.sources.integrity.entry import Entry
 
-EXIT_OK, EXIT_PROBLEMS = 0, 1
 
-
-def add_baseline_commands(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register `baseline` and its subcommands."""
-    baseline = sub.add_parser("baseline", help="file-integrity baseline: init, check, update, show")
+def configure(
+    command: str, baseline: argparse.ArgumentParser, add_config: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """The `baseline` subcommands."""
     bsub = baseline.add_subparsers(dest="baseline_command", required=True, parser_class=type(baseline))
 
     init = bsub.add_parser("init", help="scan the watched trees and write the signed baseline")
@@ -64,9 +70,7 @@ def add_baseline_commands(sub: Any, add_config: Callable[[argparse.ArgumentParse
     show.set_defaults(func=cmd_show)
 
 
-def _config(args: argparse.Namespace) -> Any:
-    from sentinel.cli.main import CliError, load_config
-
+def _config(args: argparse.Namespace) -> Config:
     cfg = load_config(args)
     if not cfg.integrity.watch:
         raise CliError("nothing to baseline: no [[integrity.watch]] entries in the config")
@@ -79,12 +83,8 @@ def _actor(by: str | None) -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def _audit(cfg: Any, **row: Any) -> None:
+def _audit(cfg: Config, **row: Any) -> None:
     """Record the (re)baseline in the hazard store; a store that cannot be written is an error."""
-    from sentinel.agent.wiring import STORE_FILE
-    from sentinel.cli.main import CliError
-    from sentinel.hazards.baselines import record_update
-
     try:
         record_update(cfg.agent.state_dir / STORE_FILE, at=datetime.now(UTC).timestamp(), **row)
     except (sqlite3.Error, OSError) as exc:
@@ -94,11 +94,8 @@ def _audit(cfg: Any, **row: Any) -> None:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Take and sign the first baseline."""
-    from sentinel.cli.main import CliError
-    from sentinel.sources.integrity.check import files_for, take
-
     cfg = _config(args)
-    files = files_for(cfg)
+    files = BaselineFiles(cfg.agent.state_dir)
     if files.baseline.exists() and not args.force:
         raise CliError(f"a baseline exists ({files.baseline}); use `sentinel baseline update` or --force")
     try:
@@ -106,7 +103,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     except OSError as exc:
         message = f"cannot create the baseline key in {files.directory}: {exc}"
         raise CliError(message, code=EXIT_PROBLEMS) from None
-    baseline, stats = take(cfg)
+    baseline, stats = take(cfg.integrity, cfg.agent.state_dir)
     files.write(baseline, key)
     files.remove_observed()
     _audit(
@@ -138,11 +135,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Compare with the baseline; exit 1 on any change or an invalid baseline."""
-    from sentinel.cli.main import CliError
-    from sentinel.sources.integrity.check import check, raise_tamper_hazard
-
     cfg = _config(args)
-    result = check(cfg, deep=args.deep)
+    result = check(cfg.integrity, cfg.agent.state_dir, deep=args.deep)
     if result.problem == "denied":  # the caller's rights, not the baseline: no tamper hazard
         raise CliError(result.detail, code=EXIT_PROBLEMS)
     hazards: list[int] = []
@@ -158,7 +152,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_PROBLEMS
 
 
-def _check_json(result: Any, hazards: list[int]) -> dict[str, Any]:
+def _check_json(result: CheckResult, hazards: list[int]) -> dict[str, Any]:
     return {
         "valid": not result.problem,
         "problem": result.problem or None,
@@ -171,7 +165,7 @@ def _check_json(result: Any, hazards: list[int]) -> dict[str, Any]:
     }
 
 
-def _change_json(change: Any) -> dict[str, Any]:
+def _change_json(change: Change) -> dict[str, Any]:
     out: dict[str, Any] = {"path": change.path, "policy": change.policy, "changed": list(change.changed)}
     if change.to:
         out["to"] = change.to
@@ -180,7 +174,7 @@ def _change_json(change: Any) -> dict[str, Any]:
     return out
 
 
-def _print_check(result: Any, hazards: list[int]) -> None:
+def _print_check(result: CheckResult, hazards: list[int]) -> None:
     if result.problem:
         print(f"BASELINE INVALID: {result.detail}")
         if hazards:
@@ -190,9 +184,9 @@ def _print_check(result: Any, hazards: list[int]) -> None:
     for kind, changes in grouped.items():
         print(f"{kind} ({len(changes)}):")
         for c in changes:
-            what = f" -> {_printable(c.to)}" if c.to else ""
+            what = f" -> {printable(c.to)}" if c.to else ""
             attrs = f"  [{', '.join(c.changed)}]" if c.changed else ""
-            print(f"  {c.policy:<9} {_printable(c.path)}{what}{attrs}")
+            print(f"  {c.policy:<9} {printable(c.path)}{what}{attrs}")
     s = result.stats
     verdict = "no changes" if not grouped else f"{len(result.changes)} changes"
     print(f"{verdict}: {s.entries} paths checked, {s.hashed} hashed, {s.duration:.2f}s")
@@ -201,12 +195,8 @@ def _print_check(result: Any, hazards: list[int]) -> None:
 
 def cmd_update(args: argparse.Namespace) -> int:
     """Accept the current state; record who, when, why and what changed."""
-    from sentinel.cli.main import CliError
-    from sentinel.sources.integrity.baseline import BaselineError
-    from sentinel.sources.integrity.check import baseline_of, check, files_for
-
     cfg = _config(args)
-    files = files_for(cfg)
+    files = BaselineFiles(cfg.agent.state_dir)
     try:
         key = files.read_key()
         current = files.load("baseline", key)
@@ -218,9 +208,9 @@ def cmd_update(args: argparse.Namespace) -> int:
         )
         raise CliError(f"cannot update: {exc}{advice}", code=EXIT_PROBLEMS) from None
     # one scan both finds what is accepted and becomes the new baseline (deep unless --quick)
-    before = check(cfg, deep=not args.quick, baseline=current)
+    before = check(cfg.integrity, cfg.agent.state_dir, deep=not args.quick, baseline=current)
     assert before.current is not None  # a given baseline is always scanned against
-    baseline, stats = baseline_of(cfg, before.current), before.stats
+    baseline, stats = baseline_of(cfg.integrity, before.current), before.stats
     files.write(baseline, key)
     files.remove_observed()
     counts = before.counts()
@@ -254,13 +244,8 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Metadata, validity, history (and entries on request)."""
-    from sentinel.agent.wiring import STORE_FILE
-    from sentinel.hazards.baselines import updates
-    from sentinel.sources.integrity.baseline import BaselineError
-    from sentinel.sources.integrity.check import files_for
-
     cfg = _config(args)
-    files = files_for(cfg)
+    files = BaselineFiles(cfg.agent.state_dir)
     info: dict[str, Any] = {"path": str(files.baseline), "key": str(files.key), "valid": False}
     entries: Mapping[str, Entry] = {}
     try:
@@ -301,10 +286,10 @@ def _print_show(info: dict[str, Any]) -> None:
         print(f"baseline {info['path']}: INVALID: {info['detail']}")
     print("history:" if info["history"] else "history: (none recorded)")
     for h in info["history"]:
-        reason = _printable(h["reason"])
+        reason = printable(h["reason"])
         print(f"  {h['at']}  {h['action']:<7} by {h['actor']}: {reason} -> {h['new_digest'][:16]}")
     for path, text in info.get("paths", {}).items():
-        print(f"{_printable(path)}  {text}")
+        print(f"{printable(path)}  {text}")
 
 
 def _print_skipped(skipped: dict[str, int]) -> None:
@@ -315,10 +300,3 @@ def _print_skipped(skipped: dict[str, int]) -> None:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _printable(text: str) -> str:
-    """A path as it can be shown on a terminal (undecodable bytes and control characters escaped)."""
-    from sentinel.core.model import clean_text
-
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in clean_text(text))

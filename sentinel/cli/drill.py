@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import ssl
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from sentinel.config.loader import Config
+from sentinel.agent.lock import holder_pid
+from sentinel.agent.status import read_status
+from sentinel.agent.wiring import open_store
+from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config
+from sentinel.config.schema import Config
+from sentinel.drills.runner import DrillResult, DrillRunner
+from sentinel.drills.scenarios import SCENARIOS
+from sentinel.drills.scrape import scraper
 
 
-def add_drill_command(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register `drill`."""
-    p = sub.add_parser("drill", help="run an emergency drill against the running agent")
+def configure(
+    command: str, p: argparse.ArgumentParser, add_config: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Arguments and handler of `drill`."""
     add_config(p)
     p.add_argument(
         "what",
@@ -33,47 +39,18 @@ def add_drill_command(sub: Any, add_config: Callable[[argparse.ArgumentParser], 
     p.set_defaults(func=cmd_drill)
 
 
-def metrics_url(config: Config) -> str:
+def agent_address(config: Config) -> tuple[str, str]:
     """Where the running agent serves /metrics (status.json knows the real port if it was 0)."""
-    from sentinel.agent.status import read_status
-
     listen = config.metrics.listen
     status = read_status(config.agent.state_dir)
     if status and status.get("listen"):
         listen = str(status["listen"])
     host, _, port = listen.rpartition(":")
-    host = host.strip("[]")
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
-        host = "127.0.0.1"
-    scheme = "https" if config.metrics.tls_cert_file else "http"
-    shown = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{shown}:{port}/metrics"
-
-
-def scraper(config: Config) -> Callable[[], str]:
-    """A function that scrapes the running agent."""
-    url = metrics_url(config)
-    context = None
-    if url.startswith("https"):
-        context = ssl.create_default_context()
-        context.check_hostname = False  # the drill talks to its own terminal's agent
-        context.verify_mode = ssl.CERT_NONE
-
-    def scrape() -> str:
-        with urllib.request.urlopen(url, timeout=5, context=context) as response:  # noqa: S310 - our URL
-            return str(response.read().decode("utf-8", "replace"))
-
-    return scrape
+    return host, port
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
     """Dispatch run / history / list."""
-    from sentinel.agent.lifecycle import holder_pid
-    from sentinel.agent.wiring import open_store
-    from sentinel.cli.main import EXIT_OK, EXIT_PROBLEMS, CliError, load_config
-    from sentinel.drills.runner import DrillRunner
-    from sentinel.drills.scenarios import SCENARIOS
-
     config = load_config(args)
     if args.what == "list":
         for name, scenario in SCENARIOS.items():
@@ -83,7 +60,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     store = open_store(config)
     try:
         if args.what == "history":
-            runs = store.drill_runs(scenario=None if args.scenario == "all" else args.scenario)
+            runs = store.drills.runs(scenario=None if args.scenario == "all" else args.scenario)
             _print_history(runs, as_json=args.json)
             return EXIT_OK
         if holder_pid(config.agent.state_dir) is None:
@@ -95,7 +72,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
         unknown = [n for n in names if n not in SCENARIOS]
         if unknown:
             raise CliError(f"unknown scenario {unknown[0]!r} (known: {', '.join(SCENARIOS)})")
-        runner = DrillRunner(config, store, scrape=scraper(config), timeout=args.timeout)
+        host, port = agent_address(config)
+        scrape = scraper(host, port, tls=bool(config.metrics.tls_cert_file))
+        runner = DrillRunner(config, store, scrape=scrape, timeout=args.timeout)
         results = [runner.run(SCENARIOS[n]) for n in names]
     finally:
         store.close()
@@ -108,7 +87,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return EXIT_OK if ran and all(r.passed for r in ran) else EXIT_PROBLEMS
 
 
-def _print_result(result: Any) -> None:
+def _print_result(result: DrillResult) -> None:
     if result.skipped:
         print(f"drill {result.scenario}: SKIPPED ({result.skipped})")
         return

@@ -12,11 +12,17 @@ import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
-from sentinel.hazards.lifecycle import Action, State
+from sentinel.agent.wiring import open_store
+from sentinel.cli.common import EXIT_OK, CliError, clip, load_config, printable, write_report
+from sentinel.config.schema import Config
+from sentinel.hazards import export
+from sentinel.hazards.changes import Change, HazardError
+from sentinel.hazards.lifecycle import ACTIVE_STATES, Action, State
+from sentinel.hazards.records import HazardRecord
+from sentinel.hazards.schema import STORE_FILE, SchemaTooNew
+from sentinel.hazards.store import HazardStore
 
-EXIT_OK = 0
 _ACTIONS = {
     "ack": (Action.ACK, "acknowledge a hazard"),
     "start": (Action.START, "start rectifying a hazard"),
@@ -29,9 +35,10 @@ _ACTIONS = {
 }
 
 
-def add_hazard_commands(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register `hazards` and its subcommands."""
-    hazards = sub.add_parser("hazards", help="hazard records: list, show, lifecycle, export")
+def configure(
+    command: str, hazards: argparse.ArgumentParser, add_config: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """The `hazards` subcommands."""
     hsub = hazards.add_subparsers(dest="hazards_command", required=True, parser_class=type(hazards))
 
     lst = hsub.add_parser("list", help="list hazards, newest first")
@@ -81,11 +88,7 @@ def add_hazard_commands(sub: Any, add_config: Callable[[argparse.ArgumentParser]
     export.set_defaults(func=cmd_export)
 
 
-def _store(args: argparse.Namespace) -> Any:
-    from sentinel.agent.wiring import STORE_FILE, open_store
-    from sentinel.cli.main import CliError, load_config
-    from sentinel.hazards.schema import SchemaTooNew
-
+def _store(args: argparse.Namespace) -> tuple[Config, HazardStore]:
     cfg = load_config(args)
     path = cfg.agent.state_dir / STORE_FILE
     reading = args.hazards_command in ("list", "show", "export")
@@ -109,29 +112,27 @@ def _store(args: argparse.Namespace) -> Any:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print hazards as a table or JSON."""
     _cfg, store = _store(args)
-    states = list(args.state) + (["open", "acknowledged", "rectifying"] if args.open else [])
+    states = list(args.state) + ([s.value for s in State if s in ACTIVE_STATES] if args.open else [])
     try:
         records = store.records(states=states, limit=args.limit, full=args.json)
     finally:
         store.close()
     if args.json:
-        print(json.dumps(records, indent=2, sort_keys=True, ensure_ascii=False))
+        print(json.dumps([r.to_json() for r in records], indent=2, sort_keys=True, ensure_ascii=False))
         return EXIT_OK
     print(f"{'ID':>5}  {'SEVERITY':<9} {'STATE':<13} {'CATEGORY':<19} {'OWNER':<16} {'DEADLINE':<21} TITLE")
     for r in records:
-        deadline = (r["deadline"] or "-") + (" !" if r["overdue"] else "")
-        drill = " [drill]" if r["drill"] else ""
+        deadline = (r.deadline or "-") + (" !" if r.overdue else "")
+        drill = " [drill]" if r.drill else ""
         print(
-            f"{r['id']:>5}  {r['severity']:<9} {r['state']:<13} {r['category']:<19} "
-            f"{_clip(r['owner'], 16):<16} {deadline:<21} {_printable(r['title'])}{drill}"
+            f"{r.id:>5}  {r.severity.value:<9} {r.state.value:<13} {r.category.value:<19} "
+            f"{clip(r.owner, 16):<16} {deadline:<21} {printable(r.title)}{drill}"
         )
     return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print one record with checklist and history."""
-    from sentinel.cli.main import CliError
-
     _cfg, store = _store(args)
     try:
         record = store.get(args.id)
@@ -140,49 +141,46 @@ def cmd_show(args: argparse.Namespace) -> int:
     if record is None:
         raise CliError(f"no hazard #{args.id}", code=1)
     if args.json:
-        print(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False))
+        print(json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=False))
         return EXIT_OK
     print(render_record(record))
     return EXIT_OK
 
 
-def render_record(r: dict[str, Any]) -> str:
+def render_record(r: HazardRecord) -> str:
     """Human-readable form of one record."""
     lines = [
-        f"hazard #{r['id']}: {_printable(r['title'])}" + ("  [drill]" if r["drill"] else ""),
-        f"  state {r['state']}, severity {r['severity']}, category {r['category']}, rule {r['rule']}",
-        f"  subject {_printable(r['subject'])} on terminal {r['terminal']}",
-        f"  owner {r['owner']}, deadline {r['deadline'] or 'none'}"
-        + (" (OVERDUE)" if r["overdue"] else "")
-        + f", escalation level {r['escalation_level']} ({r['escalated_to']})",
-        f"  first seen {r['first_seen']}, last seen {r['last_seen']}, {r['occurrences']} occurrence(s)",
+        f"hazard #{r.id}: {printable(r.title)}" + ("  [drill]" if r.drill else ""),
+        f"  state {r.state.value}, severity {r.severity.value}, category {r.category.value}, rule {r.rule}",
+        f"  subject {printable(r.subject)} on terminal {r.terminal}",
+        f"  owner {r.owner}, deadline {r.deadline or 'none'}"
+        + (" (OVERDUE)" if r.overdue else "")
+        + f", escalation level {r.escalation_level} ({r.escalated_to})",
+        f"  first seen {r.first_seen}, last seen {r.last_seen}, {r.occurrences} occurrence(s)",
     ]
-    if r["related"]:
-        lines.append(f"  recurs after hazards {', '.join(f'#{i}' for i in r['related'])}")
+    if r.related:
+        lines.append(f"  recurs after hazards {', '.join(f'#{i}' for i in r.related)}")
     lines.append("  rectification:")
-    for item in r["rectification"] or []:
-        mark = "x" if item["done"] else " "
-        done = f" (done by {item['done_by']} at {item['done_at']})" if item["done"] else ""
-        kind = " [long-term]" if item["kind"] == "long_term" else ""
-        lines.append(f"    {item['item']}. [{mark}] {_printable(item['text'])}{kind}{done}")
-    if not r["rectification"]:
+    for item in r.rectification:
+        mark = "x" if item.done else " "
+        done = f" (done by {item.done_by} at {item.done_at})" if item.done else ""
+        kind = " [long-term]" if item.kind == "long_term" else ""
+        lines.append(f"    {item.item}. [{mark}] {printable(item.text)}{kind}{done}")
+    if not r.rectification:
         lines.append("    (none)")
     lines.append("  evidence (most recent last):")
-    for ev in r["evidence"][-5:]:
-        lines.append("    " + _printable(json.dumps(ev, sort_keys=True, ensure_ascii=False)))
+    for ev in r.evidence[-5:]:
+        lines.append("    " + printable(json.dumps(ev, sort_keys=True, ensure_ascii=False)))
     lines.append("  history:")
-    for h in r["history"]:
-        move = f" {h['from'] or ''}->{h['to']}" if h["to"] else ""
-        note = f": {_printable(h['note'])}" if h["note"] else ""
-        lines.append(f"    {h['at']}  {h['actor']:<12} {h['action']}{move}{note}")
+    for h in r.history:
+        move = f" {h.from_state or ''}->{h.to_state}" if h.to_state else ""
+        note = f": {printable(h.note)}" if h.note else ""
+        lines.append(f"    {h.at}  {h.actor:<12} {h.action}{move}{note}")
     return "\n".join(lines)
 
 
-def _write(args: argparse.Namespace, change: Callable[[Any], object]) -> None:
+def _write(args: argparse.Namespace, change: Callable[[HazardStore], object]) -> None:
     """Run one write on the store; refusals and store errors become one line and exit 1."""
-    from sentinel.cli.main import CliError
-    from sentinel.hazards.store import HazardError
-
     _cfg, store = _store(args)
     try:
         change(store)
@@ -196,7 +194,7 @@ def _write(args: argparse.Namespace, change: Callable[[Any], object]) -> None:
 
 def cmd_act(args: argparse.Namespace) -> int:
     """Apply one lifecycle action."""
-    done: list[Any] = []
+    done: list[Change] = []
     _write(
         args,
         lambda store: done.append(
@@ -216,9 +214,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the ledger."""
-    from sentinel.cli.main import CliError
-    from sentinel.hazards import export
-
     since = _parse_since(args.since) if args.since else None
     cfg, store = _store(args)
     try:
@@ -234,20 +229,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         text = export.to_markdown(
             records, terminal=cfg.agent.terminal_id, branch=cfg.agent.branch, generated=generated
         )
-    if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise CliError(f"cannot write {args.output}: {exc.strerror}", code=1) from None
-    else:
-        print(text, end="")
+    write_report(args.output, text)
     return EXIT_OK
 
 
 def _parse_since(text: str) -> float:
-    from sentinel.cli.main import CliError
-
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -255,13 +241,3 @@ def _parse_since(text: str) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
-
-
-def _printable(text: str) -> str:
-    """Make control characters visible so a hostile title cannot drive the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
-
-
-def _clip(text: str, width: int) -> str:
-    text = _printable(text)
-    return text if len(text) <= width else text[: width - 1] + "…"

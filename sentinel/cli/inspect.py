@@ -8,14 +8,22 @@ baseline), else 0. Failed checks raise hazards unless `--no-hazards` or `[inspec
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
+import time
 from collections.abc import Callable
-from typing import Any
+
+from sentinel.agent.wiring import baseline_summary, collect_health, hazards_summary, open_store
+from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, load_config, write_report
+from sentinel.inspect import report as render
+from sentinel.inspect.checks import Evaluator
+from sentinel.inspect.runner import findings_for, run_inspection
 
 
-def add_inspect_command(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register `inspect`."""
-    p = sub.add_parser("inspect", help="inspect this terminal's posture, health, baseline and hazards")
+def configure(
+    command: str, p: argparse.ArgumentParser, add_config: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Arguments and handler of `inspect`."""
     add_config(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="the report as JSON")
@@ -27,15 +35,6 @@ def add_inspect_command(sub: Any, add_config: Callable[[argparse.ArgumentParser]
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Run the inspection, print the report, raise hazards for failed checks."""
-    import json
-    import time
-
-    from sentinel.agent.wiring import baseline_summary, open_store
-    from sentinel.cli.main import EXIT_OK, EXIT_PROBLEMS, CliError, load_config
-    from sentinel.inspect import report as render
-    from sentinel.inspect.checks import Evaluator
-    from sentinel.inspect.runner import collect_health, findings_for, hazards_summary, run_inspection
-
     config = load_config(args)
     evaluator = Evaluator(root=config.inspect.root, timeout=config.inspect.command_timeout)
     report = run_inspection(
@@ -62,12 +61,5 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         text = render.to_markdown(report)
     else:
         text = render.to_text(report)
-    if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise CliError(f"cannot write {args.output}: {exc.strerror}", code=EXIT_PROBLEMS) from None
-    else:
-        print(text, end="")
+    write_report(args.output, text)
     return EXIT_PROBLEMS if report.problems else EXIT_OK

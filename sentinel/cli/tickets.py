@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+
+from sentinel.agent.wiring import open_store
+from sentinel.cli.common import EXIT_OK, CliError, load_config
+from sentinel.hazards.schema import STORE_FILE
+from sentinel.tickets.outbox import Outbox
 
 
-def add_ticket_commands(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register `tickets`."""
-    tickets = sub.add_parser("tickets", help="the ticket outbox: what was delivered, what waits, what failed")
+def configure(
+    command: str, tickets: argparse.ArgumentParser, add_config: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """The `tickets` subcommands."""
     tsub = tickets.add_subparsers(dest="tickets_command", required=True, parser_class=type(tickets))
     lst = tsub.add_parser("list", help="tickets, newest first")
     add_config(lst)
@@ -29,18 +34,10 @@ def add_ticket_commands(sub: Any, add_config: Callable[[argparse.ArgumentParser]
     retry.set_defaults(func=cmd_retry)
 
 
-def _outbox(args: argparse.Namespace) -> Any:
-    from sentinel.agent.wiring import open_store
-    from sentinel.cli.main import load_config
-    from sentinel.tickets.outbox import Outbox
-
+def _outbox(args: argparse.Namespace) -> Outbox:
     config = load_config(args)
     open_store(config).close()  # creates or migrates the store, as the agent would
-    return Outbox(config.agent.state_dir / "hazards.db")
-
-
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if ts else "-"
+    return Outbox(config.agent.state_dir / STORE_FILE)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -52,7 +49,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         outbox.close()
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
-        return 0
+        return EXIT_OK
     print(f"{'ID':>6}  {'HAZARD':>6}  {'SINK':<14} {'TRANSITION':<17} {'STATE':<10} {'TRIES':>5}  LAST ERROR")
     for r in rows:
         state = "delivered" if r["delivered_at"] else ("dead" if r["dead"] else "pending")
@@ -60,15 +57,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{r['id']:>6}  {r['hazard_id']:>6}  {r['sink']:<14} {r['transition']:<17} {state:<10} "
             f"{r['attempts']:>5}  {r['last_error'] or ''}"
         )
-    return 0
+    return EXIT_OK
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
     """Put dead rows back in line; the running agent delivers them."""
-    import time
-
-    from sentinel.cli.main import CliError
-
     outbox = _outbox(args)
     try:
         count = outbox.retry(None if args.all else args.id, time.time())
@@ -77,4 +70,4 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if count == 0:
         raise CliError("no dead-lettered ticket matched" + ("" if args.all else f" id {args.id}"), code=1)
     print(f"{count} ticket(s) queued for delivery again")
-    return 0
+    return EXIT_OK

@@ -6,7 +6,7 @@ All of them are frozen, slotted and hashable so they can be shared between threa
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -161,9 +161,12 @@ class Finding:
         return dict(self.evidence)
 
 
-def rank_max(severities: Iterable[Severity]) -> Severity:
-    """The most severe of several severities (info when there are none)."""
-    return max(severities, key=lambda s: s.rank, default=Severity.INFO)
+def severity_levels_check(value: Mapping[str, object]) -> str | None:
+    """Config check: every key of a per-severity table names a severity."""
+    bad = [k for k in value if k not in {s.value for s in Severity}]
+    if bad:
+        return f"unknown severity {bad[0]!r} (use info, minor, major, critical)"
+    return None
 
 
 def clean_text(text: str) -> str:

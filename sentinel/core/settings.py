@@ -19,7 +19,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -38,6 +38,7 @@ class Size(int):
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?[bB]?|[bB])?\s*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _SIZE_UNITS = {
     "": 1,
     "b": 1,
@@ -136,6 +137,13 @@ def ratio(value: float) -> str | None:
 def non_empty(value: str) -> str | None:
     """Check: the string must not be empty."""
     return None if value.strip() else "must not be empty"
+
+
+def check_name(value: str) -> str | None:
+    """Check: a lower-case identifier usable as a label value and a key."""
+    if _NAME.match(value):
+        return None
+    return f'expected a lower-case name like "disk_full" (a-z, 0-9, _), got "{value}"'
 
 
 def format_path(path: KeyPath) -> str:
@@ -345,14 +353,3 @@ _INVALID: Any = object()
 def frozen_map() -> Any:
     """Default factory for an empty read-only mapping field."""
     return types.MappingProxyType({})
-
-
-def ensure_unique(names: Sequence[str]) -> list[str]:
-    """The names that occur more than once, in order of first repeat."""
-    seen: set[str] = set()
-    repeated: list[str] = []
-    for name in names:
-        if name in seen and name not in repeated:
-            repeated.append(name)
-        seen.add(name)
-    return repeated

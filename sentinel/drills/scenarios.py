@@ -18,7 +18,7 @@ import random
 from datetime import datetime
 from pathlib import Path
 
-from sentinel.config.loader import Config
+from sentinel.config.schema import Config
 from sentinel.core.clock import Clock
 from sentinel.drills.runner import Scenario
 from sentinel.rules.text import matches

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sentinel.core.db import open_database
 from sentinel.hazards.schema import migrate
-from sentinel.hazards.store import open_database
 
 
 def record_update(

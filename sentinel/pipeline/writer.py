@@ -2,7 +2,7 @@
 the store (DESIGN §1).
 
 Loss is never silent: a batch that finds the queue full is counted per collector
-(`sentinel_queue_dropped_total`) and reported to `on_drop` so that, for example, the file
+(`sentinel_queue_dropped_total`) and `submit` answers False, so that, for example, the file
 integrity monitor can schedule a rescan. A finding that the store cannot write (disk full,
 read-only) is kept in memory, counted, and retried until it lands.
 """
@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 import structlog
 
-from sentinel.agent.status import AgentStatus
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, Finding, Sample
+from sentinel.core.status import AgentStatus
+from sentinel.hazards.changes import Change
 from sentinel.hazards.lifecycle import Action
-from sentinel.hazards.store import Change, HazardStore
+from sentinel.hazards.store import HazardStore
 from sentinel.rules.engine import RuleEngine
-from sentinel.sources.base import Item, PolledCollector
+from sentinel.sources.base import Item
 
 log = structlog.get_logger("sentinel.pipeline")
 
@@ -72,21 +73,18 @@ class Pipeline:
         self._retained: deque[Finding] = deque(maxlen=MAX_RETAINED_FINDINGS)
         self._next_prune = clock.monotonic()
         self._listeners: list[Callable[[Sequence[Change]], None]] = []
-        self._drop_handlers: list[Callable[[str], None]] = []
         status.queue_depth = self._queue.qsize
         status.queue_capacity = capacity
 
     # -- producers ----------------------------------------------------------------------------
 
     def submit(self, batch: Batch) -> bool:
-        """Queue a batch; False (counted, reported) when the queue stayed full."""
+        """Queue a batch; False (counted, logged) when the queue stayed full."""
         try:
             self._queue.put(batch, timeout=self._put_timeout)
         except queue.Full:
             self.status.dropped(batch.collector)
             log.warning("queue_full", collector=batch.collector, items=len(batch.items))
-            for handler in self._drop_handlers:
-                handler(batch.collector)
             return False
         return True
 
@@ -117,10 +115,6 @@ class Pipeline:
     def on_changes(self, listener: Callable[[Sequence[Change]], None]) -> None:
         """Be told of hazard changes after they commit (the ticket dispatcher wakes on this)."""
         self._listeners.append(listener)
-
-    def on_drop(self, handler: Callable[[str], None]) -> None:
-        """Be told when a collector's batch was dropped."""
-        self._drop_handlers.append(handler)
 
     # -- the writer ---------------------------------------------------------------------------
 
@@ -228,66 +222,3 @@ class Pipeline:
                 listener(changes)
             except Exception:
                 log.exception("change_listener_failed")
-
-
-class PolledRunner:
-    """Runs one polled collector on its interval in its own thread.
-
-    A collector that raises is logged and counted and runs again next interval; one that hangs
-    holds only its own thread (status shows it as down once it exceeds the hung threshold).
-    """
-
-    def __init__(
-        self,
-        collector: PolledCollector,
-        pipeline: Pipeline,
-        status: AgentStatus,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        self.collector = collector
-        self.pipeline = pipeline
-        self.status = status
-        self.clock = clock
-        self._stop = threading.Event()
-        self._declared = frozenset(m.name for m in collector.metrics)
-        self._thread = threading.Thread(target=self._run, name=f"collector:{collector.name}", daemon=True)
-
-    def start(self) -> None:
-        """Start the collector's thread (first run at once)."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ask the thread to stop (it finishes its current run)."""
-        self._stop.set()
-
-    def join(self, timeout: float) -> bool:
-        """Wait for the thread; False if it is still stuck in a run."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def run_once(self) -> None:
-        """One run: collect, record status, queue the batch."""
-        name = self.collector.name
-        self.status.run_started(name)
-        started = self.clock.monotonic()
-        try:
-            items = tuple(self.collector.collect())
-        except Exception as exc:
-            duration = self.clock.monotonic() - started
-            self.status.run_finished(name, duration, None, error=f"{type(exc).__name__}: {exc}")
-            log.exception("collector_failed", collector=name)
-            return
-        duration = self.clock.monotonic() - started
-        samples = tuple(i for i in items if isinstance(i, Sample))
-        self.status.run_finished(name, duration, samples)
-        self.pipeline.submit(Batch(name, items, self._declared, complete=True))
-
-    def _run(self) -> None:
-        interval = self.collector.interval
-        next_run = time.monotonic()
-        while not self._stop.wait(max(0.0, next_run - time.monotonic())):
-            self.run_once()
-            next_run += interval
-            if next_run < time.monotonic():  # a run overran: skip the missed slots, don't burst
-                next_run = time.monotonic() + interval

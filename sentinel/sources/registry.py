@@ -1,65 +1,46 @@
-"""Which collectors the config asks for, built with their dependencies.
+"""Which collectors exist: every collector module declares one `COLLECTOR = Registration(...)`.
 
-A collector whose constructor fails is returned as the exception, so the agent can log it,
-show it as disabled in /metrics and `sentinel status`, and keep running (DESIGN §4.1).
+As node_exporter's collectors register themselves, a new collector is one new module in
+`sentinel/sources/host/` or `sentinel/sources/detectors/`: its Registration names it, its settings
+dataclass (the `[collectors.<name>]` table, assembled into the config by `sentinel.config.schema`),
+how it is built, and when it is enabled. Nothing else is edited. The declaration is a plain
+constant: finding them imports the modules, but importing a module changes no global state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import importlib
+import pkgutil
+from dataclasses import replace
+from typing import Any
 
-from sentinel.config.loader import Config
-from sentinel.core.clock import Clock
-from sentinel.sources.base import PolledCollector, StreamingCollector
-from sentinel.sources.detectors.catalog import detector_factories
-from sentinel.sources.host.disks import DisksCollector
-from sentinel.sources.host.drill_probe import DrillProbeCollector
-from sentinel.sources.host.filesystems import FilesystemsCollector
-from sentinel.sources.host.health import HealthCollector
-from sentinel.sources.host.network import NetworkCollector
-from sentinel.sources.host.sensors import SensorsCollector
-from sentinel.sources.host.services import ServicesCollector
-from sentinel.sources.host.timesync import TimesyncCollector
-from sentinel.sources.integrity.collector import IntegrityCollector
+from sentinel.sources.base import Registration
 
-Built = PolledCollector | StreamingCollector | Exception
+SEARCHED = ("sentinel.sources.host", "sentinel.sources.detectors")
+"""Packages whose every module may declare a collector."""
+ENTRY_POINTS = ("sentinel.sources.integrity.registration",)
+"""Collectors that are packages of their own: the one module that declares them."""
 
 
-def _factories(
-    config: Config, clock: Clock
-) -> list[tuple[str, bool, Callable[[], PolledCollector | StreamingCollector]]]:
-    c = config.collectors
-    state_dir = config.agent.state_dir
-    return [
-        ("health", c.health.enabled, lambda: HealthCollector(c.health, state_dir=state_dir)),
-        ("filesystems", c.filesystems.enabled, lambda: FilesystemsCollector(c.filesystems)),
-        ("disks", c.disks.enabled, lambda: DisksCollector(c.disks)),
-        ("network", c.network.enabled, lambda: NetworkCollector(c.network, clock=clock)),
-        ("sensors", c.sensors.enabled, lambda: SensorsCollector(c.sensors)),
-        ("services", c.services.enabled, lambda: ServicesCollector(c.services)),
-        ("timesync", c.timesync.enabled, lambda: TimesyncCollector(c.timesync)),
-        (
-            "drill_probe",
-            c.drill_probe.enabled,
-            lambda: DrillProbeCollector(c.drill_probe, state_dir=state_dir, clock=clock),
-        ),
-        *detector_factories(c, state_dir=state_dir, clock=clock),
-        (
-            "integrity",
-            config.integrity.enabled and bool(config.integrity.watch),
-            lambda: IntegrityCollector(config.integrity, state_dir=state_dir, clock=clock),
-        ),
-    ]
-
-
-def build_collectors(config: Config, *, clock: Clock) -> list[tuple[str, Built]]:
-    """(name, collector or the error that prevented building it) for every enabled collector."""
-    out: list[tuple[str, Built]] = []
-    for name, enabled, factory in _factories(config, clock):
-        if not enabled:
+@functools.cache
+def registrations() -> tuple[Registration[Any], ...]:
+    """Every declared collector, package by package and module name by module name."""
+    modules: list[str] = []
+    for package_name in SEARCHED:
+        package = importlib.import_module(package_name)
+        modules += [f"{package_name}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
+    found: dict[str, Registration[Any]] = {}
+    for module_name in (*modules, *ENTRY_POINTS):
+        entry = getattr(importlib.import_module(module_name), "COLLECTOR", None)
+        if not isinstance(entry, Registration):
             continue
-        try:
-            out.append((name, factory()))
-        except Exception as exc:  # contained: a broken collector must not stop the agent
-            out.append((name, exc))
-    return out
+        if entry.name in found:
+            raise ValueError(f"two collectors are named {entry.name!r} ({module_name})")
+        found[entry.name] = replace(entry, group=module_name.split(".")[2])
+    return tuple(found.values())
+
+
+def names(group: str) -> tuple[str, ...]:
+    """The names of the collectors of one group ("host", "detectors", "integrity")."""
+    return tuple(r.name for r in registrations() if r.group == group)

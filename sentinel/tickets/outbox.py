@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentinel.hazards.store import open_database
+from sentinel.core.db import open_database
 
 
 @dataclass(frozen=True, slots=True)

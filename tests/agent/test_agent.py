@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.agent.lifecycle import Agent, AlreadyRunning, holder_pid
-from sentinel.config.loader import Config, load
+from sentinel.agent.lifecycle import Agent
+from sentinel.agent.lock import AlreadyRunning, holder_pid
+from sentinel.config.loader import load
+from sentinel.config.schema import Config
 from sentinel.core.model import MetricSpec, Sample
-from sentinel.testing import wait_until, write_config
+from sentinel.testing import wait_until
+from tests.support.agent import write_config
 
 
 class RaisingCollector:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.agent.schedule import Cron, CronError, ScheduleConfig, Scheduler, next_run
+from sentinel.agent.schedule import Scheduler
+from sentinel.config.sections import ScheduleConfig
+from sentinel.core.cron import Cron, CronError, next_run
 from sentinel.testing import FakeClock
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from sentinel.cli.main import main
 from sentinel.sources.integrity.baseline import BaselineFiles
-from sentinel.testing import write_config
 from tests.sources.integrity.rules_helper import ROOT
+from tests.support.agent import write_config
 
 
 @pytest.fixture

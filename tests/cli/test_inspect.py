@@ -12,7 +12,9 @@ import pytest
 from sentinel.agent.lifecycle import Agent
 from sentinel.cli import main as cli
 from sentinel.config.loader import load
-from sentinel.testing import wait_until, write_config
+from sentinel.testing import wait_until
+from tests.support.agent import write_config
+from tests.support.records import as_json
 
 CHECKS = """
 [[checks]]
@@ -99,8 +101,8 @@ def test_agent_runs_a_missed_scheduled_inspection_at_start(setup: Path) -> None:
         data = json.loads((state / "inspection-latest.json").read_text())
         assert data["summary"]["fail"] == 1
         assert agent.store is not None
-        wait_until(lambda: agent.store is not None and agent.store.records(), timeout=10)
-        assert agent.store.records()[0]["rule"] == "inspect.no_empty_passwords"
+        wait_until(lambda: agent.store is not None and as_json(agent.store.records()), timeout=10)
+        assert as_json(agent.store.records())[0]["rule"] == "inspect.no_empty_passwords"
     finally:
         agent.stop()
         loop.join(5)

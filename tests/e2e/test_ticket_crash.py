@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.hazards.store import TICKETED
-from sentinel.testing import AgentProcess, WebhookReceiver, free_port, wait_until, write_config
+from sentinel.hazards.trail import TICKETED
+from sentinel.testing import wait_until
 from tests.faults.test_crash import burning_rules
+from tests.support.agent import AgentProcess, write_config
+from tests.support.net import WebhookReceiver, free_port
 
 pytestmark = pytest.mark.e2e
 SECRET = b"crash-test-secret"

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 
 from sentinel.core.model import MetricSpec, Sample
-from sentinel.exposition.metrics import _family
+from sentinel.exposition.families import family
 from sentinel.testing import FakeClock
 from tests.rules.test_health_rules import terminal_collectors
 
@@ -22,7 +22,7 @@ class _Families:
 
     def collect(self) -> Iterator[Metric]:
         for name in sorted(self.samples):
-            yield _family(self.specs[name], self.samples[name])
+            yield family(self.specs[name], self.samples[name])
 
 
 def test_fixture_terminal_exposition_is_clean(tmp: Path, clock: FakeClock, promtool: str) -> None:

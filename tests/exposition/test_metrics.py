@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from sentinel.agent.status import AgentStatus
-from sentinel.config.loader import HazardsConfig
 from sentinel.core.model import MetricSpec, Sample, Severity
-from sentinel.exposition.metrics import SentinelCollector
+from sentinel.core.status import AgentStatus
+from sentinel.exposition.catalog import agent_collectors
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
 from sentinel.testing import FakeClock
 from tests.hazards.conftest import finding
@@ -35,11 +35,10 @@ def make_store(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[[], Hazard
 def render(store: HazardStore, status: AgentStatus, limit: int = 2) -> str:
     specs = {"sentinel_x_bytes": MetricSpec("sentinel_x_bytes", "gauge", "x", ("mountpoint",))}
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(
-        SentinelCollector(
-            status=status, store=store, specs=lambda: specs, terminal="t", branch="b", open_info_limit=limit
-        )
-    )
+    for collector in agent_collectors(
+        status=status, store=store, specs=lambda: specs, terminal="t", branch="b", open_info_limit=limit
+    ):
+        registry.register(collector)
     return generate_latest(registry).decode()
 
 

@@ -11,8 +11,10 @@ import pytest
 
 from sentinel.agent.lifecycle import Agent
 from sentinel.config.loader import load
-from sentinel.testing import free_port, make_test_pki, write_config
 from tests.conftest import require_tool
+from tests.support.agent import write_config
+from tests.support.net import free_port
+from tests.support.pki import make_test_pki
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.testing import AgentProcess, free_port, wait_until, write_config
+from sentinel.testing import wait_until
+from tests.support.agent import AgentProcess, write_config
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,9 @@ from sentinel.core.model import Category, Severity
 from sentinel.hazards import export
 from sentinel.hazards.lifecycle import Action
 from sentinel.hazards.store import HazardStore
-from sentinel.testing import FakeClock, write_config
+from sentinel.testing import FakeClock
 from tests.hazards.conftest import finding
+from tests.support.agent import write_config
 
 DOCS_EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "ledger.md"
 

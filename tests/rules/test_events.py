@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.config.loader import RuleConfig
 from sentinel.core.model import Category, Event, Severity, freeze_fields
 from sentinel.core.settings import Duration
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.events import EventRule
 
 

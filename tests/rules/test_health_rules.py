@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from sentinel.config.loader import Config, load
+from sentinel.config.loader import load
+from sentinel.config.schema import Config
 from sentinel.core.model import Event, Finding, Sample, Severity
 from sentinel.rules.engine import RuleEngine
 from sentinel.sources.base import PolledCollector
@@ -25,7 +26,8 @@ from sentinel.sources.host.timesync import (
     TimesyncCollector,
     TimesyncConfig,
 )
-from sentinel.testing import FakeClock, write_config
+from sentinel.testing import FakeClock
+from tests.support.agent import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = ROOT / "tests" / "fixtures" / "health" / "terminal"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from sentinel.config.loader import RuleConfig
 from sentinel.core.model import Category, Finding, Sample, Severity
 from sentinel.core.settings import Duration
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.engine import RuleEngine
 from sentinel.rules.threshold import ThresholdRule
 from sentinel.testing import FakeClock

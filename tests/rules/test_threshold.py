@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.config.loader import RuleConfig
 from sentinel.core.model import Category, Finding, Sample, Severity
 from sentinel.core.settings import Duration
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.threshold import ThresholdRule, linear_fit
 from sentinel.testing import FakeClock
 

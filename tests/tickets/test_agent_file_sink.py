@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sentinel.testing import AgentProcess, wait_until
+from sentinel.testing import wait_until
 from sentinel.tickets.outbox import Outbox
+from tests.support.agent import AgentProcess
 
 # one rule the machine always crosses (every machine has a CPU), and a file sink
 EXTRA = """

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from sentinel.config.loader import ConfigError, load
-from sentinel.testing import WebhookReceiver, write_config
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.outbox import OutboxRow
 from sentinel.tickets.sinks.alertmanager import alert
 from sentinel.tickets.sinks.base import classify
 from sentinel.tickets.sinks.file import FileSink
 from sentinel.tickets.sinks.webhook import WebhookSink, read_secret, read_secrets, sign
+from tests.support.agent import write_config
+from tests.support.net import WebhookReceiver
 
 
 def test_signature_matches_the_standard_webhooks_reference_vector(tmp: Path) -> None:

@@ -32,6 +32,7 @@ import structlog
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, clean_text, freeze_fields
 from sentinel.core.settings import Duration, field, positive
+from sentinel.sources.base import Registration
 from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, StateFile
 
 log = structlog.get_logger("sentinel.collectors.accounts")
@@ -278,3 +279,8 @@ class AccountsCollector:
         if not isinstance(known, list):
             return []
         return [self._event("module_loaded", m, module=m) for m in loaded if m not in set(known)]
+
+
+COLLECTOR = Registration(
+    NAME, AccountsConfig, build=lambda s, ctx: AccountsCollector(s, state_dir=ctx.state_dir, clock=ctx.clock)
+)

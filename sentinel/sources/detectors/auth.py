@@ -33,7 +33,7 @@ import structlog
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, clean_value, freeze_fields
 from sentinel.core.settings import Duration, KeyPath, Size, field, positive
-from sentinel.sources.base import Emit
+from sentinel.sources.base import Emit, Registration
 from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, StateFile
 from sentinel.sources.parsers.authparse import (
     AuthEvent,
@@ -429,3 +429,8 @@ def _within(hours: tuple[int, int], when: float) -> bool:
     if start <= end:
         return start <= minute < end
     return minute >= start or minute < end
+
+
+COLLECTOR = Registration(
+    NAME, AuthConfig, build=lambda s, ctx: AuthCollector(s, state_dir=ctx.state_dir, clock=ctx.clock)
+)

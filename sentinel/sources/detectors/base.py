@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from sentinel.agent.status import write_json_atomic
+from sentinel.core.files import write_json_atomic
 from sentinel.core.model import Event, MetricSpec, Sample
 
 log = structlog.get_logger("sentinel.detectors")

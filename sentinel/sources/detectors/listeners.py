@@ -19,6 +19,7 @@ import structlog
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, Scalar, clean_text, freeze_fields
 from sentinel.core.settings import Duration, field, positive
+from sentinel.sources.base import Registration
 from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, StateFile
 from sentinel.sources.parsers.procnet import PROTOCOLS, UNKNOWN, Owner, Socket, read_sockets, socket_owners
 
@@ -129,3 +130,10 @@ class ListenersCollector:
 
     def _save(self) -> None:
         self._state.save({"known": list(self._known or ())})
+
+
+COLLECTOR = Registration(
+    NAME,
+    ListenersConfig,
+    build=lambda s, ctx: ListenersCollector(s, state_dir=ctx.state_dir, clock=ctx.clock),
+)

@@ -23,6 +23,7 @@ import structlog
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, Scalar, clean_text, freeze_fields
 from sentinel.core.settings import Duration, KeyPath, Size, field, positive
+from sentinel.sources.base import Registration
 from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats
 from sentinel.sources.parsers.procnet import UNKNOWN, Owner, read_sockets, socket_owners
 
@@ -195,3 +196,6 @@ class OutboundCollector:
             except (IndexError, ValueError):
                 self.stats.malformed()
         return out
+
+
+COLLECTOR = Registration(NAME, OutboundConfig, build=lambda s, ctx: OutboundCollector(s, clock=ctx.clock))

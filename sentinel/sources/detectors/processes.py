@@ -29,6 +29,7 @@ from pathlib import Path
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, Scalar, clean_text, freeze_fields
 from sentinel.core.settings import Duration, KeyPath, field, positive, ratio
+from sentinel.sources.base import Registration
 from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats
 
 NAME = "processes"
@@ -236,3 +237,6 @@ def _uid(base: Path) -> int:
     except (OSError, IndexError, ValueError):
         pass
     return -1
+
+
+COLLECTOR = Registration(NAME, ProcessesConfig, build=lambda s, ctx: ProcessesCollector(s, clock=ctx.clock))

@@ -28,7 +28,7 @@ import structlog
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, clean_text, freeze_fields
 from sentinel.core.settings import Duration, field, positive
-from sentinel.sources.base import Emit
+from sentinel.sources.base import Emit, Registration
 from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, StateFile, read_text
 
 log = structlog.get_logger("sentinel.collectors.usb")
@@ -241,3 +241,8 @@ class UsbCollector:
         }
         subject = f"{device.vendor}:{device.product}" + (f" {device.serial}" if device.serial else "")
         return Event(NAME, kind, subject, self._clock.time(), freeze_fields(fields))
+
+
+COLLECTOR = Registration(
+    NAME, UsbConfig, build=lambda s, ctx: UsbCollector(s, state_dir=ctx.state_dir, clock=ctx.clock)
+)

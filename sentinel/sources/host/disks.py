@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.core.settings import Duration, field, positive
+from sentinel.sources.base import Registration
 from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader, check_regexes
 
 SECTOR_BYTES = 512
@@ -80,3 +81,6 @@ class DisksCollector:
             out.append(Sample.of("sentinel_disk_io_now", values[8], device=device))
         out.append(self._reader.sample())
         return out
+
+
+COLLECTOR = Registration("disks", DisksConfig, build=lambda s, _ctx: DisksCollector(s))

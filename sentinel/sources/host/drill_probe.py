@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sentinel.agent.status import write_json_atomic
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.files import write_json_atomic
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.core.settings import Duration, field, positive
+from sentinel.sources.base import Registration
 
 PROBE_METRIC = "sentinel_drill_probe_value"
 
@@ -68,3 +69,10 @@ class DrillProbeCollector:
         except (OSError, ValueError, KeyError, TypeError):
             value = 0.0
         return [Sample.of(PROBE_METRIC, value)]
+
+
+COLLECTOR = Registration(
+    "drill_probe",
+    DrillProbeConfig,
+    build=lambda s, ctx: DrillProbeCollector(s, state_dir=ctx.state_dir, clock=ctx.clock),
+)

@@ -20,6 +20,7 @@ from typing import Any
 
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.core.settings import Duration, field, positive
+from sentinel.sources.base import Registration
 from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader, check_regexes
 
 PSEUDO_FSTYPES = (
@@ -280,3 +281,6 @@ class FilesystemsCollector:
                 Sample.of("sentinel_filesystem_files_used_ratio", 1 - st.f_ffree / st.f_files, **labels),
             ]
         return out
+
+
+COLLECTOR = Registration("filesystems", FilesystemsConfig, build=lambda s, _ctx: FilesystemsCollector(s))

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import structlog
 
-from sentinel.agent.status import write_json_atomic
+from sentinel.core.files import write_json_atomic
 from sentinel.core.model import Event, MetricSpec, Sample, freeze_fields
 from sentinel.core.settings import Duration, field, positive
+from sentinel.sources.base import Registration
 from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader, parse_key_values
 
 log = structlog.get_logger("sentinel.collectors.health")
@@ -309,3 +310,8 @@ def _number(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
+
+
+COLLECTOR = Registration(
+    "health", HealthConfig, build=lambda s, ctx: HealthCollector(s, state_dir=ctx.state_dir)
+)

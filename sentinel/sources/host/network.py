@@ -16,6 +16,7 @@ from pathlib import Path
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.core.settings import Duration, field, positive
+from sentinel.sources.base import Registration
 from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader, check_regexes
 
 SKIP_INTERFACES = (r"lo", r"docker.*", r"veth.*", r"br-.*", r"virbr.*", r"ifb\d+", r"dummy\d+", r"cali.*")
@@ -128,3 +129,6 @@ class NetworkCollector:
             del self._last_seen[min(self._last_seen, key=self._last_seen.__getitem__)]
         gone = sorted(n for n in self._last_seen if n not in present)
         return [Sample.of("sentinel_network_up", 0, interface=n) for n in gone]
+
+
+COLLECTOR = Registration("network", NetworkConfig, build=lambda s, ctx: NetworkCollector(s, clock=ctx.clock))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.core.settings import Duration, field, positive
+from sentinel.sources.base import Registration
 from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader
 
 MAX_SENSORS = 128  # a bound on label values, whatever a driver lists
@@ -232,3 +233,6 @@ class SensorsCollector:
         if value is None or value <= 0:
             return []
         return [Sample.of(metric, value, sensor=sensor)]
+
+
+COLLECTOR = Registration("sensors", SensorsConfig, build=lambda s, _ctx: SensorsCollector(s))

@@ -22,6 +22,7 @@ import structlog
 
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.core.settings import Duration, KeyPath, field, non_empty, positive
+from sentinel.sources.base import Registration
 from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader, check_regexes
 
 log = structlog.get_logger("sentinel.collectors.services")
@@ -194,3 +195,6 @@ class ServicesCollector:
         except OSError:
             return ""  # exited meanwhile, or a kernel thread
         return raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+
+
+COLLECTOR = Registration("services", ServicesConfig, build=lambda s, _ctx: ServicesCollector(s))

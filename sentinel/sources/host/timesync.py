@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.core.settings import Duration, field, positive
+from sentinel.sources.base import Registration
 
 STA_UNSYNC = 0x0040
 STA_NANO = 0x2000
@@ -131,3 +132,6 @@ class TimesyncCollector:
             Sample.of("sentinel_timesync_maxerror_seconds", state.maxerror / PER_MICRO),
             Sample.of("sentinel_timesync_estimated_error_seconds", state.esterror / PER_MICRO),
         ]
+
+
+COLLECTOR = Registration("timesync", TimesyncConfig, build=lambda s, _ctx: TimesyncCollector(s))

@@ -2,19 +2,20 @@
 
 `check()` compares the trees with the signed baseline (AIDE's `--check`: every difference since
 the baseline, whether or not the agent already reported it). `take()` scans for a new baseline.
-A baseline that fails verification is raised as a hazard through the configured event rules,
-exactly as the agent would raise it.
+(A baseline that fails verification is raised as a hazard by the composition root,
+sentinel.agent.wiring.raise_tamper_hazard, through the configured rules as the agent would.)
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from sentinel.config.loader import Config
-from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.sources.integrity.baseline import Baseline, BaselineError, BaselineFiles, tamper_event
+from sentinel.core.clock import SYSTEM_CLOCK
+from sentinel.sources.integrity.baseline import Baseline, BaselineError, BaselineFiles
 from sentinel.sources.integrity.changes import Change, compare
+from sentinel.sources.integrity.config import IntegrityConfig
 from sentinel.sources.integrity.scanner import Scanner, ScanStats
 from sentinel.sources.integrity.table import EntryTable
 
@@ -50,46 +51,44 @@ class CheckResult:
         return dict(Counter(c.kind for c in self.changes))
 
 
-def files_for(config: Config) -> BaselineFiles:
-    """The baseline files of the config's state directory."""
-    return BaselineFiles(config.agent.state_dir)
+def scanner_for(config: IntegrityConfig, state_dir: Path, *, throttled: bool = False) -> Scanner:
+    """A scanner over the watch entries (the agent's state directory left out)."""
+    return Scanner.for_config(config, excluded=[state_dir], throttled=throttled)
 
 
-def scanner_for(config: Config, *, throttled: bool = False) -> Scanner:
-    """A scanner over the config's watch entries (the agent's state directory left out)."""
-    return Scanner.for_config(config.integrity, excluded=[config.agent.state_dir], throttled=throttled)
-
-
-def take(config: Config) -> tuple[Baseline, ScanStats]:
+def take(config: IntegrityConfig, state_dir: Path) -> tuple[Baseline, ScanStats]:
     """Scan (and hash) everything into a new, unsigned, unwritten baseline."""
     stats = ScanStats()
-    entries = scanner_for(config).scan(deep=True, stats=stats)
+    entries = scanner_for(config, state_dir).scan(deep=True, stats=stats)
     return baseline_of(config, entries), stats
 
 
-def baseline_of(config: Config, entries: EntryTable) -> Baseline:
-    """A new baseline of `entries` for the config's watch entries, taken now."""
-    return Baseline(
-        entries, SYSTEM_CLOCK.time(), roots=[(str(w.path), w.policy) for w in config.integrity.watch]
-    )
+def baseline_of(config: IntegrityConfig, entries: EntryTable) -> Baseline:
+    """A new baseline of `entries` for the watch entries, taken now."""
+    return Baseline(entries, SYSTEM_CLOCK.time(), roots=[(str(w.path), w.policy) for w in config.watch])
 
 
 def check(
-    config: Config, *, deep: bool = False, baseline: Baseline | None = None, throttled: bool = False
+    config: IntegrityConfig,
+    state_dir: Path,
+    *,
+    deep: bool = False,
+    baseline: Baseline | None = None,
+    throttled: bool = False,
 ) -> CheckResult:
     """Verify the baseline (unless given one already verified) and compare the trees with it
     (quick mode trusts unchanged stats). `throttled`: paced like the agent's own scans."""
     if baseline is None:
         try:
-            baseline = files_for(config).load("baseline")
+            baseline = BaselineFiles(state_dir).load("baseline")
         except BaselineError as exc:
             return CheckResult(None, exc.problem, str(exc))
-    scanner = scanner_for(config, throttled=throttled)
+    scanner = scanner_for(config, state_dir, throttled=throttled)
     reference = baseline.present()
     stats = ScanStats()
     current = scanner.scan(reference=reference, deep=deep, stats=stats)
     watched = {r for r, _ in baseline.roots}
-    fresh = tuple(str(w.path) for w in config.integrity.watch if str(w.path) not in watched)
+    fresh = tuple(str(w.path) for w in config.watch if str(w.path) not in watched)
 
     def in_scope(path: str) -> bool:
         return scanner.watchset.resolve(path) is not None
@@ -101,28 +100,11 @@ def check(
     return CheckResult(baseline, changes=changes, stats=stats, current=current)
 
 
-def raise_tamper_hazard(config: Config, result: CheckResult, *, clock: Clock = SYSTEM_CLOCK) -> list[int]:
-    """Raise the failed verification through the configured rules into the hazard store; hazard ids."""
-    from sentinel.agent.wiring import open_store
-    from sentinel.rules.engine import RuleEngine
-
-    event = tamper_event(files_for(config), result.problem, result.detail, clock.time())
-    engine = RuleEngine(config.enabled_rules, clock=clock, terminal=config.agent.terminal_id)
-    findings = engine.on_event(event)
-    if not findings:
-        return []
-    store = open_store(config, clock=clock)
-    try:
-        return [c.hazard_id for c in store.apply_many(findings) if c is not None]
-    finally:
-        store.close()
-
-
-def summary(config: Config) -> dict[str, object] | None:
+def summary(config: IntegrityConfig, state_dir: Path) -> dict[str, object] | None:
     """For inspections: {"ok", "summary"}; None when nothing is watched."""
-    if not config.integrity.enabled or not config.integrity.watch:
+    if not config.enabled or not config.watch:
         return None
-    result = check(config, throttled=True)  # inside the agent: paced like its own scans
+    result = check(config, state_dir, throttled=True)  # inside the agent: paced like its own scans
     if result.problem:
         return {"ok": False, "summary": f"baseline invalid: {result.detail}"}
     if not result.changes:

@@ -25,9 +25,10 @@ class Sink:
     def __init__(self) -> None:
         self.q: queue.Queue[Event] = queue.Queue()
 
-    def __call__(self, items: Sequence[Any]) -> None:
+    def __call__(self, items: Sequence[Any]) -> bool:
         for item in items:
             self.q.put(item)
+        return True
 
     def take(self, n: int, timeout: float = 10.0) -> list[Event]:
         return [self.q.get(timeout=timeout) for _ in range(n)]

@@ -109,9 +109,10 @@ class Sink:
     def __init__(self) -> None:
         self.q: queue.Queue[Any] = queue.Queue()
 
-    def __call__(self, items: Sequence[Any]) -> None:
+    def __call__(self, items: Sequence[Any]) -> bool:
         for item in items:
             self.q.put(item)
+        return True
 
 
 def test_uevent_triggers_an_immediate_scan(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import pytest
 from sentinel.config.loader import ConfigError, load
 from sentinel.core.settings import Duration
 from sentinel.sources.host.services import ProcessCheck, ServicesCollector, ServicesConfig, parse_show
-from sentinel.testing import write_config
 from tests.sources.conftest import value, values
+from tests.support.agent import write_config
 
 FAKE_SYSTEMCTL = """#!/bin/sh
 # a stand-in for `systemctl show -p Id -p ActiveState -- UNIT...`: one block per unit, in order

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from sentinel.core.model import Event
-from sentinel.sources.integrity.collector import IntegrityCollector
 from sentinel.sources.integrity.config import IntegrityConfig, ScanConfig, WatchConfig
+from sentinel.sources.integrity.monitor import IntegrityCollector
 from sentinel.testing import wait_until
 
 
@@ -22,9 +22,10 @@ class Recorder:
         self._lock = threading.Lock()
         self.events: list[Event] = []
 
-    def __call__(self, items: Sequence[Any]) -> None:
+    def __call__(self, items: Sequence[Any]) -> bool:
         with self._lock:
             self.events += [i for i in items if isinstance(i, Event)]
+        return True
 
     def snapshot(self) -> list[Event]:
         with self._lock:

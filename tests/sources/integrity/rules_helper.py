@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from sentinel.config.loader import HazardsConfig, load
+from sentinel.config.loader import load
 from sentinel.core.model import Event
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
 from sentinel.rules.engine import RuleEngine
 from sentinel.testing import FakeClock
+from tests.support.records import as_json
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -28,6 +30,6 @@ def hazards_for(events: Iterable[Event], db: Path) -> list[dict]:  # type: ignor
         findings = [f for e in events for f in engine.on_event(e)]
         for i in range(0, len(findings), 256):
             store.apply_many(findings[i : i + 256])
-        return store.records(full=True)
+        return as_json(store.records(full=True))
     finally:
         store.close()

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from sentinel.testing import wait_for_log, wait_until
+from sentinel.testing import wait_until
 from tests.sources.integrity.rules_helper import ROOT
+from tests.support.agent import wait_for_log
 
 pytestmark = pytest.mark.e2e
 

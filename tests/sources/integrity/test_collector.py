@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent
 
-from sentinel.agent.status import AgentStatus
-from sentinel.config.loader import HazardsConfig
 from sentinel.core.model import Sample
+from sentinel.core.status import AgentStatus
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
 from sentinel.pipeline.writer import Batch, Pipeline
 from sentinel.rules.engine import RuleEngine
@@ -24,6 +24,7 @@ from sentinel.sources.integrity.config import ScanConfig, WatchConfig
 from sentinel.testing import FakeClock, wait_until
 from tests.sources.integrity.conftest import config_for
 from tests.sources.integrity.rules_helper import shipped_rules
+from tests.support.records import as_json
 
 
 def etc_tree(tmp: Path) -> Any:
@@ -167,8 +168,7 @@ def test_dropped_batch_is_found_again(tmp: Path, run_fim: Callable[..., Any]) ->
     pipeline.submit(Batch("other", (), frozenset(), complete=False))  # the queue is now full
     config = etc_tree(tmp)
     collector, _ = run_fim(config)
-    pipeline.on_drop(collector.on_queue_drop)
-    collector._emit = lambda items: pipeline.submit(
+    collector.reporter.emit = lambda items: pipeline.submit(
         Batch("integrity", tuple(items), frozenset(), complete=False)
     )
     (tmp / "etc" / "passwd").write_text("evil\n")
@@ -176,7 +176,7 @@ def test_dropped_batch_is_found_again(tmp: Path, run_fim: Callable[..., Any]) ->
     pipeline.start()
     try:
         wait_until(store.records, timeout=10)
-        [record] = store.records()
+        [record] = as_json(store.records())
         assert (record["rule"], record["subject"]) == ("fim_critical_change", str(tmp / "etc" / "passwd"))
     finally:
         pipeline.stop()
@@ -188,7 +188,7 @@ def test_a_dropped_change_is_not_remembered_as_reported(tmp: Path, run_fim: Call
     (the record of what was reported is rolled back with the reference)."""
     config = etc_tree(tmp)
     first, _ = run_fim(config)
-    first._emit = lambda items: first.on_queue_drop(first.name)  # every batch meets a full queue
+    first.reporter.emit = lambda items: False  # every batch meets a full queue
     (tmp / "etc" / "passwd").write_text("evil\n")
     wait_until(lambda: metric(first, "sentinel_fim_changes_total", kind="modified", policy="critical"))
     first.stop()  # joins the realtime thread: the drop and its rollback are done
@@ -233,7 +233,7 @@ def test_watch_limit_falls_back_to_scanning(tmp: Path, run_fim: Callable[..., An
 def test_overflow_hook_counts_and_rescans(tmp: Path, run_fim: Callable[..., Any]) -> None:
     """An IN_Q_OVERFLOW from the kernel is counted and triggers a rescan that finds what was missed."""
     collector, rec = run_fim(etc_tree(tmp))
-    observer = collector._observer
+    observer = collector.watcher.observer
     observer._fd.stop()  # stop reading: this change is "lost" like events after an overflow
     observer._fd.join()
     (tmp / "etc" / "passwd").write_text("missed\n")

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import structlog
 
-from sentinel.agent.wiring import baseline_summary, hazards_summary, open_store
+from sentinel.agent.inspection import baseline_summary, hazards_summary
+from sentinel.agent.wiring import open_store
 from sentinel.config.schema import Config
 from sentinel.config.sections import ScheduleConfig
 from sentinel.core.clock import Clock

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sentinel.agent.wiring import raise_tamper_hazard
+from sentinel.agent.inspection import raise_tamper_hazard
 from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config, printable
 from sentinel.config.schema import Config
 from sentinel.hazards.baselines import record_update, updates

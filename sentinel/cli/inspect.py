@@ -13,7 +13,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from sentinel.agent.wiring import baseline_summary, collect_health, hazards_summary, open_store
+from sentinel.agent.inspection import baseline_summary, collect_health, hazards_summary
+from sentinel.agent.wiring import open_store
 from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, load_config, write_report
 from sentinel.inspect import report as render
 from sentinel.inspect.checks import Evaluator

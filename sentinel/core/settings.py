@@ -146,6 +146,16 @@ def check_name(value: str) -> str | None:
     return f'expected a lower-case name like "disk_full" (a-z, 0-9, _), got "{value}"'
 
 
+def check_regexes(values: tuple[str, ...]) -> str | None:
+    """Check: every value compiles as a regular expression."""
+    for value in values:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            return f"invalid regular expression {value!r}: {exc}"
+    return None
+
+
 def format_path(path: KeyPath) -> str:
     """Render ("rules", 3, "for") as "rules[3].for"."""
     out = ""

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, Scalar, clean_text, freeze_fields
-from sentinel.core.settings import Duration, KeyPath, field, positive, ratio
+from sentinel.core.settings import Duration, KeyPath, check_regexes, field, positive, ratio
 from sentinel.sources.base import Registration
 from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats
 
@@ -51,15 +51,6 @@ _SECRET = re.compile(r"(?i)((?:--?|\b)(?:pass(?:word|wd)?|pwd|token|secret|api[-
 _MYSQL_P = re.compile(r"(\s-p)(\S+)")
 
 
-def _patterns(value: tuple[str, ...]) -> str | None:
-    for pattern in value:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            return f"invalid regular expression {pattern!r}: {exc}"
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class ProcessesConfig:
     """`[collectors.processes]`."""
@@ -67,7 +58,7 @@ class ProcessesConfig:
     enabled: bool = True
     interval: Duration = field(Duration(10), check=positive)
     temp_dirs: tuple[str, ...] = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 - watched, not used
-    tool_patterns: tuple[str, ...] = field(TOOL_PATTERNS, check=_patterns)
+    tool_patterns: tuple[str, ...] = field(TOOL_PATTERNS, check=check_regexes)
     cpu_threshold: float = field(0.8, check=ratio)
     cpu_for: Duration = field(Duration(600), check=positive)
     cpu_allow: tuple[str, ...] = ()

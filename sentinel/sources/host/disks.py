@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sentinel.core.model import MetricSpec, Sample
-from sentinel.core.settings import Duration, field, positive
+from sentinel.core.settings import Duration, check_regexes, field, positive
 from sentinel.sources.base import Registration
-from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader, check_regexes
+from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader
 
 SECTOR_BYTES = 512
 SKIP_DEVICES = (r"(z?ram|loop|fd|(h|s|v|xv)d[a-z]+|nvme\d+n\d+p|mmcblk\d+p)\d+",)

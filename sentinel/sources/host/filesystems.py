@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from sentinel.core.model import MetricSpec, Sample
-from sentinel.core.settings import Duration, field, positive
+from sentinel.core.settings import Duration, check_regexes, field, positive
 from sentinel.sources.base import Registration
-from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader, check_regexes
+from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader
 
 PSEUDO_FSTYPES = (
     "autofs",

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import MetricSpec, Sample
-from sentinel.core.settings import Duration, field, positive
+from sentinel.core.settings import Duration, check_regexes, field, positive
 from sentinel.sources.base import Registration
-from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader, check_regexes
+from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader
 
 SKIP_INTERFACES = (r"lo", r"docker.*", r"veth.*", r"br-.*", r"virbr.*", r"ifb\d+", r"dummy\d+", r"cali.*")
 MAX_REMEMBERED = 64  # vanished interfaces remembered at most (bounded memory and labels)

@@ -21,9 +21,9 @@ from pathlib import Path
 import structlog
 
 from sentinel.core.model import MetricSpec, Sample
-from sentinel.core.settings import Duration, KeyPath, field, non_empty, positive
+from sentinel.core.settings import Duration, KeyPath, check_regexes, field, non_empty, positive
 from sentinel.sources.base import Registration
-from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader, check_regexes
+from sentinel.sources.parsers.readers import READ_ERRORS_SPEC, FileReader
 
 log = structlog.get_logger("sentinel.collectors.services")
 

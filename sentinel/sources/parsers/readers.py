@@ -12,7 +12,6 @@ under its own `proc_root` / `sys_root` (fixture trees in tests) through a `FileR
 from __future__ import annotations
 
 import errno
-import re
 import threading
 from pathlib import Path
 
@@ -91,13 +90,3 @@ def parse_key_values(text: str) -> dict[str, str]:
         if key and parts:
             out[key.strip()] = parts[0]
     return out
-
-
-def check_regexes(values: tuple[str, ...]) -> str | None:
-    """Config check: every value compiles as a regular expression."""
-    for value in values:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            return f"invalid regular expression {value!r}: {exc}"
-    return None

@@ -4,6 +4,10 @@ sysfs has everything per interface without ioctls (what node_exporter's netclass
 reads). An interface that disappears (a USB adapter unplugged, a driver crash) is not simply
 dropped: it keeps being reported as down for `forget_vanished_after`, so a rule on
 `sentinel_network_up` raises a hazard for it instead of the series quietly vanishing.
+
+Read by hand, not with psutil: psutil's counters come from /proc/net/dev and its link state from
+ioctls, so neither reads a `sys_root` fixture, and it has no carrier (a tun device is "up" only by
+its carrier, with operstate "unknown").
 """
 
 from __future__ import annotations

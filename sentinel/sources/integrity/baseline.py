@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sentinel.core.files import atomic_writer, create_exclusive
 from sentinel.core.model import Event, freeze_fields
 from sentinel.sources.integrity.entry import Entry
 from sentinel.sources.integrity.table import EntryTable
@@ -124,17 +125,9 @@ class BaselineFiles:
     def create_key(self) -> bytes:
         """Create the key (0600) if missing; return it."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        except FileExistsError:
-            return self.read_key()
         key = secrets.token_bytes(KEY_BYTES)
-        try:
-            os.write(fd, key)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _fsync_dir(self.directory)
+        if not create_exclusive(self.key, key):
+            return self.read_key()
         return key
 
     def read_key(self) -> bytes:
@@ -162,24 +155,15 @@ class BaselineFiles:
         path = self.baseline if record.kind == "baseline" else self.observed
         mac, digest = hmac.new(key, digestmod=hashlib.sha256), hashlib.sha256()
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC + b"0" * 64 + b"\n")
-                for i, block in enumerate(record.lines()):
-                    data = block if i == 0 else b"\n" + block
-                    mac.update(data)
-                    digest.update(data)
-                    fh.write(data)
-                fh.flush()
-                os.pwrite(fh.fileno(), MAGIC + mac.hexdigest().encode("ascii") + b"\n", 0)
-                os.fsync(fh.fileno())
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.directory)
+        with atomic_writer(path, sync_dir=True) as fh:
+            fh.write(MAGIC + b"0" * 64 + b"\n")
+            for i, block in enumerate(record.lines()):
+                data = block if i == 0 else b"\n" + block
+                mac.update(data)
+                digest.update(data)
+                fh.write(data)
+            fh.flush()
+            os.pwrite(fh.fileno(), MAGIC + mac.hexdigest().encode("ascii") + b"\n", 0)
         record.digest = digest.hexdigest()
         return record.digest
 
@@ -298,11 +282,3 @@ def tamper_event(files: BaselineFiles, problem: str, detail: str, now: float) ->
     """The `fim.baseline_tampered` event for a baseline that fails verification (agent and CLI)."""
     fields = freeze_fields({"reason": problem, "detail": detail, "path": str(files.baseline)})
     return Event("fim", "baseline_tampered", str(files.baseline), now, fields)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -3,9 +3,9 @@ whose log shipper (Filebeat, Vector, Fluent Bit) forwards files."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
+from sentinel.core.files import append_durably
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.outbox import OutboxRow
 from sentinel.tickets.sinks.base import DELIVERED, Outcome
@@ -31,15 +31,7 @@ class FileSink:
         data = b"".join(row.payload.encode("utf-8") + b"\n" for row in rows)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            append_durably(self.path, data)
         except OSError as exc:
             return [Outcome("retry", f"{self.path}: {exc.strerror or exc}")] * len(rows)
         return [DELIVERED] * len(rows)

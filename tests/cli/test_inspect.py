@@ -107,3 +107,34 @@ def test_agent_runs_a_missed_scheduled_inspection_at_start(setup: Path) -> None:
         agent.stop()
         loop.join(5)
         agent._teardown()
+
+
+def test_a_scheduled_inspection_reads_the_samples_the_agent_holds(
+    setup: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent's inspection builds no collector (auth followers would open their logs again):
+    its health part comes from the samples the running collectors last reported."""
+    from sentinel.agent import inspection
+
+    def no_building(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a scheduled inspection built the collectors again")
+
+    monkeypatch.setattr(inspection, "build_collectors", no_building)
+    setup.write_text(
+        setup.read_text() + '\n[[schedules]]\nname = "daily"\nrun = "inspect"\ncron = "0 9 * * *"\n'
+    )
+    state = setup.parent / "state"
+    state.mkdir(mode=0o700)
+    (state / "schedules.json").write_text(json.dumps({"daily": datetime(2020, 1, 1).timestamp()}))
+    agent = Agent(load(setup))
+    agent.start()
+    loop = threading.Thread(target=agent._loop)
+    loop.start()
+    try:
+        wait_until((state / "inspection-latest.json").exists, timeout=15)
+        report = json.loads((state / "inspection-latest.json").read_text())
+        assert "health snapshot failed" not in " ".join(report.get("load_errors", []))
+    finally:
+        agent.stop()
+        loop.join(5)
+        agent._teardown()

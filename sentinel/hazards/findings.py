@@ -15,6 +15,7 @@ import sqlite3
 from typing import Any
 
 from sentinel.core.model import Finding, Severity, clean_text, clean_value
+from sentinel.core.redact import redact_field, redact_text
 from sentinel.core.timefmt import iso
 from sentinel.hazards.changes import Change
 from sentinel.hazards.config import HazardsConfig
@@ -32,13 +33,14 @@ def fingerprint(rule: str, terminal: str, subject: str) -> str:
 
 
 def cleaned(finding: Finding) -> Finding:
-    """The finding with every text made safe to store and print (see model.clean_text)."""
+    """The finding with every text made safe to store and print (see model.clean_text) and every
+    secret masked (core.redact): records, tickets and the hub are built from what is kept here."""
     return dataclasses.replace(
         finding,
-        subject=clean_text(finding.subject),
-        title=clean_text(finding.title),
-        evidence=tuple((clean_text(k), clean_value(v)) for k, v in finding.evidence),
-        rectification=tuple(clean_text(r) for r in finding.rectification),
+        subject=redact_text(clean_text(finding.subject)),
+        title=redact_text(clean_text(finding.title)),
+        evidence=tuple((clean_text(k), redact_field(k, clean_value(v))) for k, v in finding.evidence),
+        rectification=tuple(redact_text(clean_text(r)) for r in finding.rectification),
     )
 
 

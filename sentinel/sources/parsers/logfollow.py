@@ -5,7 +5,9 @@
 back at the next start it resumes exactly there:
 
 - same inode, file at least as long: continue at the offset (nothing read twice);
-- same inode, file shorter: it was truncated (copytruncate) — start again at 0;
+- same inode, file shorter (or the bytes before the offset changed): it was truncated
+  (copytruncate) — first the rest of the copy logrotate made (found next to it by the bytes
+  before our offset), then the file again from 0;
 - another inode: the file was rotated while the agent was down — finish the rotated file
   (found next to it as `NAME.1` or `NAME-*` by its inode) from the saved offset, then read the
   new one from the start.
@@ -15,11 +17,23 @@ drained to its end (the writer may still append to it until it reopens), then th
 read from 0. A line that has no newline yet is left for the next call; one longer than
 `max_line` is skipped and counted (`skipped`). Reads are bounded per call so a huge backlog is
 consumed in steps instead of all in memory.
+
+copytruncate copies the file and then empties it: what was written after our last read and
+before the truncation exists only in the copy. The copy is the sibling (`NAME.1`, `NAME-*`, not
+compressed) whose bytes just before our offset are the ones we last read; its rest is read
+before the truncated file (only lines written between logrotate's copy and its truncation are
+beyond anyone's reach).
+
+The followed path is opened without following a symlink (O_NOFOLLOW) and must be a regular
+file: a log replaced by a symlink (to /etc/shadow, to another user's 0600 file) or by a FIFO is
+refused and logged, unless `follow_symlinks` is set. Rotated copies are opened the same way.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -42,9 +56,12 @@ class FileFollower:
         saved: dict[str, Any] | None = None,
         max_line: int = 65536,
         start_at_end: bool = True,
+        follow_symlinks: bool = False,
     ) -> None:
         self.path = path
         self.max_line = max_line
+        self.follow_symlinks = follow_symlinks
+        self.refused: str | None = None  # why the path was not opened (symlink, not a file)
         self.skipped = 0  # over-long lines dropped (the caller counts them as malformed)
         self._saved = saved
         self._start_at_end = start_at_end and saved is None
@@ -100,17 +117,18 @@ class FileFollower:
     # -- opening --------------------------------------------------------------------------------
 
     def _open(self) -> bool:
-        try:
-            fh = open(self.path, "rb")  # noqa: SIM115 - kept open while following
-        except OSError:
+        fh = self._open_file(self.path, followed=True)
+        if fh is None:
             return False
         st = os.fstat(fh.fileno())
         saved = self._saved or {}
         same = saved.get("inode") == st.st_ino and saved.get("dev") == st.st_dev
         if same:
             offset = int(saved.get("offset", 0))
-            if offset > st.st_size or not _tail_matches(fh, offset, str(saved.get("tail", ""))):
+            tail_hex = str(saved.get("tail", ""))
+            if offset > st.st_size or not _tail_matches(fh, offset, tail_hex):
                 log.info("log_truncated", path=str(self.path), offset=offset, size=st.st_size)
+                self._pending = self._finish_copy(offset, tail_hex, exclude=(st.st_dev, st.st_ino))
                 offset = 0
         elif saved:
             self._pending = self._finish_rotated(saved)
@@ -122,23 +140,75 @@ class FileFollower:
         self._tail_hex = self._tail().hex()
         return True
 
+    def _open_file(self, path: Path, *, followed: bool) -> BinaryIO | None:
+        """`path` opened for reading if it is a regular file and (unless configured) not a
+        symlink; None otherwise, with the reason logged once per change (for the followed path)."""
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        if not self.follow_symlinks:
+            flags |= os.O_NOFOLLOW
+        reason = None
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                reason = "symlink"
+            else:
+                return None  # absent or unreadable: the caller tries again later
+        else:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                if followed:
+                    self.refused = None
+                return os.fdopen(fd, "rb")
+            os.close(fd)
+            reason = "not a regular file"
+        if followed and self.refused != reason:
+            log.warning(
+                "log_refused", path=str(path), reason=reason, hint="set follow_symlinks = true to follow one"
+            )
+        if followed:
+            self.refused = reason
+        return None
+
+    def _finish_copy(self, offset: int, tail_hex: str, *, exclude: tuple[int, int]) -> list[bytes]:
+        """After a copytruncate: the lines after `offset` in the copy logrotate made, if found.
+
+        The copy is a sibling (another inode) at least `offset` long whose bytes just before
+        `offset` are the ones we last read (`tail_hex`)."""
+        if offset <= 0 or not tail_hex:
+            return []
+        for candidate in self._rotated_candidates():
+            fh = self._open_file(candidate, followed=False)
+            if fh is None:
+                continue
+            with fh:
+                st = os.fstat(fh.fileno())
+                if (st.st_dev, st.st_ino) == exclude or st.st_size < offset:
+                    continue
+                if not _tail_matches(fh, offset, tail_hex):
+                    continue
+                log.info("log_truncated_copy_found", path=str(self.path), copy=str(candidate), offset=offset)
+                fh.seek(offset)
+                return list(self._split(fh.read(), final=True))
+        log.warning("log_truncated_copy_not_found", path=str(self.path), offset=offset)
+        return []
+
     def _finish_rotated(self, saved: dict[str, Any]) -> list[bytes]:
         """The unread rest of the file we followed before a restart, if it is still next door."""
         for candidate in self._rotated_candidates():
             try:
-                st = candidate.stat()
+                st = candidate.lstat()
             except OSError:
                 continue
             if st.st_ino == saved.get("inode") and st.st_dev == saved.get("dev"):
                 offset = int(saved.get("offset", 0))
                 log.info("log_rotated_while_down", path=str(self.path), rotated=str(candidate))
-                try:
-                    with open(candidate, "rb") as fh:
-                        fh.seek(offset if offset <= st.st_size else 0)
-                        return list(self._split(fh.read(), final=True))
-                except OSError as exc:
-                    log.warning("log_rotated_unreadable", path=str(candidate), error=str(exc))
+                fh = self._open_file(candidate, followed=False)
+                if fh is None:
+                    log.warning("log_rotated_unreadable", path=str(candidate))
                     return []
+                with fh:
+                    fh.seek(offset if offset <= st.st_size else 0)
+                    return list(self._split(fh.read(), final=True))
         log.warning("log_rotated_not_found", path=str(self.path), inode=saved.get("inode"))
         return []
 
@@ -161,7 +231,14 @@ class FileFollower:
             # and then grew past the old offset between two polls; the bytes before the offset
             # (the end of the last line read) no longer being there catches that too.
             log.info("log_truncated", path=str(self.path), offset=self._offset, size=size)
+            st = os.fstat(self._fh.fileno())
+            recovered = (
+                []
+                if self._discarding
+                else self._finish_copy(self._offset, self._tail_hex, exclude=(st.st_dev, st.st_ino))
+            )
             self._offset, self._discarding, self._tail_hex = 0, False, ""
+            return recovered + self._read_current(budget)
         if size == self._offset:
             return []
         self._fh.seek(self._offset)
@@ -219,7 +296,8 @@ class FileFollower:
 
     def _follow_rotation(self, budget: int) -> list[bytes]:
         try:
-            st = self.path.stat()
+            # a symlink swapped in is another inode (lstat): handled like a rotation, then refused
+            st = self.path.stat() if self.follow_symlinks else self.path.lstat()
         except OSError:
             return []  # renamed away and not re-created yet: keep draining the old file
         if st.st_ino == self._ino and st.st_dev == self._dev:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -12,10 +11,14 @@ import pytest
 from sentinel.sources.parsers.authparse import (
     LogRecord,
     Malformed,
+    Origin,
     classify,
+    interpret,
     normalise_source,
     parse_journal_entry,
+    parse_sudo_fields,
     parse_syslog_line,
+    verify_origin,
 )
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "auth"
@@ -133,14 +136,15 @@ def test_ipv6_source_in_sshd_line() -> None:
 
 
 def test_a_user_name_cannot_spoof_the_source() -> None:
-    """The source is the last ` from ADDR port N`: a crafted user name does not move it."""
-    (event,) = classify(
+    """The source is where sshd writes it: a crafted user name does not move it (and is reported)."""
+    event, forged = classify(
         record(
             "sshd",
             "Failed password for invalid user x from 10.0.0.1 port 1 ssh2 from 203.0.113.66 port 4000 ssh2",
         )
     )
     assert event.fields["source"] == "203.0.113.66"
+    assert forged.kind == "log_forgery"
 
 
 def test_accepted_root_login_is_also_a_root_login() -> None:
@@ -166,6 +170,7 @@ def test_sudo_command_fields() -> None:
         "user": "alice",
         "target_user": "root",
         "tty": "pts/0",
+        "pwd": "/home/alice",
         "command": "/usr/bin/apt update",
     }
 
@@ -246,17 +251,17 @@ def test_rhel9_secure_fixture() -> None:
 def test_journal_json_entries() -> None:
     """journalctl -o json: time from __REALTIME_TIMESTAMP, program, pid, cursor."""
     lines = (FIXTURES / "journal.json").read_bytes().splitlines()
-    rec, cursor = parse_journal_entry(lines[0])
+    rec, cursor = parse_journal_entry(lines[0], now=NOW)
     assert (rec.program, rec.pid, rec.host) == ("sshd", 1234, "teller01")
     assert rec.time == 1709457305.0
     assert cursor.startswith("s=5b1e;i=100")
-    assert classify(parse_journal_entry(lines[1])[0])[0].subject == "2001:db8::dead:beef"
+    assert classify(parse_journal_entry(lines[1], now=NOW)[0])[0].subject == "2001:db8::dead:beef"
 
 
 def test_journal_message_as_byte_array_is_decoded() -> None:
     """A MESSAGE that is not UTF-8 comes as an array of bytes; it is decoded with replacement."""
     line = (FIXTURES / "journal.json").read_bytes().splitlines()[3]
-    rec, _ = parse_journal_entry(line)
+    rec, _ = parse_journal_entry(line, now=NOW)
     assert rec.message.startswith("Failed password for r\ufffdoot")
 
 
@@ -266,15 +271,12 @@ def test_journal_message_as_byte_array_is_decoded() -> None:
         b'{"__CURSOR": "s=1", "MESSAGE": "trunc',
         b"[1, 2, 3]",
         b"\xff\xfe\x00binary",
-        json.dumps({"__CURSOR": "s=1", "__REALTIME_TIMESTAMP": "1", "MESSAGE": None}).encode(),
-        json.dumps({"MESSAGE": "no cursor", "__REALTIME_TIMESTAMP": "1"}).encode(),
-        json.dumps({"__CURSOR": "s=1", "MESSAGE": "x", "__REALTIME_TIMESTAMP": "soon"}).encode(),
     ],
 )
 def test_bad_journal_lines_are_malformed(line: bytes) -> None:
-    """Truncated JSON, non-objects, binary, null message, no cursor, bad time: Malformed."""
+    """Truncated JSON, non-objects, binary: Malformed (an entry missing fields is still read)."""
     with pytest.raises(Malformed):
-        parse_journal_entry(line)
+        parse_journal_entry(line, now=NOW)
 
 
 def test_unrelated_lines_are_not_events() -> None:
@@ -286,3 +288,327 @@ def test_unrelated_lines_are_not_events() -> None:
     assert (
         classify(record("sshd", "Disconnected from authenticating user root 1.2.3.4 port 5 [preauth]")) == []
     )
+
+
+# -- issue 17: the forms peers' corpora showed missing, and lines built to mislead ---------------
+
+
+def rec(program: str, message: str, origin: Origin | None = None) -> LogRecord:
+    return LogRecord(NOW, "teller07", program, 4823, message, origin)
+
+
+def one(program: str, message: str) -> tuple[str, dict[str, object]]:
+    (event,) = classify(rec(program, message))
+    return event.kind, dict(event.fields)
+
+
+@pytest.mark.parametrize("program", ["sshd", "sshd-session", "sshd-auth"])
+def test_invalid_user_with_and_without_port(program: str) -> None:
+    """`Invalid user U from A` (OpenSSH < 7.5) and `... port P` (auth.c:497) are the same fact."""
+    kind, fields = one(program, "Invalid user admin from 203.0.113.9")
+    assert (kind, fields["user"], fields["source"]) == ("invalid_user", "admin", "203.0.113.9")
+    kind, fields = one(program, "Invalid user admin from 203.0.113.9 port 50514")
+    assert (kind, fields["port"]) == ("invalid_user", 50514)
+
+
+def test_a_user_name_cannot_move_the_source() -> None:
+    """For password logins nothing follows `ssh2`: the endpoint at the end is sshd's."""
+    events = classify(
+        rec(
+            "sshd",
+            "Failed password for invalid user x from 10.0.0.1 port 1 ssh2 from 203.0.113.66 port 4000 ssh2",
+        )
+    )
+    assert [e.kind for e in events] == ["login_failed", "log_forgery"]
+    assert events[0].fields["source"] == "203.0.113.66"
+    assert events[0].fields["user"] == "x from 10.0.0.1 port 1 ssh2"
+
+
+def test_hostbased_client_text_cannot_move_the_source() -> None:
+    """For key methods sshd's endpoint is followed by ': KEYTYPE fingerprint'."""
+    line = (
+        "Failed hostbased for dan from 198.51.100.7 port 45785 ssh2: RSA SHA256:abc, client user "
+        '"x from 10.9.9.9 port 1 ssh2", client host "h"'
+    )
+    events = classify(rec("sshd", line))
+    assert events[0].fields["source"] == "198.51.100.7"
+
+
+@pytest.mark.parametrize(
+    ("message", "user", "source"),
+    [
+        (
+            "error: maximum authentication attempts exceeded for root from 203.0.113.9 port 34100 ssh2"
+            " [preauth]",
+            "root",
+            "203.0.113.9",
+        ),
+        (
+            "error: maximum authentication attempts exceeded for invalid user bad from 203.0.113.9 port 55146"
+            " ssh2 [preauth]",
+            "bad",
+            "203.0.113.9",
+        ),
+        (
+            "Disconnecting authenticating user root 203.0.113.9 port 50522: Too many authentication failures"
+            " [preauth]",
+            "root",
+            "203.0.113.9",
+        ),
+        ("Disconnecting: Too many authentication failures for root [preauth]", "root", ""),
+    ],
+)
+def test_maximum_attempts(message: str, user: str, source: str) -> None:
+    """One connection used up MaxAuthTries: a new kind, Wazuh 5758."""
+    kind, fields = one("sshd", message)
+    assert (kind, fields["user"], fields["source"]) == ("max_auth_attempts", user, source)
+
+
+@pytest.mark.parametrize(
+    "why",
+    [
+        "not listed in AllowUsers",
+        "listed in DenyUsers",
+        "not in any group",
+        "a group is listed in DenyGroups",
+        "none of user's groups are listed in AllowGroups",
+    ],
+)
+def test_denied_user(why: str) -> None:
+    """auth.c's allowed_user(): the account exists, sshd's policy refused it (Wazuh 5718)."""
+    kind, fields = one("sshd-session", f"User root from 203.0.113.9 not allowed because {why}")
+    assert (kind, fields["user"], fields["source"], fields["reason"]) == (
+        "denied_user",
+        "root",
+        "203.0.113.9",
+        why,
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Connection closed by invalid user oracle 203.0.113.9 port 50530 [preauth]",
+        "Disconnected from invalid user oracle 203.0.113.9 port 50530 [preauth]",
+        "Postponed keyboard-interactive for invalid user oracle from 203.0.113.9 port 50530 ssh2 [preauth]",
+    ],
+)
+def test_later_lines_of_an_invalid_user_connection(message: str) -> None:
+    """The connection's other lines state the same fact (the detector emits it once)."""
+    kind, fields = one("sshd", message)
+    assert (kind, fields["user"], fields["source"]) == ("invalid_user", "oracle", "203.0.113.9")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Connection closed by authenticating user alice 192.0.2.10 port 50534 [preauth]",
+        "Disconnected from user alice 192.0.2.10 port 40022",
+        "Postponed publickey for git from 192.0.2.1 port 57904 ssh2 [preauth]",
+        "error: PAM: Module is unknown for ddp from 172.16.51.1",
+        "Received disconnect from 52.80.34.196: 11: Bye Bye [preauth]",
+    ],
+)
+def test_sshd_lines_without_a_fact(message: str) -> None:
+    """Steps and endings of connections that did not fail are not events."""
+    assert classify(rec("sshd", message)) == []
+
+
+def test_sshd_pam_error_for_illegal_user() -> None:
+    """auth-pam.c:939 `PAM: %s for %s%.100s from %.100s`."""
+    kind, fields = one("sshd", "error: PAM: Authentication failure for illegal user admin from 203.0.113.9")
+    assert (kind, fields["user"], fields["source"], fields["invalid_user"]) == (
+        "pam_auth_failure",
+        "admin",
+        "203.0.113.9",
+        True,
+    )
+
+
+# -- sudo ----------------------------------------------------------------------------------------
+
+
+def test_sudo_fields_are_taken_once_in_order() -> None:
+    """` ; USER=nobody` in the command's arguments does not change the target (the issue's evasion)."""
+    events = classify(
+        rec(
+            "sudo",
+            "mallory : TTY=pts/3 ; PWD=/home/mallory ; USER=root ; COMMAND=/usr/bin/echo x ; USER=nobody",
+        )
+    )
+    assert [e.kind for e in events] == ["sudo_command", "log_forgery"]
+    assert events[0].fields["target_user"] == "root"
+    assert events[0].fields["command"] == "/usr/bin/echo x ; USER=nobody"
+
+
+def test_sudo_injection_through_the_directory_fails_closed() -> None:
+    """A directory named `x ; USER=nobody` precedes the real USER: any root reading wins."""
+    for line in (
+        "mallory : TTY=pts/3 ; PWD=/tmp/x ; USER=nobody ; USER=root ; COMMAND=/bin/sh",
+        "mallory : TTY=pts/3 ; PWD=/tmp/y ; USER=nobody ; COMMAND=/bin/true ; USER=root ; COMMAND=/bin/sh",
+    ):
+        events = classify(rec("sudo", line))
+        assert events[0].fields["target_user"] == "root", line
+        assert events[1].kind == "log_forgery"
+
+
+def test_sudo_quoted_argument_is_not_a_forgery() -> None:
+    """sudo >= 1.9.13 quotes an argument with spaces: its ` ; USER=` is the user's text."""
+    events = classify(
+        rec(
+            "sudo",
+            "alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; "
+            "COMMAND=/usr/bin/sh -c 'echo hi ; USER=nobody'",
+        )
+    )
+    assert [e.kind for e in events] == ["sudo_command"]
+
+
+def test_sudo_directory_with_semicolons_stays_one_field() -> None:
+    """A ` ; ` without a key inside PWD belongs to PWD."""
+    reason, fields, extras = parse_sudo_fields("TTY=pts/0 ; PWD=/srv/a ; b ; USER=root ; COMMAND=/bin/ls")
+    assert (reason, fields["PWD"], fields["USER"], extras) == ("", "/srv/a ; b", "root", [])
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [
+        ("user NOT in sudoers", "sudo_denied"),
+        ("user NOT authorized on host", "sudo_denied"),
+        ("command not allowed", "sudo_denied"),
+        ("a password is required", "sudo_auth_failed"),
+        ("3 incorrect password attempts", "sudo_auth_failed"),
+        ("1 incorrect password attempt", "sudo_auth_failed"),
+    ],
+)
+def test_sudo_reasons(reason: str, kind: str) -> None:
+    """logging.c's reasons before the fields."""
+    got, fields = one(
+        "sudo", f"   bob : {reason} ; TTY=pts/1 ; PWD=/home/bob ; USER=root ; COMMAND=/usr/bin/id"
+    )
+    assert (got, fields["user"], fields["target_user"]) == (kind, "bob", "root")
+
+
+# -- su and login --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("program", "message", "kind", "user", "target"),
+    [
+        ("su", "(to root) alice on pts/0", "su_session", "alice", "root"),
+        ("su", "FAILED SU (to root) bob on pts/1", "su_failed", "bob", "root"),
+        ("runuser", "FAILED RUNUSER (to nobody) root on none", "su_failed", "root", "nobody"),
+        ("su", "+ /dev/pts/0 alice:root", "su_session", "alice", "root"),
+        ("su", "- /dev/pts/1 bob:root", "su_failed", "bob", "root"),
+        ("su", "Successful su for root by alice", "su_session", "alice", "root"),
+        ("su", "FAILED su for root by bob", "su_failed", "bob", "root"),
+        ("su", "BAD SU ger to fwmaster on /dev/ttyp0", "su_failed", "ger", "fwmaster"),
+    ],
+)
+def test_su_forms(program: str, message: str, kind: str, user: str, target: str) -> None:
+    """util-linux, shadow (su.c, sulog.c) and older forms."""
+    got, fields = one(program, message)
+    assert (got, fields["user"], fields["target_user"]) == (kind, user, target)
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "user", "source"),
+    [
+        ("FAILED LOGIN 1 FROM tty1 FOR root, Authentication failure", "login_failed", "root", "tty1"),
+        (
+            "FAILED LOGIN (2) on '/dev/pts/3' from '192.0.2.40' FOR 'alice', Authentication failure",
+            "login_failed",
+            "alice",
+            "192.0.2.40",
+        ),
+        ("TOO MANY LOGIN TRIES (5) on '/dev/tty1' FOR 'root'", "max_auth_attempts", "root", "tty1"),
+        ("ROOT LOGIN ON tty1", "root_login", "root", "tty1"),
+        ("ROOT LOGIN  on '/dev/pts/4' from '192.0.2.41'", "root_login", "root", "192.0.2.41"),
+        ("LOGIN ON pts/3 BY alice FROM 192.0.2.32", "login_accepted", "alice", "192.0.2.32"),
+    ],
+)
+def test_login_forms(message: str, kind: str, user: str, source: str) -> None:
+    """util-linux (upper-case FROM) and shadow (lower-case ` from '…'`)."""
+    got, fields = one("login", message)
+    assert (got, fields["user"], fields["source"]) == (kind, user, source)
+
+
+# -- PAM -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("program", "message", "kind"),
+    [
+        (
+            "sshd",
+            "pam_sss(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+            "rhost=203.0.113.51 user=alice",
+            "pam_auth_failure",
+        ),
+        (
+            "sshd",
+            "pam_faillock(sshd:auth): Consecutive login failures for user root account temporarily locked",
+            "account_locked",
+        ),
+        ("sshd", "pam_ldap(sshd:auth): Authentication failure; user=alice", "pam_auth_failure"),
+        ("sshd", "pam_tally2(sshd:auth): user root (0) tally 4, deny 3", "account_locked"),
+        (
+            "su(pam_unix)",
+            "authentication failure; logname= uid=1342 euid=0 tty= ruser=dcid rhost=  user=root",
+            "pam_auth_failure",
+        ),
+        ("sshd", "pam_sss(sshd:account): Access denied for user carol: 6 (Permission denied)", "denied_user"),
+        ("vsftpd(pam_unix)", "check pass; user unknown", "invalid_user"),
+    ],
+)
+def test_pam_modules(program: str, message: str, kind: str) -> None:
+    """Modules other than pam_unix, and Linux-PAM < 0.99's `service(pam_unix)[pid]:` program."""
+    assert one(program, message)[0] == kind
+
+
+def test_pam_key_values_are_taken_once() -> None:
+    """A second `rhost=` cannot replace the first."""
+    _, fields = one(
+        "sshd",
+        "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+        "rhost=203.0.113.9 rhost=10.0.0.1 user=root",
+    )
+    assert fields["source"] == "203.0.113.9"
+
+
+# -- journal identity ----------------------------------------------------------------------------
+
+
+def test_logger_claiming_sshd_is_a_forgery_not_a_root_login() -> None:
+    """`logger -t sshd` by uid 1000: journald's _COMM/_EXE say logger (the issue's evasion)."""
+    origin = Origin(comm="logger", exe="/usr/bin/logger", uid=1000, identifier="sshd")
+    interpretation = interpret(
+        rec("sshd", "Accepted password for root from 198.51.100.7 port 40000 ssh2", origin)
+    )
+    assert [e.kind for e in interpretation.events] == ["log_forgery"]
+    assert "logger" in interpretation.note
+
+
+def test_sshd_entry_from_a_process_journald_could_not_name_must_be_root() -> None:
+    """The writer exited before journald read /proc: only _UID is left, and sshd logs as root."""
+    origin = Origin(uid=1000, identifier="sshd")
+    assert (
+        verify_origin(rec("sshd", "Accepted password for root from 198.51.100.7 port 1 ssh2", origin))
+        is not None
+    )
+    assert verify_origin(rec("sshd", "x", Origin(uid=0, identifier="sshd"))) is None
+
+
+@pytest.mark.parametrize(
+    ("program", "origin"),
+    [
+        ("sshd", Origin(comm="sshd", exe="/usr/sbin/sshd", uid=0)),
+        ("sshd-session", Origin(comm="sshd-session", exe="/usr/lib/openssh/sshd-session", uid=0)),
+        ("sudo", Origin(comm="sudo", exe="/usr/bin/sudo", uid=1000)),
+        ("su", Origin(comm="su", exe="/usr/bin/su", uid=1000)),
+        ("lightdm", Origin(comm="lightdm", exe="/usr/sbin/lightdm", uid=0)),
+    ],
+)
+def test_genuine_writers_are_believed(program: str, origin: Origin) -> None:
+    """sudo and su log with the invoking user's uid; other programs are not judged."""
+    assert verify_origin(rec(program, "x", origin)) is None

@@ -209,3 +209,112 @@ def test_truncated_and_regrown_while_down_is_noticed(tmp_path: Path) -> None:
     g = FileFollower(log, saved=saved)
     assert g.read() == [b"new content that is longer"]
     g.close()
+
+
+def copytruncate(log: Path, copy_name: str = "auth.log.1") -> None:
+    """What logrotate's copytruncate does: copy the file aside, then empty it in place."""
+    (log.parent / copy_name).write_bytes(log.read_bytes())
+    with open(log, "r+b") as fh:
+        fh.truncate(0)
+
+
+def test_copytruncate_reads_the_rest_of_the_copy(tmp_path: Path) -> None:
+    """Lines written after the last read and before the truncation are read from the copy."""
+    log = tmp_path / "auth.log"
+    append(log, "a", "b")
+    f = FileFollower(log, start_at_end=False)
+    assert f.read() == [b"a", b"b"]
+    append(log, "late 1", "late 2")
+    copytruncate(log)
+    append(log, "new")
+    assert f.read() == [b"late 1", b"late 2", b"new"]
+    assert f.read() == []
+
+
+def test_copytruncate_and_regrowth_between_reads_reads_the_copy(tmp_path: Path) -> None:
+    """Truncated and grown past the old offset before the next read: the copy's rest still counts."""
+    log = tmp_path / "auth.log"
+    append(log, "a")
+    f = FileFollower(log, start_at_end=False)
+    assert f.read() == [b"a"]
+    append(log, "late")
+    copytruncate(log, "auth.log-20240312")
+    append(log, "x" * 100)
+    assert f.read() == [b"late", b"x" * 100]
+
+
+def test_copytruncate_while_down_reads_the_copy_first(tmp_path: Path) -> None:
+    """After a restart, the saved position finds its bytes in the copy."""
+    log = tmp_path / "auth.log"
+    append(log, "a")
+    first = FileFollower(log, start_at_end=False)
+    assert first.read() == [b"a"]
+    saved = first.position()
+    first.close()
+    append(log, "late")
+    copytruncate(log)
+    append(log, "new")
+    assert FileFollower(log, saved=saved).read() == [b"late", b"new"]
+
+
+def test_an_older_rotation_is_not_taken_for_the_copy(tmp_path: Path) -> None:
+    """Only a sibling whose bytes before our offset are the ones we read is the copy."""
+    log = tmp_path / "auth.log"
+    (tmp_path / "auth.log.1").write_bytes(b"other content entirely, long enough\nmore\n")
+    append(log, "a")
+    f = FileFollower(log, start_at_end=False)
+    assert f.read() == [b"a"]
+    with open(log, "r+b") as fh:
+        fh.truncate(0)
+    append(log, "new")
+    assert f.read() == [b"new"]
+
+
+def test_a_log_replaced_by_a_symlink_is_refused(tmp_path: Path) -> None:
+    """A symlink swapped in (to a 0600 file the agent could read) is not followed."""
+    log = tmp_path / "auth.log"
+    secret = tmp_path / "shadow"
+    secret.write_bytes(b"Mar  3 10:15:01 h sshd[1]: Accepted password for root from 1.2.3.4 port 1 ssh2\n")
+    secret.chmod(0o600)
+    append(log, "a")
+    f = FileFollower(log, start_at_end=False)
+    assert f.read() == [b"a"]
+    log.rename(tmp_path / "auth.log.1")
+    log.symlink_to(secret)
+    assert f.read() == [] and f.read() == []
+    assert f.refused == "symlink" and not f.is_open
+
+
+def test_a_symlinked_log_is_followed_when_configured(tmp_path: Path) -> None:
+    """follow_symlinks = true reads the target, once."""
+    target = tmp_path / "real.log"
+    append(target, "a")
+    log = tmp_path / "auth.log"
+    log.symlink_to(target)
+    f = FileFollower(log, start_at_end=False, follow_symlinks=True)
+    assert f.read() == [b"a"]
+    append(target, "b")
+    assert f.read() == [b"b"]
+
+
+def test_a_fifo_in_place_of_the_log_is_refused(tmp_path: Path) -> None:
+    """Not a regular file: refused without blocking on open."""
+    log = tmp_path / "auth.log"
+    os.mkfifo(log)
+    f = FileFollower(log, start_at_end=False)
+    assert f.read() == [] and f.refused == "not a regular file"
+
+
+def test_a_symlinked_rotated_copy_is_not_read(tmp_path: Path) -> None:
+    """The copy is opened without following links either."""
+    log = tmp_path / "auth.log"
+    secret = tmp_path / "secret"
+    append(log, "a")
+    f = FileFollower(log, start_at_end=False)
+    assert f.read() == [b"a"]
+    secret.write_bytes(log.read_bytes() + b"secret line\n")
+    (tmp_path / "auth.log.1").symlink_to(secret)
+    with open(log, "r+b") as fh:
+        fh.truncate(0)
+    append(log, "new")
+    assert f.read() == [b"new"]

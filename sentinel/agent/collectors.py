@@ -69,6 +69,9 @@ class RunningCollectors:
 
         self.status.register(collector.name, "streaming")
         try:
+            resume = getattr(collector, "resume_from", None)
+            if resume is not None:  # where it had read to when its last findings were stored
+                resume(pipeline.store.position)
             collector.start(emit)
         except Exception as exc:
             self.status.register(collector.name, "streaming", enabled=False, error=str(exc))

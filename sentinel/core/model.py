@@ -129,6 +129,19 @@ class Event:
         return dict(self.fields)
 
 
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a streaming source has read to, handed to the pipeline with what it read.
+
+    The writer stores `value` (the source's own JSON: offsets, a journal cursor) under `source`
+    in the same transaction as the findings of the batch's events, so a source that resumes
+    from its stored position never reads a line twice, nor skips one, whenever it is killed.
+    """
+
+    source: str
+    value: str
+
+
 FindingState = Literal["firing", "cleared"]
 
 

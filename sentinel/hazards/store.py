@@ -20,7 +20,7 @@ HazardStore only assembles the store's parts, one job each, over one connection:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
@@ -41,6 +41,9 @@ from sentinel.hazards.records import HazardRecord, RecordReader
 from sentinel.hazards.retention import Retention
 from sentinel.hazards.routing import Router
 from sentinel.hazards.trail import NoTickets, Ticketer, Trail
+
+POSITION_KEY = "position:"
+"""`meta` key prefix of the streaming sources' read positions."""
 
 
 class HazardStore:
@@ -95,10 +98,27 @@ class HazardStore:
         """Turn one finding into a new record, an update, a reopen or an auto-resolution."""
         return self.apply_many([finding])[0]
 
-    def apply_many(self, findings: Sequence[Finding]) -> list[Change | None]:
-        """Apply findings in order in ONE transaction (one fsync for a burst); all or nothing."""
+    def apply_many(
+        self, findings: Sequence[Finding], *, positions: Mapping[str, str] | None = None
+    ) -> list[Change | None]:
+        """Apply findings in order in ONE transaction (one fsync for a burst); all or nothing.
+
+        `positions` (source name -> where it has read to) are saved in the same transaction, so
+        a source resuming from `position()` never re-reads a line whose findings are stored."""
         with self._db.txn() as db:
-            return [self.findings.apply(db, cleaned(f)) for f in findings]
+            changes = [self.findings.apply(db, cleaned(f)) for f in findings]
+            for source, value in (positions or {}).items():
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (POSITION_KEY + source, value),
+                )
+            return changes
+
+    def position(self, source: str) -> str | None:
+        """Where `source` had read to when its last findings were stored (None: never saved)."""
+        rows = self._db.read("SELECT value FROM meta WHERE key = ?", (POSITION_KEY + source,))
+        return str(rows[0]["value"]) if rows else None
 
     def act(
         self, hazard: HazardRef, action: Action, *, actor: Actor, note: str = "", owner: str = ""

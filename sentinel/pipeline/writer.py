@@ -5,6 +5,10 @@ Loss is never silent: a batch that finds the queue full is counted per collector
 (`sentinel_queue_dropped_total`) and `submit` answers False, so that, for example, the file
 integrity monitor can schedule a rescan. A finding that the store cannot write (disk full,
 read-only) is kept in memory, counted, and retried until it lands.
+
+A streaming source's batch may carry its read `Position`: it is stored in the same transaction
+as the findings its events produced (and everything retained before them), so a source killed
+at any moment resumes exactly after the lines whose findings are stored: none twice, none lost.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 import structlog
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.core.model import Event, Finding, Sample
+from sentinel.core.model import Event, Finding, Position, Sample
 from sentinel.core.status import AgentStatus
 from sentinel.hazards.changes import Change
 from sentinel.hazards.lifecycle import Action
@@ -72,6 +76,7 @@ class Pipeline:
         self._housekeeping_interval = housekeeping_interval
         self._put_timeout = put_timeout
         self._retained: deque[Finding] = deque(maxlen=MAX_RETAINED_FINDINGS)
+        self._positions: dict[str, str] = {}  # read positions waiting for their transaction
         self._next_prune = clock.monotonic()
         self._listeners: list[Callable[[Sequence[Change]], None]] = []
         status.queue_depth = self._queue.qsize
@@ -145,7 +150,7 @@ class Pipeline:
         next_housekeeping = self.clock.monotonic()
         while not self._stop.is_set():
             try:
-                item = self._queue.get(timeout=RETRY_INTERVAL if self._retained else 0.5)
+                item = self._queue.get(timeout=RETRY_INTERVAL if self._retained or self._positions else 0.5)
             except queue.Empty:
                 item = None
             try:
@@ -153,7 +158,7 @@ class Pipeline:
                     item()
                 elif item is not None:
                     self._process(item)
-                if self._retained:
+                if self._retained or self._positions:
                     self._apply([])
                 if self.clock.monotonic() >= next_housekeeping:
                     next_housekeeping = self.clock.monotonic() + self._housekeeping_interval
@@ -172,26 +177,35 @@ class Pipeline:
     def _process(self, batch: Batch) -> None:
         samples = [i for i in batch.items if isinstance(i, Sample)]
         events = [i for i in batch.items if isinstance(i, Event)]
+        positions = {i.source: i.value for i in batch.items if isinstance(i, Position)}
         findings: list[Finding] = []
         if batch.complete:
             findings += self.engine.on_batch(batch.declared, samples)
         for event in events:
             findings += self.engine.on_event(event)
-        self._apply(findings)
+        self._apply(findings, positions)
 
-    def _apply(self, findings: Iterable[Finding]) -> None:
+    def _apply(self, findings: Iterable[Finding], positions: dict[str, str] | None = None) -> None:
         self._retained.extend(findings)
+        if positions:
+            self._positions.update(positions)
         changes: list[Change] = []
         applied = 0
-        while self._retained:
-            chunk = list(itertools.islice(self._retained, TRANSACTION_SIZE))
+        while self._retained or self._positions:
+            # a position is stored with every finding before it: all retained ones, one transaction
+            whole = bool(self._positions)
+            chunk = (
+                list(self._retained) if whole else list(itertools.islice(self._retained, TRANSACTION_SIZE))
+            )
             try:
-                results = self.store.apply_many(chunk)
+                results = self.store.apply_many(chunk, positions=dict(self._positions) if whole else None)
             except sqlite3.Error as exc:
                 self.status.store_write_error()
                 log.error("store_write_failed", error=str(exc), retained=len(self._retained))
                 self.store.relieve(exc)  # a full disk: free the reserve, fold the WAL back
                 break
+            if whole:
+                self._positions.clear()
             for _ in chunk:
                 self._retained.popleft()
             applied += len(chunk)

@@ -45,15 +45,17 @@ class RuleEngine:
     def on_event(self, event: Event) -> list[Finding]:
         """Count one event in every event rule that wants it."""
         out = []
+        arrival = self._clock.monotonic()
         for rule in self.event_rules:
-            finding = rule.observe(event)
+            finding = rule.observe(event, arrival=arrival)
             if finding:
                 out.append(finding)
         return out
 
     def housekeeping(self) -> None:
-        """Drop idle event groups (called by the writer between batches)."""
-        now = self._clock.time()
+        """Drop idle event groups (called by the writer between batches); by event time and by
+        arrival on the monotonic clock, never by the wall clock against event times."""
+        now = self._clock.monotonic()
         for rule in self.event_rules:
             rule.expire(now)
 

@@ -3,8 +3,14 @@
 Like Wazuh's `frequency`/`timeframe`/`ignore` and Sigma's `event_count` correlation: eight failed
 passwords from one source within 120 s raise one finding for that source; further failures
 during `mute` are counted but raise nothing new. Windows use the events' own timestamps, so a
-burst replayed from a log after a restart is judged by when it happened. Memory is bounded: idle
-groups are forgotten and at most MAX_GROUPS are tracked (the oldest are evicted and counted).
+burst replayed from a log after a restart is judged by when it happened.
+
+Memory is bounded: at most MAX_GROUPS are tracked (the oldest are evicted and counted), and a
+group is forgotten once it is idle both by event time (the rule has seen events `window`/`mute`
+newer than the group's last) and by arrival (no event reached it for as long, on the monotonic
+clock). Neither clock alone will do: a burst whose stamps lag the wall clock (another time zone,
+a log read late) would be expired between its own events by the wall clock, and one source's
+current events would expire another's lagging burst by event time.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ SAMPLE_FIELDS = 8
 class _Group:
     times: deque[float] = field(default_factory=deque)
     muted_until: float = float("-inf")
-    last_seen: float = 0.0
+    last_seen: float = float("-inf")  # newest event time counted
+    arrived: float = float("inf")  # monotonic time the last event reached it (inf: not told)
 
 
 class EventRule:
@@ -37,6 +44,7 @@ class EventRule:
         detector, _, kind = config.event.partition(".")
         self._detector, self._kind = detector, kind or "*"
         self._groups: OrderedDict[tuple[str, ...], _Group] = OrderedDict()
+        self._newest = float("-inf")  # newest event time the rule has counted
         self.evicted = 0
 
     def wants(self, event: Event) -> bool:
@@ -47,8 +55,10 @@ class EventRule:
             and all_match(self.config.where, {k: event.get(k) for k in self.config.where})
         )
 
-    def observe(self, event: Event) -> Finding | None:
-        """Count one event; return a finding when its group reaches `count` outside `mute`."""
+    def observe(self, event: Event, *, arrival: float | None = None) -> Finding | None:
+        """Count one event; return a finding when its group reaches `count` outside `mute`.
+
+        `arrival` is the monotonic time the event reached the engine (for expiry)."""
         if not self.wants(event):
             return None
         key = tuple(str(event.get(f, "")) for f in self.config.group_by)
@@ -57,7 +67,10 @@ class EventRule:
             group = self._groups[key] = _Group()
             self._evict()
         self._groups.move_to_end(key)
-        group.last_seen = event.time
+        group.last_seen = max(group.last_seen, event.time)
+        self._newest = max(self._newest, event.time)
+        if arrival is not None:
+            group.arrived = arrival
         group.times.append(event.time)
         window = self.config.window
         while group.times and (
@@ -72,9 +85,16 @@ class EventRule:
         return self._finding(event, key, count)
 
     def expire(self, now: float) -> None:
-        """Forget groups idle for longer than their window and mute."""
+        """Forget groups idle for longer than their window and mute, by event time and by arrival.
+
+        `now` is monotonic, the clock `arrival` was read from."""
         horizon = max(self.config.window, self.config.mute)
-        for key in [k for k, g in self._groups.items() if g.last_seen < now - horizon]:
+        stale = [
+            k
+            for k, g in self._groups.items()
+            if g.last_seen < self._newest - horizon and g.arrived < now - horizon
+        ]
+        for key in stale:
             del self._groups[key]
 
     def _evict(self) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from sentinel.core.clock import Clock
-from sentinel.core.model import Event, MetricSpec, Sample
+from sentinel.core.model import Event, MetricSpec, Position, Sample
 
-Item = Sample | Event
+Item = Sample | Event | Position
 Emit = Callable[[Sequence[Item]], bool]
 """Hand a batch to the pipeline; False when it was dropped (the queue stayed full)."""
 

@@ -1,26 +1,28 @@
 """The auth detector: follows the journal or auth.log/secure and emits login, sudo and su events.
 
-Source (`source = "auto"`): the journal when journald runs here (`journalctl --follow -o json`
-restricted to the auth and authpriv facilities, resumed with `--after-cursor` from the persisted
-cursor), else the log files (`/var/log/auth.log` on Debian, `/var/log/secure` on RHEL) through
-`FileFollower`, which persists device, inode and offset. Either way no line is read twice or
-skipped across restarts, rotations and truncations; the cursor/offset is saved after the events
-of a read have been handed to the pipeline.
+Source (`source = "auto"`): the journal when journald runs here (auth_journal: `journalctl
+--follow -o json --all` on the auth and authpriv facilities, resumed with `--after-cursor`),
+else the log files (`/var/log/auth.log` on Debian, `/var/log/secure` on RHEL) through
+`FileFollower` (rename rotation, copytruncate, restarts; a symlink swapped in is refused unless
+`follow_symlinks`).
 
-Events (kinds) come from `authparse.classify`, plus three that need memory of this terminal:
-`login_outside_hours` (an accepted login outside `login_hours`), `login_new_source` (a user who
-has logged in before, now from a source never seen for them) and `sudo_root_unlisted` /
-`su_root_unlisted` (becoming root by a user not in `root_allowlist`). Event times are the
-records' own, so a burst replayed after a restart is judged by when it happened.
+No line is read twice or skipped, whenever the agent is killed: every batch of events carries
+the read position (a `Position` item: cursor, device/inode/offset per file) and the pipeline
+stores it in the same SQLite transaction as the findings those events produced; at start the
+agent hands back the stored position (`resume_from`). A read that gave no event still moves the
+position, stored at most every SAVE_EVERY seconds (re-reading such lines is harmless).
+
+Meaning (auth_meaning): the parser's events (sentinel.sources.parsers.authparse, docs/logs.md),
+once per sshd connection, plus the kinds that need this terminal's memory. A journal entry whose
+writer is not the program it names is a `log_forgery`, not what it says. Bytes that are not UTF-8
+never drop a line: they are kept as `\\xNN` in the event. Event times are the records' own.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
-import select
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -31,27 +33,25 @@ from typing import Any, Literal
 import structlog
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.core.model import Event, MetricSpec, Sample, clean_value, freeze_fields
+from sentinel.core.model import Event, MetricSpec, Position, Sample
 from sentinel.core.settings import Duration, KeyPath, Size, field, positive
-from sentinel.sources.base import Emit, Registration
+from sentinel.sources.base import Emit, Item, Registration
+from sentinel.sources.detectors.auth_journal import JournalProcess, journal_command
+from sentinel.sources.detectors.auth_meaning import NAME, AuthMeaning
 from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, StateFile
-from sentinel.sources.parsers.authparse import (
-    AuthEvent,
-    LogRecord,
-    Malformed,
-    classify,
-    parse_journal_entry,
-    parse_syslog_line,
-)
 from sentinel.sources.parsers.logfollow import FileFollower
+from sentinel.sources.parsers.logrecord import LogRecord, Malformed, parse_journal_entry, parse_syslog_line
 
 log = structlog.get_logger("sentinel.collectors.auth")
 
-NAME = "auth"
 DRILL_LOG = Path("drill") / "auth.log"  # relative to state_dir; written by `sentinel drill`
+DRILL_POSITION = f"{NAME}.drill"
 KINDS = (
     "login_failed",
     "invalid_user",
+    "max_auth_attempts",
+    "denied_user",
+    "account_locked",
     "login_accepted",
     "root_login",
     "login_outside_hours",
@@ -64,13 +64,11 @@ KINDS = (
     "su_failed",
     "su_root_unlisted",
     "pam_auth_failure",
+    "log_forgery",
 )
 _HOURS = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
 JOURNAL_SOCKET = Path("/run/systemd/journal/socket")
-AUTH_FACILITIES = ("SYSLOG_FACILITY=4", "SYSLOG_FACILITY=10")  # auth, authpriv
-SOURCES_PER_USER = 50
-USERS_REMEMBERED = 2000
-SAVE_EVERY = 1.0  # seconds between position saves while lines keep coming
+SAVE_EVERY = 1.0  # seconds between position-only batches, and state-file saves
 
 
 def _check_hours(value: str) -> str | None:
@@ -93,6 +91,7 @@ class AuthConfig:
     poll_interval: Duration = field(Duration(1), check=positive)
     max_line: Size = field(Size(65536), check=positive)
     read_existing: bool = False  # first start: read what is already in the files (else from the end)
+    follow_symlinks: bool = False  # a followed log that is (or becomes) a symlink is refused otherwise
     login_hours: str = field("", check=_check_hours)
     root_allowlist: tuple[str, ...] = ()
     restart_backoff: Duration = field(Duration(5), check=positive)
@@ -105,12 +104,17 @@ class AuthConfig:
         return []
 
 
+def decode_line(raw: bytes) -> str:
+    """A line as text: bytes that are not UTF-8 kept as surrogates (`\\xNN` once cleaned)."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
 class AuthCollector:
     """Streaming collector of authentication events."""
 
     name = NAME
     metrics: Sequence[MetricSpec] = DETECTOR_METRICS
-    lossless = True  # the agent waits for queue room: a line past the saved offset is never re-read
+    lossless = True  # the agent waits for queue room: a line past the stored position is never re-read
 
     def __init__(
         self,
@@ -127,32 +131,44 @@ class AuthCollector:
         self._journald_present = journald_present
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._drill_thread: threading.Thread | None = None
+        self._drill_path = state_dir / DRILL_LOG
         saved = self._state.load() or {}
+        known = saved.get("known_sources")
+        self.meaning = AuthMeaning(
+            login_hours=config.login_hours,
+            root_allowlist=config.root_allowlist,
+            known_sources=known if isinstance(known, dict) else {},
+        )
+        self._meaning_lock = threading.Lock()  # the main and the drill follower share the memory
+        # before the store held positions they were in the state file: read once, on upgrade
         self._cursor: str | None = saved.get("cursor") if isinstance(saved.get("cursor"), str) else None
         files = saved.get("files")
-        files_state: dict[str, Any] = files if isinstance(files, dict) else {}
-        self._followers = [
-            FileFollower(
-                path,
-                saved=files_state.get(str(path)),
-                max_line=int(config.max_line),
-                start_at_end=not config.read_existing,
-            )
-            for path in config.files
-        ]
-        self._drill: FileFollower | None = None
-        if config.drill_log:
-            path = state_dir / DRILL_LOG
-            self._drill = FileFollower(path, saved=files_state.get(str(path)), max_line=int(config.max_line))
-        self._save_lock = threading.Lock()
-        self._drill_thread: threading.Thread | None = None
-        known = saved.get("known_sources")
-        self._known: dict[str, list[str]] = known if isinstance(known, dict) else {}
-        self._hours = _parse_hours(config.login_hours)
+        self._followers, self._drill = self._build_followers(files if isinstance(files, dict) else {})
+        self._journal = JournalProcess(
+            config.journalctl,
+            limit=int(config.max_line),
+            poll_interval=float(config.poll_interval),
+            stop=self._stop,
+        )
         self.mode = self._choose_mode()
-        self._dirty = False
-        self._last_save = 0.0
+        self._last_state_save = 0.0
+        self._last_position = {NAME: 0.0, DRILL_POSITION: 0.0}
+        self._unsaved = {NAME: False, DRILL_POSITION: False}
+
+    def _build_followers(self, files: dict[str, Any]) -> tuple[list[FileFollower], FileFollower | None]:
+        def follower(path: Path, *, start_at_end: bool) -> FileFollower:
+            return FileFollower(
+                path,
+                saved=files.get(str(path)),
+                max_line=int(self.config.max_line),
+                start_at_end=start_at_end,
+                follow_symlinks=self.config.follow_symlinks,
+            )
+
+        main = [follower(p, start_at_end=not self.config.read_existing) for p in self.config.files]
+        drill = follower(self._drill_path, start_at_end=False) if self.config.drill_log else None
+        return main, drill
 
     def _choose_mode(self) -> Literal["journal", "file"]:
         if self.config.source != "auto":
@@ -160,10 +176,25 @@ class AuthCollector:
         has_journalctl = shutil.which(self.config.journalctl) is not None
         return "journal" if has_journalctl and self._journald_present() else "file"
 
+    def resume_from(self, stored: Callable[[str], str | None]) -> None:
+        """Continue where the pipeline last stored a position (the agent calls this before start)."""
+        main, drill = _load(stored(NAME)), _load(stored(DRILL_POSITION))
+        if main is None and drill is None:
+            return  # never stored: the state file's positions (or the end of the files) stand
+        files: dict[str, Any] = {}
+        for value in (main, drill):
+            if value is not None and isinstance(value.get("files"), dict):
+                files.update(value["files"])
+        if main is not None:
+            self._cursor = main.get("cursor") if isinstance(main.get("cursor"), str) else None
+        for old in [*self._followers, *([self._drill] if self._drill else [])]:
+            old.close()
+        self._followers, self._drill = self._build_followers(files)
+
     # -- StreamingCollector ---------------------------------------------------------------------
 
     def start(self, emit: Emit) -> None:
-        """Start the follower thread."""
+        """Start the follower thread (and the drill log's)."""
         target = self._run_journal if self.mode == "journal" else self._run_files
         self._thread = threading.Thread(target=target, args=(emit,), name="collector:auth", daemon=True)
         self._thread.start()
@@ -175,28 +206,63 @@ class AuthCollector:
         log.info("auth_following", mode=self.mode)
 
     def stop(self) -> None:
-        """Stop following, save the position, join the thread."""
+        """Stop following, join the threads, save the state file."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._drill_thread is not None:
             self._drill_thread.join(timeout=5)
-        if self._drill is not None:
-            self._drill.close()
-        self._kill_journalctl()
-        for follower in self._followers:
+        self._journal.kill()
+        for follower in [*self._followers, *([self._drill] if self._drill else [])]:
             follower.close()
-        self._save(force=True)
+        self._save_state(force=True)
 
     def current(self) -> Iterable[Sample]:
         """Event counters and whether the source is being read."""
         return self.stats.samples()
+
+    def events_for(self, record: LogRecord) -> list[Event]:
+        """The events of one record, as the detector emits them (with its memory)."""
+        with self._meaning_lock:
+            return self.meaning.of(record).events
+
+    # -- positions ------------------------------------------------------------------------------
+
+    def main_position(self) -> Position:
+        """Where the main source has read to (journal cursor and every followed file)."""
+        files = {str(f.path): pos for f in self._followers if (pos := f.position()) is not None}
+        return Position(NAME, json.dumps({"cursor": self._cursor, "files": files}, sort_keys=True))
+
+    def drill_position(self) -> Position | None:
+        """Where the drill log has been read to."""
+        if self._drill is None or (pos := self._drill.position()) is None:
+            return None
+        return Position(DRILL_POSITION, json.dumps({"files": {str(self._drill.path): pos}}, sort_keys=True))
+
+    def _emit(self, emit: Emit, events: list[Event], position: Position | None, *, read: bool) -> bool:
+        """Hand events over with the position they were read up to; a read without events moves
+        the stored position at most every SAVE_EVERY seconds. False: the events were not taken
+        (the agent is stopping with a full queue) and must be read again."""
+        if position is None:
+            return not events or emit(events) is not False
+        now = time.monotonic()
+        key = position.source
+        if read:
+            self._unsaved[key] = True
+        if not events and not (self._unsaved[key] and now - self._last_position[key] >= SAVE_EVERY):
+            return True
+        items: list[Item] = [*events, position]
+        if emit(items) is False:
+            return not events
+        self._last_position[key], self._unsaved[key] = now, False
+        return True
 
     # -- files ----------------------------------------------------------------------------------
 
     def _run_files(self, emit: Emit) -> None:
         while not self._stop.is_set():
             busy = self.poll_files(emit)
+            self._save_state()
             self._stop.wait(0 if busy else float(self.config.poll_interval))
 
     def poll_files(self, emit: Emit) -> bool:
@@ -204,17 +270,16 @@ class AuthCollector:
         busy = False
         for follower in self._followers:
             skipped_before = follower.skipped
-            mark, lines = follower.position(), follower.read()
+            lines = follower.read()
             self.stats.malformed(follower.skipped - skipped_before)
             busy = busy or bool(lines)
             events = self._events_from_lines(lines)
-            if events and emit(events) is False:  # not taken (stopping, queue full): read again later
-                follower.rewind(mark)
-                continue
-            if lines or follower.skipped != skipped_before:
-                self._dirty = True
+            self._emit(
+                emit, events, self.main_position(), read=bool(lines) or follower.skipped != skipped_before
+            )
+        if not busy:
+            self._emit(emit, [], self.main_position(), read=False)
         self.stats.set_up(any(f.is_open for f in self._followers))
-        self._save()
         return busy
 
     def _run_drill(self, emit: Emit) -> None:
@@ -229,23 +294,15 @@ class AuthCollector:
             Event(e.detector, e.kind, e.subject, e.time, (*e.fields, ("drill", True)))
             for e in self._events_from_lines(lines)
         ]
-        if events and emit(events) is False:  # not taken (stopping, queue full): read again later
+        if not self._emit(emit, events, self.drill_position(), read=bool(lines)):
             self._drill.rewind(mark)
-            return
-        if lines:
-            self._dirty = True
-            self._save()
 
     def _events_from_lines(self, lines: Iterable[bytes]) -> list[Event]:
         now = self.clock.time()
         out: list[Event] = []
         for raw in lines:
-            text = _decode(raw)
-            if text is None:
-                self.stats.malformed()
-                continue
             try:
-                record = parse_syslog_line(text, now=now)
+                record = parse_syslog_line(decode_line(raw), now=now)
             except Malformed:
                 self.stats.malformed()
                 continue
@@ -255,183 +312,79 @@ class AuthCollector:
     # -- journal --------------------------------------------------------------------------------
 
     def journal_command(self) -> list[str]:
-        """The journalctl invocation: follow, JSON, auth facilities, from the saved cursor."""
-        cmd = [self.config.journalctl, "--follow", "--output=json", "--no-pager", *AUTH_FACILITIES]
-        if self._cursor:
-            cmd.append(f"--after-cursor={self._cursor}")
-        else:
-            cmd.append("--lines=0")  # first start: from now on, not the whole history
-        return cmd
+        """The journalctl invocation (see auth_journal.journal_command)."""
+        return journal_command(self.config.journalctl, self._cursor)
 
     def _run_journal(self, emit: Emit) -> None:
         while not self._stop.is_set():
             try:
-                self._proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                    self.journal_command(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-                )
+                self._journal.start(self._cursor)
             except OSError as exc:
                 log.error("journalctl_failed", error=str(exc))
                 self.stats.set_up(False)
                 self._stop.wait(float(self.config.restart_backoff))
                 continue
             self.stats.set_up(True)
-            self._read_journal(self._proc, emit)
-            code = self._kill_journalctl()
+            self.read_journal(emit)
+            code = self._journal.kill()
             self.stats.set_up(False)
-            self._save(force=True)
             if not self._stop.is_set():  # journald restarted or rotated under us: resume at the cursor
                 log.warning("journalctl_exited", code=code)
                 self._stop.wait(float(self.config.restart_backoff))
 
-    def _read_journal(self, proc: subprocess.Popen[bytes], emit: Emit) -> None:
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        buffer = b""
-        discarding = False
-        limit = int(self.config.max_line)
-        while not self._stop.is_set():
-            ready, _, _ = select.select([fd], [], [], float(self.config.poll_interval))
-            if not ready:
-                self._save()
-                continue
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            if discarding and lines:
-                lines, discarding = lines[1:], False
-            if len(buffer) > limit:  # one entry larger than any real one: drop it, count it
-                self.stats.malformed()
-                buffer, discarding = b"", True
-            cursor, events = self._cursor, self._events_from_journal(lines, limit)
-            if events and emit(events) is False:  # not taken (stopping): resume before them
-                self._cursor = cursor
-                return
-            self._save()
+    def read_journal(self, emit: Emit) -> None:
+        """Read the running journalctl until it exits or the collector stops."""
 
-    def _events_from_journal(self, lines: Iterable[bytes], limit: int) -> list[Event]:
+        def idle() -> None:
+            self._emit(emit, [], self.main_position(), read=False)
+            self._save_state()
+
+        skipped = 0
+        for lines in self._journal.lines(idle):
+            splitter = self._journal.splitter
+            self.stats.malformed(splitter.skipped - skipped)
+            skipped = splitter.skipped
+            cursor, events = self._cursor, self._events_from_journal(lines)
+            if not self._emit(emit, events, self.main_position(), read=True):
+                self._cursor = cursor  # not taken (stopping): resume before them
+                return
+            self._save_state()
+
+    def _events_from_journal(self, lines: Iterable[bytes]) -> list[Event]:
         out: list[Event] = []
         for line in lines:
-            if not line.strip():
-                continue
-            if len(line) > limit:
-                self.stats.malformed()
-                continue
             try:
-                record, cursor = parse_journal_entry(line)
+                record, cursor = parse_journal_entry(line, now=self.clock.time())
             except Malformed:
                 self.stats.malformed()
                 continue
-            self._cursor, self._dirty = cursor, True
+            if cursor:
+                self._cursor = cursor
             out += self.events_for(record)
         return self.stats.counted(out)
 
-    def _kill_journalctl(self) -> int | None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(3)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        return proc.returncode
-
-    # -- meaning --------------------------------------------------------------------------------
-
-    def events_for(self, record: LogRecord) -> list[Event]:
-        """The events of one record, including those that need this terminal's memory."""
-        out: list[Event] = []
-        for auth in classify(record):
-            out.append(self._event(auth, record))
-            out += [self._event(extra, record) for extra in self._derived(auth, record.time)]
-        return out
-
-    def _derived(self, auth: AuthEvent, when: float) -> list[AuthEvent]:
-        fields = auth.fields
-        user, source = str(fields.get("user", "")), str(fields.get("source", ""))
-        if auth.kind == "login_accepted":
-            extra = []
-            if self._hours and not _within(self._hours, when):
-                extra.append(AuthEvent("login_outside_hours", auth.subject, fields))
-            if self._remember_source(user, source):
-                extra.append(AuthEvent("login_new_source", auth.subject, fields))
-            return extra
-        becomes_root = auth.kind in ("sudo_command", "su_session") and fields.get("target_user") == "root"
-        if becomes_root and user not in self.config.root_allowlist and user != "root":
-            kind = "sudo_root_unlisted" if auth.kind == "sudo_command" else "su_root_unlisted"
-            return [AuthEvent(kind, user, fields)]
-        return []
-
-    def _remember_source(self, user: str, source: str) -> bool:
-        """Note a login source; True when the user logged in before but never from here."""
-        known = self._known.get(user)
-        if known is None:
-            self._known[user] = [source]
-            while len(self._known) > USERS_REMEMBERED:
-                self._known.pop(next(iter(self._known)))
-            self._dirty = True
-            return False
-        if source in known:
-            return False
-        known.append(source)
-        del known[:-SOURCES_PER_USER]
-        self._dirty = True
-        return True
-
-    def _event(self, auth: AuthEvent, record: LogRecord) -> Event:
-        fields = {k: clean_value(v) for k, v in auth.fields.items()}
-        fields["host"] = record.host
-        return Event(NAME, auth.kind, str(clean_value(auth.subject)), record.time, freeze_fields(fields))
-
     # -- state ----------------------------------------------------------------------------------
 
-    def _save(self, *, force: bool = False) -> None:
-        with self._save_lock:  # the main and the drill follower threads both save
-            now = time.monotonic()
-            if not self._dirty or (not force and now - self._last_save < SAVE_EVERY):
+    def _save_state(self, *, force: bool = False) -> None:
+        """The memory that is not a position (known login sources), at most every SAVE_EVERY."""
+        now = time.monotonic()
+        with self._meaning_lock:
+            if not self.meaning.dirty or (not force and now - self._last_state_save < SAVE_EVERY):
                 return
-            self._last_save, self._dirty = now, False
-            followers = [*self._followers, *([self._drill] if self._drill is not None else [])]
-            self._state.save(
-                {
-                    "cursor": self._cursor,
-                    "files": {str(f.path): pos for f in followers if (pos := f.position()) is not None},
-                    "known_sources": self._known,
-                }
-            )
+            self._last_state_save, self.meaning.dirty = now, False
+            data = {"known_sources": {u: list(s) for u, s in self.meaning.known_sources.items()}}
+        self._state.save(data)
 
 
-def _decode(raw: bytes) -> str | None:
-    """A line as text, or None for binary or invalid UTF-8 (counted as malformed)."""
-    if b"\x00" in raw:
+def _load(value: str | None) -> dict[str, Any] | None:
+    if value is None:
         return None
     try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
+        data = json.loads(value)
+    except ValueError:
+        log.warning("auth_position_unreadable")
         return None
-
-
-def _parse_hours(text: str) -> tuple[int, int] | None:
-    match = _HOURS.match(text) if text else None
-    if not match:
-        return None
-    return int(match[1]) * 60 + int(match[2]), int(match[3]) * 60 + int(match[4])
-
-
-def _within(hours: tuple[int, int], when: float) -> bool:
-    """Whether local time `when` falls in [start, end) minutes of the day (may wrap midnight)."""
-    local = time.localtime(when)
-    minute = local.tm_hour * 60 + local.tm_min
-    start, end = hours
-    if start <= end:
-        return start <= minute < end
-    return minute >= start or minute < end
+    return data if isinstance(data, dict) else None
 
 
 COLLECTOR = Registration(

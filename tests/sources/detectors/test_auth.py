@@ -11,24 +11,33 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sentinel.core.model import Event
+from sentinel.core.model import Event, Position
 from sentinel.sources.detectors.auth import AuthCollector, AuthConfig
 from sentinel.sources.detectors.base import StateFile
 from sentinel.sources.parsers.authparse import LogRecord
+from sentinel.sources.parsers.logrecord import parse_syslog_line
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "auth"
 
 
 class Sink:
-    """Collects what a streaming collector emits."""
+    """Collects what a streaming collector emits; keeps the last position like the store does."""
 
     def __init__(self) -> None:
         self.q: queue.Queue[Event] = queue.Queue()
+        self.positions: dict[str, str] = {}
 
     def __call__(self, items: Sequence[Any]) -> bool:
         for item in items:
-            self.q.put(item)
+            if isinstance(item, Position):
+                self.positions[item.source] = item.value
+            else:
+                self.q.put(item)
         return True
+
+    def stored(self, source: str) -> str | None:
+        """What HazardStore.position would answer."""
+        return self.positions.get(source)
 
     def take(self, n: int, timeout: float = 10.0) -> list[Event]:
         return [self.q.get(timeout=timeout) for _ in range(n)]
@@ -78,6 +87,7 @@ def test_restart_reads_lines_written_while_down_exactly_once(tmp_path: Path) -> 
     first.stop()
     write(log, failed("192.0.2.2") + failed("192.0.2.3"))
     second, sink2 = file_collector(tmp_path), Sink()
+    second.resume_from(sink.stored)  # the agent hands back the position the store holds
     second.start(sink2)
     try:
         got = [e.subject for e in sink2.take(2)]
@@ -88,7 +98,7 @@ def test_restart_reads_lines_written_while_down_exactly_once(tmp_path: Path) -> 
 
 
 def test_garbage_is_counted_and_skipped(tmp_path: Path) -> None:
-    """Binary bytes, invalid UTF-8, a 1 MB line and header-less text are malformed; the rest parse."""
+    """Binary bytes, a 1 MB line and header-less text are malformed; invalid UTF-8 is kept."""
     log = tmp_path / "auth.log"
     log.touch()
     collector, sink = file_collector(tmp_path), Sink()
@@ -99,14 +109,15 @@ def test_garbage_is_counted_and_skipped(tmp_path: Path) -> None:
         write(log, b"A" * 1_000_000 + b"\n")
         write(log, b"no header at all\n")
         write(log, failed("198.51.100.8"))
-        (event,) = sink.take(1)
-        assert event.subject == "198.51.100.8"
-        assert collector.stats.malformed_count == 4
+        kept, last = sink.take(2)
+        assert (kept.subject, kept.get("user")) == ("1.2.3.4", "r\\xffoot")
+        assert last.subject == "198.51.100.8"
+        assert collector.stats.malformed_count == 3
     finally:
         collector.stop()
     samples = {(s.name, s.labels): s.value for s in collector.current()}
-    assert samples[("sentinel_events_malformed_total", (("detector", "auth"),))] == 4
-    assert samples[("sentinel_events_total", (("detector", "auth"), ("kind", "login_failed")))] == 1
+    assert samples[("sentinel_events_malformed_total", (("detector", "auth"),))] == 3
+    assert samples[("sentinel_events_total", (("detector", "auth"), ("kind", "login_failed")))] == 2
 
 
 def test_detector_up_follows_the_file(tmp_path: Path) -> None:
@@ -152,12 +163,13 @@ def test_journal_mode_parses_json_and_persists_the_cursor(tmp_path: Path) -> Non
     assert [e.kind for e in events] == ["login_failed", "login_failed", "sudo_command", "sudo_root_unlisted"]
     assert events[1].subject == "2001:db8::dead:beef"
     assert collector.stats.malformed_count == 3
-    saved = StateFile(tmp_path / "state", "auth").load()
-    assert saved is not None and saved["cursor"] == json.loads(lines[2])["__CURSOR"]
+    cursor = json.loads(sink.positions["auth"])["cursor"]
+    assert cursor == json.loads(lines[2])["__CURSOR"]
     first_argv = json.loads((tmp_path / "argv.jsonl").read_text().splitlines()[0])
-    assert "--lines=0" in first_argv and "SYSLOG_FACILITY=10" in first_argv
+    assert "--lines=0" in first_argv and "SYSLOG_FACILITY=10" in first_argv and "--all" in first_argv
     again = AuthCollector(config, state_dir=tmp_path / "state")
-    assert f"--after-cursor={saved['cursor']}" in again.journal_command()
+    again.resume_from(sink.stored)
+    assert f"--after-cursor={cursor}" in again.journal_command()
 
 
 def test_journalctl_that_exits_is_restarted_from_the_cursor(tmp_path: Path) -> None:
@@ -227,4 +239,177 @@ def test_real_default_files(tmp_path: Path) -> None:
     collector.poll_files(Sink())
     readable = any(os.access(p, os.R_OK) for p in ("/var/log/auth.log", "/var/log/secure"))
     assert collector.stats.up == readable
+    collector.stop()
+
+
+# -- issue 17: nothing lost, nothing believed that should not be ---------------------------------
+
+
+def journal_entry(message: object, **fields: object) -> bytes:
+    entry: dict[str, object] = {
+        "__CURSOR": f"s=1;i={abs(hash(str(message))) % 10**6}",
+        "__REALTIME_TIMESTAMP": str(int(time.time() * 1e6)),
+        "MESSAGE": message,
+        "SYSLOG_IDENTIFIER": "sshd",
+        "_COMM": "sshd",
+        "_EXE": "/usr/sbin/sshd",
+        "_UID": "0",
+        "_PID": "4821",
+        "_HOSTNAME": "teller07",
+    }
+    entry.update(fields)
+    return json.dumps({k: v for k, v in entry.items() if v is not None}).encode()
+
+
+def journal_collector(tmp_path: Path, lines: list[bytes], **overrides: Any) -> tuple[AuthCollector, Sink]:
+    script = write_fake_journalctl(tmp_path, lines)
+    config = AuthConfig(source="journal", journalctl=str(script), poll_interval=0.05, **overrides)
+    return AuthCollector(config, state_dir=tmp_path / "state"), Sink()
+
+
+def test_invalid_utf8_user_names_are_counted_not_dropped(tmp_path: Path) -> None:
+    """Eight failures with a stray byte in the user name are eight events (the issue's loss)."""
+    log = tmp_path / "auth.log"
+    log.touch()
+    collector, sink = file_collector(tmp_path), Sink()
+    collector.start(sink)
+    try:
+        for _ in range(8):
+            write(log, failed("203.0.113.77", user="adm\udcffin").encode("utf-8", "surrogateescape"))
+        events = sink.take(8)
+    finally:
+        collector.stop()
+    assert {e.kind for e in events} == {"login_failed"}
+    assert {e.get("user") for e in events} == {"adm\\xffin"}
+    assert collector.stats.malformed_count == 0
+
+
+def test_a_huge_journal_entry_is_counted_once(tmp_path: Path) -> None:
+    """A 1 MiB entry spans many reads: one malformed input, and the next entry still counts."""
+    huge = journal_entry("x" * (1 << 20))
+    after = journal_entry("Failed password for root from 203.0.113.8 port 1 ssh2")
+    collector, sink = journal_collector(tmp_path, [huge, after])
+    collector.start(sink)
+    try:
+        (event,) = sink.take(1)
+    finally:
+        collector.stop()
+    assert event.subject == "203.0.113.8"
+    assert collector.stats.malformed_count == 1
+
+
+def test_journal_entry_without_timestamp_is_stamped_at_read_time(tmp_path: Path) -> None:
+    """No __REALTIME_TIMESTAMP: the event is kept, timed when read, and marked so."""
+    line = journal_entry("Failed password for root from 203.0.113.9 port 1 ssh2", __REALTIME_TIMESTAMP=None)
+    collector, sink = journal_collector(tmp_path, [line])
+    before = time.time()
+    collector.start(sink)
+    try:
+        (event,) = sink.take(1)
+    finally:
+        collector.stop()
+    assert before <= event.time <= time.time()
+    assert event.get("stamped_at_read") is True
+
+
+def test_nul_in_journal_message_does_not_reach_the_subject(tmp_path: Path) -> None:
+    """A NUL sent by a direct journal client is a visible escape in the event."""
+    line = journal_entry(list(b"Invalid user ev\x00il from 203.0.113.10 port 2"))
+    collector, sink = journal_collector(tmp_path, [line])
+    collector.start(sink)
+    try:
+        (event,) = sink.take(1)
+    finally:
+        collector.stop()
+    assert event.get("user") == "ev\\x00il"
+    assert "\x00" not in repr(event)
+
+
+def test_forged_journal_identity_is_a_finding_not_a_root_login(tmp_path: Path) -> None:
+    """`logger -t sshd` by uid 1000: a log_forgery event, no root_login (the issue's evasion)."""
+    forged = journal_entry(
+        "Accepted password for root from 198.51.100.7 port 40000 ssh2",
+        _COMM="logger",
+        _EXE="/usr/bin/logger",
+        _UID="1000",
+    )
+    real = journal_entry("Accepted password for root from 198.51.100.8 port 40001 ssh2")
+    collector, sink = journal_collector(tmp_path, [forged, real])
+    collector.start(sink)
+    try:
+        events = sink.take(3)
+    finally:
+        collector.stop()
+    assert [e.kind for e in events] == ["log_forgery", "login_accepted", "root_login"]
+    assert events[0].get("comm") == "logger" and events[0].get("uid") == 1000
+    assert events[2].subject == "198.51.100.8"
+
+
+def test_an_invalid_user_connection_is_one_event(tmp_path: Path) -> None:
+    """loghub's connection: Invalid user, input_userauth_request, check pass, Failed password."""
+    lines = [
+        "Dec 10 07:07:38 LabSZ sshd[24206]: Invalid user test9 from 52.80.34.196",
+        "Dec 10 07:07:38 LabSZ sshd[24206]: input_userauth_request: invalid user test9 [preauth]",
+        "Dec 10 07:07:38 LabSZ sshd[24206]: pam_unix(sshd:auth): check pass; user unknown",
+        "Dec 10 07:07:45 LabSZ sshd[24206]: Failed password for invalid user test9 from 52.80.34.196"
+        " port 36060 ssh2",
+        "Dec 10 07:13:56 LabSZ sshd[24206]: Disconnecting: Too many authentication failures for test9"
+        " [preauth]",
+    ]
+    collector = file_collector(tmp_path)
+    now = time.time()
+    kinds = [[(e.kind, e.get("source")) for e in collector.events_for(_syslog(line, now))] for line in lines]
+    assert kinds == [
+        [("invalid_user", "52.80.34.196")],
+        [],
+        [],
+        [("login_failed", "52.80.34.196")],
+        [("max_auth_attempts", "52.80.34.196")],
+    ]
+
+
+def _syslog(line: str, now: float) -> LogRecord:
+    return parse_syslog_line(line, now=now)
+
+
+def test_every_batch_of_events_carries_its_read_position(tmp_path: Path) -> None:
+    """The position travels with the events it covers; quiet reads move it only now and then."""
+    log = tmp_path / "auth.log"
+    log.touch()
+    collector = file_collector(tmp_path)
+    batches: list[list[Any]] = []
+
+    def emit(items: Sequence[Any]) -> bool:
+        batches.append(list(items))
+        return True
+
+    write(log, failed("192.0.2.1"))
+    collector.poll_files(emit)
+    (batch,) = batches
+    assert [type(i).__name__ for i in batch] == ["Event", "Position"]
+    offset = json.loads(batch[1].value)["files"][str(log)]["offset"]
+    assert offset == log.stat().st_size
+    write(log, "Mar  3 10:15:01 h cron[1]: nothing to see\n")
+    collector.poll_files(emit)
+    collector.poll_files(emit)
+    assert len(batches) <= 2  # a read without events: a position at most every SAVE_EVERY seconds
+    collector.stop()
+
+
+def test_positions_from_before_the_store_are_used_once(tmp_path: Path) -> None:
+    """Upgrading: with nothing stored, the state file's old offsets stand."""
+    log = tmp_path / "auth.log"
+    write(log, failed("192.0.2.1"))
+    StateFile(tmp_path / "state", "auth").save(
+        {
+            "files": {
+                str(log): {"dev": log.stat().st_dev, "inode": log.stat().st_ino, "offset": log.stat().st_size}
+            }
+        }
+    )
+    write(log, failed("192.0.2.2"))
+    collector, sink = file_collector(tmp_path), Sink()
+    collector.resume_from(lambda source: None)
+    collector.poll_files(sink)
+    assert [e.subject for e in sink.take(1)] == ["192.0.2.2"]
     collector.stop()

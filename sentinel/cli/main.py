@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "drill": ("sentinel.cli.drill", "run an emergency drill against the running agent"),
     "tickets": ("sentinel.cli.tickets", "the ticket outbox: what was delivered, what waits, what failed"),
     "baseline": ("sentinel.cli.baseline", "file-integrity baseline: init, check, update, show"),
+    "logtest": (
+        "sentinel.cli.logtest",
+        "what the auth detector makes of log lines, and which rules they count toward",
+    ),
 }
 """Command -> (the group module that implements it, its one-line help). Each group module has
 `configure(command, parser, add_config)`, which adds the command's arguments and handler."""

@@ -223,6 +223,8 @@ def login_meaning(message: str) -> Interpretation:
         fields: dict[str, Scalar] = {"source": source, "user": user, "service": "login", "tty": tty}
         if groups.get("why"):
             fields["reason"] = groups["why"]
+        elif kind in ("denied_user", "max_auth_attempts", "account_locked"):
+            fields["reason"] = message.split(" on '", 1)[0].split(" FROM ", 1)[0]
         if kind == "login_accepted":
             return Interpretation([AuthEvent(kind, f"{user}@{source}", fields)])
         if kind == "account_locked":

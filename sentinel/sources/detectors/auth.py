@@ -143,6 +143,7 @@ class AuthCollector:
         self._meaning_lock = threading.Lock()  # the main and the drill follower share the memory
         # before the store held positions they were in the state file: read once, on upgrade
         self._cursor: str | None = saved.get("cursor") if isinstance(saved.get("cursor"), str) else None
+        self._since: float | None = None  # first start with no cursor: read the journal from here
         files = saved.get("files")
         self._followers, self._drill = self._build_followers(files if isinstance(files, dict) else {})
         self._journal = JournalProcess(
@@ -187,6 +188,8 @@ class AuthCollector:
                 files.update(value["files"])
         if main is not None:
             self._cursor = main.get("cursor") if isinstance(main.get("cursor"), str) else None
+            since = main.get("since")
+            self._since = float(since) if isinstance(since, int | float) else None
         for old in [*self._followers, *([self._drill] if self._drill else [])]:
             old.close()
         self._followers, self._drill = self._build_followers(files)
@@ -231,7 +234,10 @@ class AuthCollector:
     def main_position(self) -> Position:
         """Where the main source has read to (journal cursor and every followed file)."""
         files = {str(f.path): pos for f in self._followers if (pos := f.position()) is not None}
-        return Position(NAME, json.dumps({"cursor": self._cursor, "files": files}, sort_keys=True))
+        value: dict[str, Any] = {"cursor": self._cursor, "files": files}
+        if self._cursor is None and self._since is not None:
+            value["since"] = self._since
+        return Position(NAME, json.dumps(value, sort_keys=True))
 
     def drill_position(self) -> Position | None:
         """Where the drill log has been read to."""
@@ -260,6 +266,9 @@ class AuthCollector:
     # -- files ----------------------------------------------------------------------------------
 
     def _run_files(self, emit: Emit) -> None:
+        # where following began (the end of the files, at a first start) is stored at once: a
+        # crash before the first line would otherwise start again at the then end, skipping
+        self._emit(emit, [], self.main_position(), read=True)
         while not self._stop.is_set():
             busy = self.poll_files(emit)
             self._save_state()
@@ -313,12 +322,15 @@ class AuthCollector:
 
     def journal_command(self) -> list[str]:
         """The journalctl invocation (see auth_journal.journal_command)."""
-        return journal_command(self.config.journalctl, self._cursor)
+        return journal_command(self.config.journalctl, self._cursor, self._since)
 
     def _run_journal(self, emit: Emit) -> None:
+        if self._cursor is None and self._since is None:  # first start: from now, and remember it
+            self._since = self.clock.time()
+            self._emit(emit, [], self.main_position(), read=True)
         while not self._stop.is_set():
             try:
-                self._journal.start(self._cursor)
+                self._journal.start(self._cursor, self._since)
             except OSError as exc:
                 log.error("journalctl_failed", error=str(exc))
                 self.stats.set_up(False)

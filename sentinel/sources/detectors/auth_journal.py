@@ -24,13 +24,16 @@ AUTH_FACILITIES = ("SYSLOG_FACILITY=4", "SYSLOG_FACILITY=10")  # auth, authpriv
 READ_CHUNK = 1 << 16
 
 
-def journal_command(journalctl: str, cursor: str | None) -> list[str]:
-    """The journalctl invocation: follow, JSON with every field whole, auth facilities, from the cursor."""
+def journal_command(journalctl: str, cursor: str | None, since: float | None = None) -> list[str]:
+    """The journalctl invocation: follow, JSON with every field whole, auth facilities, from the
+    cursor; before any entry was stored, from the time the detector first started (`since`)."""
     cmd = [journalctl, "--follow", "--output=json", "--all", "--no-pager", *AUTH_FACILITIES]
     if cursor:
         cmd.append(f"--after-cursor={cursor}")
+    elif since is not None:
+        cmd.append(f"--since=@{since:.6f}")
     else:
-        cmd.append("--lines=0")  # first start: from now on, not the whole history
+        cmd.append("--lines=0")  # from now on, not the whole history
     return cmd
 
 
@@ -75,11 +78,11 @@ class JournalProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self.splitter = JournalLines(limit)
 
-    def start(self, cursor: str | None) -> None:
-        """Start journalctl after `cursor`; raise OSError when it cannot run."""
+    def start(self, cursor: str | None, since: float | None = None) -> None:
+        """Start journalctl after `cursor` (or `since`); raise OSError when it cannot run."""
         self.splitter = JournalLines(self.limit)
         self._proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            journal_command(self.journalctl, cursor), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            journal_command(self.journalctl, cursor, since), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
 
     def lines(self, on_idle: Callable[[], None]) -> Iterator[list[bytes]]:

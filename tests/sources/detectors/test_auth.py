@@ -166,7 +166,8 @@ def test_journal_mode_parses_json_and_persists_the_cursor(tmp_path: Path) -> Non
     cursor = json.loads(sink.positions["auth"])["cursor"]
     assert cursor == json.loads(lines[2])["__CURSOR"]
     first_argv = json.loads((tmp_path / "argv.jsonl").read_text().splitlines()[0])
-    assert "--lines=0" in first_argv and "SYSLOG_FACILITY=10" in first_argv and "--all" in first_argv
+    assert "SYSLOG_FACILITY=10" in first_argv and "--all" in first_argv
+    assert any(a.startswith("--since=@") for a in first_argv)  # a first start: from when it began
     again = AuthCollector(config, state_dir=tmp_path / "state")
     again.resume_from(sink.stored)
     assert f"--after-cursor={cursor}" in again.journal_command()
@@ -413,3 +414,21 @@ def test_positions_from_before_the_store_are_used_once(tmp_path: Path) -> None:
     collector.poll_files(sink)
     assert [e.subject for e in sink.take(1)] == ["192.0.2.2"]
     collector.stop()
+
+
+def test_a_first_start_stores_where_it_began_at_once(tmp_path: Path) -> None:
+    """Killed before its first line, a restart must not begin at the then end: the start is stored."""
+    log = tmp_path / "auth.log"
+    write(log, failed("192.0.2.1"))  # history: not replayed on a first start
+    collector, sink = file_collector(tmp_path), Sink()
+    collector.start(sink)
+    wait = time.monotonic() + 10
+    while "auth" not in sink.positions and time.monotonic() < wait:
+        time.sleep(0.01)
+    collector.stop()
+    write(log, failed("192.0.2.2"))  # written while "down"
+    again, sink2 = file_collector(tmp_path), Sink()
+    again.resume_from(sink.stored)
+    again.poll_files(sink2)
+    assert [e.subject for e in sink2.take(1)] == ["192.0.2.2"]
+    again.stop()

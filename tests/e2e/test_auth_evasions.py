@@ -13,7 +13,6 @@ import os
 import random
 import shutil
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 from sentinel.testing import wait_until
 from tests.e2e.conftest import AgentProcess, wait_for_log
 from tests.e2e.test_detectors import hazards, metric, with_shipped_rules
+from tests.sources.detectors.test_auth import write_fake_journalctl
 
 pytestmark = pytest.mark.e2e
 
@@ -81,20 +81,6 @@ def test_invalid_utf8_in_user_names_loses_no_failed_login(start_agent: Any, tmp:
     assert metric(agent, 'sentinel_events_malformed_total{detector="auth"}') == 0
 
 
-def fake_journalctl(tmp: Path, entries: list[bytes]) -> Path:
-    """A journalctl stand-in printing `entries` once, then waiting (like --follow)."""
-    data = tmp / "journal.out"
-    data.write_bytes(b"".join(e + b"\n" for e in entries))
-    script = tmp / "journalctl"
-    script.write_text(
-        f"#!{sys.executable}\nimport sys, time\n"
-        f"sys.stdout.buffer.write(open({str(data)!r}, 'rb').read()); sys.stdout.flush()\n"
-        "time.sleep(600)\n"
-    )
-    script.chmod(0o755)
-    return script
-
-
 def entry(message: Any, n: int, **fields: Any) -> bytes:
     base = {
         "__CURSOR": f"s=feed;i={n:x}",
@@ -113,7 +99,7 @@ def entry(message: Any, n: int, **fields: Any) -> bytes:
 
 
 def journal_agent(start_agent: Any, tmp: Path, entries: list[bytes]) -> AgentProcess:
-    script = fake_journalctl(tmp, entries)
+    script = write_fake_journalctl(tmp, entries)
     with_shipped_rules(tmp)
     conf = f'\n[collectors.auth]\nsource = "journal"\njournalctl = "{script}"\npoll_interval = "0.1s"\n'
     return start_agent(conf, health=False)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sentinel.core.model import Event, Scalar, clean_text, clean_value, freeze_fields
+from sentinel.core.redact import redact_field, redact_text
 from sentinel.sources.parsers.authconn import Connections
 from sentinel.sources.parsers.authparse import AuthEvent, interpret
 from sentinel.sources.parsers.logrecord import LogRecord
@@ -119,8 +120,10 @@ class AuthMeaning:
 
     @staticmethod
     def _event(auth: AuthEvent, record: LogRecord) -> Event:
-        fields: dict[str, Scalar] = {k: clean_value(v) for k, v in auth.fields.items()}
+        # a sudo command line or a forged message may hold a password: masked as it is read
+        fields: dict[str, Scalar] = {k: redact_field(k, clean_value(v)) for k, v in auth.fields.items()}
         fields["host"] = clean_text(record.host)
         if record.stamped_at_read:
             fields["stamped_at_read"] = True
-        return Event(NAME, auth.kind, clean_text(auth.subject), record.time, freeze_fields(fields))
+        subject = redact_text(clean_text(auth.subject))
+        return Event(NAME, auth.kind, subject, record.time, freeze_fields(fields))

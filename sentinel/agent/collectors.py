@@ -70,7 +70,10 @@ class RunningCollectors:
         self.status.register(collector.name, "streaming")
         try:
             resume = getattr(collector, "resume_from", None)
-            if resume is not None:  # where it had read to when its last findings were stored
+            if resume is not None:  # where it had read to when its last findings were stored:
+                # after a reload, once what its predecessor handed over is stored too
+                if not pipeline.drained(timeout=30.0):
+                    log.warning("pipeline_not_drained", collector=collector.name)
                 resume(pipeline.store.position)
             collector.start(emit)
         except Exception as exc:

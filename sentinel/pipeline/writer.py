@@ -121,6 +121,18 @@ class Pipeline:
         """Run `fn` on the writer thread (to touch the engine or store from elsewhere)."""
         self._queue.put(fn)
 
+    def drained(self, timeout: float) -> bool:
+        """Wait until every batch queued before this call has been processed (its findings and
+        positions stored); True at once when the writer is not running. False on timeout."""
+        if self._thread is None or not self._thread.is_alive():
+            return True
+        done = threading.Event()
+        try:
+            self._queue.put(done.set, timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
     def submit_findings(self, findings: Sequence[Finding]) -> None:
         """Have the writer apply findings made elsewhere (scheduled inspections, drills)."""
         batch = tuple(findings)

@@ -1,7 +1,8 @@
 """Issue 19, items 6 and 11: 100 SIGHUPs in 10 s under 50 auth lines/s and 50 file changes/s.
 
 Every auth line comes from its own address and every file is new, so each must end as its own
-hazard: nothing read and then dropped by a reload, nothing changed and never reported. The
+hazard: nothing read and then dropped by a reload, nothing read twice (issue 17), nothing changed
+and never reported. The
 counters the reloads rebuilt stay monotonic.
 """
 
@@ -134,6 +135,16 @@ def test_hundred_reloads_lose_no_line_and_no_change(tmp: Path) -> None:
             dropped,
             reloads_seen(agent),
         )
+        # nor read twice: a reload's new auth collector resumes where its predecessor's stored
+        # findings end, only once what that predecessor handed over is stored (issue 17)
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            twice = conn.execute(
+                "SELECT count(*) FROM hazards WHERE rule = 'r19_login_failed' AND occurrences > 1"
+            ).fetchone()[0]
+        finally:
+            conn.close()
+        assert twice == 0, twice
         reloads = sum(1 for e in agent.log_events() if e.get("event") == "config_reloaded")
         assert reloads >= 20, reloads  # SIGHUPs arriving during a reload coalesce (fewer on a loaded machine)
         assert seen == sorted(seen), seen  # counters are monotonic across the reloads

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -86,4 +87,22 @@ def test_a_store_without_a_position_answers_none(tmp: Path) -> None:
     try:
         assert store.position("auth") is None
     finally:
+        store.close()
+
+
+def test_drained_waits_for_what_was_queued_before(tmp: Path) -> None:
+    """A reload's new collector reads the stored position only after its predecessor's batches."""
+    pipeline, store = make(tmp)
+    release = threading.Event()
+    pipeline.start()
+    try:
+        pipeline.call_soon(lambda: release.wait(10))  # the writer is busy with something else
+        pipeline.submit(batch(root_login("192.0.2.9"), Position("auth", '{"offset": 99}')))
+        assert store.position("auth") is None  # queued, not stored yet
+        assert not pipeline.drained(timeout=0.2)  # it does wait (and says so when it gives up)
+        release.set()
+        assert pipeline.drained(timeout=10)
+        assert store.position("auth") == '{"offset": 99}'
+    finally:
+        pipeline.stop()
         store.close()

@@ -279,13 +279,13 @@ class AuthCollector:
         busy = False
         for follower in self._followers:
             skipped_before = follower.skipped
-            lines = follower.read()
+            mark, lines = follower.position(), follower.read()
             self.stats.malformed(follower.skipped - skipped_before)
             busy = busy or bool(lines)
             events = self._events_from_lines(lines)
-            self._emit(
-                emit, events, self.main_position(), read=bool(lines) or follower.skipped != skipped_before
-            )
+            read = bool(lines) or follower.skipped != skipped_before
+            if not self._emit(emit, events, self.main_position(), read=read):
+                follower.rewind(mark)  # not taken (stopping, queue full): read again later
         if not busy:
             self._emit(emit, [], self.main_position(), read=False)
         self.stats.set_up(any(f.is_open for f in self._followers))

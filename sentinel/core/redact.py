@@ -106,6 +106,7 @@ _PEM = re.compile(
 )
 
 
+_PAM_TAG = re.compile(r"(?:auth|account|session|password|chauthtok|setcred)\)")
 _HANDLED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 
 
@@ -144,6 +145,8 @@ def _headers(text: str) -> str:
         name = m.group("name").lower()
         if name in _HANDLED_HEADERS or m.group("value") == MASK or not secret_name(name):
             return m.group(0)
+        if _PAM_TAG.match(m.group("value")) and text[m.start() - 1 : m.start()] == "(":
+            return m.group(0)  # `pam_unix(passwd:chauthtok)`: PAM's service and group, no secret
         return m.group(0)[: m.start("value") - m.start()] + MASK
 
     return _HEADER_LIKE.sub(sub, text)
@@ -209,6 +212,17 @@ _USERPASS_FLAGS: dict[str, tuple[frozenset[str], str]] = {
     "wget": (frozenset({"--user"}), ":"),
 }
 _SECRET_WORDS = frozenset({"password", "passwd", "passphrase", "token", "secret", "apikey", "bearer"})
+# after a bare secret word, these (and options) are prose, not its value: log messages say "Failed
+# password for root", "a password is required", "token expired" (masking them hid who and what)
+_PROSE_AFTER_SECRET_WORD = frozenset(
+    {
+        "for", "is", "was", "are", "were", "has", "have", "had", "will", "must", "may", "not", "and",
+        "or", "of", "to", "from", "by", "on", "in", "with", "the", "a", "an", "required", "attempt",
+        "attempts", "changed", "change", "expired", "expires", "incorrect", "mismatch", "check",
+        "failed", "failure", "authentication", "accepted", "reset", "updated", "entered", "prompt",
+        "too", "unchanged", "denied", "rejected", "verification", "validation", "quality",
+    }
+)  # fmt: skip
 _OPTION = re.compile(r"^--?[A-Za-z][\w.-]+$")
 _SEPARATORS = frozenset({"|", "||", "&&", ";", "&", "(", ")", "|&"})
 _WS = re.compile(r"(\s+)")
@@ -235,13 +249,16 @@ class _Tokens:
         self.program = ""
         self.login = False
         self.mask_next = False
+        self.prose_may_follow = False  # the mask is for the word after a bare secret word
         self.userpass_next = ""  # separator of the user:password value expected next
 
     def token(self, tok: str) -> str:
         bare = tok.strip("'\"")
         if self.mask_next:
             self.mask_next = False
-            return _keep_quotes(tok, MASK)
+            prose_may_follow, self.prose_may_follow = self.prose_may_follow, False
+            if not (prose_may_follow and (tok in _PROSE_AFTER_SECRET_WORD or tok.startswith("-"))):
+                return _keep_quotes(tok, MASK)
         if self.userpass_next:
             sep, self.userpass_next = self.userpass_next, ""
             return _mask_after(tok, sep)
@@ -262,8 +279,10 @@ class _Tokens:
         masked = self._program_flag(tok, bare, program)
         if masked is not None:
             return masked
-        if (_OPTION.match(bare) and secret_name(bare)) or bare.lower() in _SECRET_WORDS:
-            self.mask_next = True  # `--password x`, `--api-key x`, `token x`, `Bearer x`
+        if _OPTION.match(bare) and secret_name(bare):
+            self.mask_next = True  # `--password x`, `--api-key x`
+        elif bare.lower() in _SECRET_WORDS:
+            self.mask_next = self.prose_may_follow = True  # `token x`, `Bearer x`, not `password for`
         return tok
 
     def _program_flag(self, tok: str, bare: str, program: str) -> str | None:

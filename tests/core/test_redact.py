@@ -224,3 +224,28 @@ def test_log_lines_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Hunter2!" not in stream.getvalue() and "Tok!en99" not in stream.getvalue()
     assert line["url"] == f"https://svc:{MASK}@hub.example/ingest" and line["token"] == MASK
     assert line["extra"] == {"pw": MASK}
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Failed password for root from 192.0.2.1 port 22 ssh2", None),
+        ("Accepted password for bob from 192.0.2.1 port 22 ssh2", None),
+        ("bob : a password is required ; TTY=pts/0 ; USER=root ; COMMAND=/bin/ls", None),
+        ("bob : 3 incorrect password attempts ; TTY=pts/0", None),
+        ("pam_unix(passwd:chauthtok): password changed for marge", None),
+        ("token expired for alice", None),
+        ("echo password Hunter2! for", f"echo password {MASK} for"),
+        ("mysql --password for", f"mysql --password {MASK}"),
+        ("Authorization: Bearer for", f"Authorization: Bearer {MASK}"),
+    ],
+)
+def test_prose_after_a_secret_word_stays(line: str, expected: str | None) -> None:
+    """Log messages name the password, they do not give it: the words after it stay readable
+    (the value after a bare secret word or a --password option is still masked)."""
+    assert redact_text(line) == (line if expected is None else expected)
+
+
+def test_an_option_after_a_bare_secret_word_stays() -> None:
+    """`curl passwd -v` (found by the property test): `-v` is curl's option, not a password."""
+    assert redact_argv(["curl", "passwd", "-v"]) == ["curl", "passwd", "-v"]

@@ -122,6 +122,20 @@ def test_new_kinds_count_toward_shipped_rules(tmp: Path, line: str, kind: str, r
     assert rule in rules[kind]
 
 
+def test_pam_failures_count_once_per_attempt(tmp: Path) -> None:
+    """A PAM failure counts toward pam_login_failures only for a service that logs no failure of
+    its own (vsftpd, cockpit): sshd's and su's attempts are counted from their own lines."""
+    pam = "pam_unix({service}:auth): authentication failure; logname= uid=0 tty= rhost={host} user=b"
+    lines = [
+        f"Mar 12 10:00:0{i} t {program}[{i}]: " + pam.format(service=service, host=f"203.0.113.{i}")
+        for i, (program, service) in enumerate(
+            [("vsftpd", "vsftpd"), ("cockpit-session", "cockpit"), ("sshd", "sshd"), ("su", "su-l")]
+        )
+    ]
+    counted = [[r for e in x["events"] for r in e["rules"]] for x in as_json(tmp, lines)]
+    assert counted == [["pam_login_failures"], ["pam_login_failures"], [], []]
+
+
 def test_a_connections_repeats_are_shown_but_not_counted(tmp: Path) -> None:
     """The second line of one invalid-user connection is recognised, marked a repeat, counts nowhere."""
     first, second = as_json(

@@ -18,7 +18,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,hub]'
 	touch $@ $(VENV)/.installed-run
 
 ## run: set up and run the agent in the foreground on the shipped config (Ctrl-C stops it)

@@ -1,0 +1,242 @@
+"""The hub's composition root (`Hub`) and its Starlette app factory with the route table.
+
+Route table (the backend's; everything else belongs to the pages):
+
+    POST /ingest/v1/tickets                 signed tickets from the agents' webhook sink
+    GET  /agent/v1/actions                  a terminal pulls its pending actions (signed)
+    POST /agent/v1/actions/{uid}/result     a terminal reports applied | refused (signed)
+    POST /agent/v1/status                   a terminal reports drills, checks, version (signed)
+    GET  /metrics                           Prometheus exposition of the hub
+    GET  /healthz, /readyz                  liveness; readiness (the database answers)
+
+Pages: `create_app` mounts the web engineer's routes after these. It imports `WEB_MODULE`
+(`sentinel.hub.web`) and calls its `mount(hub) -> WebParts` when that module exists, or takes
+`web=` explicitly (tests pass their own, or `web=None` for the backend alone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from sentinel.hub._house import SYSTEM_CLOCK, Clock
+from sentinel.hub.config import HubConfig
+from sentinel.hub.db import Database
+from sentinel.hub.ingest import IngestStats, IngestWriter, Refused, Verifier, parse_body, parse_ticket
+from sentinel.hub.inventory import Inventory, InventoryError
+from sentinel.hub.keys import Keyring, load_master_key
+from sentinel.hub.schema import migrate
+from sentinel.hub.store import HubStore
+
+log = structlog.get_logger("sentinel.hub")
+
+WEB_MODULE = "sentinel.hub.web"
+INGEST_PATH = "/ingest/v1/tickets"
+
+
+@dataclass
+class WebParts:
+    """What the pages add to the app: routes (mounted after the API), middleware, and hooks."""
+
+    routes: Sequence[BaseRoute] = ()
+    middleware: Sequence[Middleware] = ()
+    on_startup: Sequence[Callable[[], Any]] = ()
+    on_shutdown: Sequence[Callable[[], Any]] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Hub:
+    """Everything one hub process holds: config, database, inventory, store, keys, ingest."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        db: Database | None = None,
+        inventory: Inventory | None = None,
+        master_key: bytes | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.db = db or Database.from_config(config)
+        self.inventory = inventory or load_inventory(config)
+        self.store = HubStore(
+            self.db, self.inventory, clock=clock, silent_after=config.terminals.silent_after
+        )
+        key = master_key if master_key is not None else load_master_key(config.hub.key_file, create=True)
+        self.keyring = Keyring(self.db, key, clock=clock)
+        self.verifier = Verifier(
+            self.keyring, lambda: self.inventory, tolerance=config.ingest.tolerance, clock=clock
+        )
+        self.stats = IngestStats()
+        self.writer = IngestWriter(
+            self.store, self.stats, batch_size=config.ingest.batch_size, batch_wait=config.ingest.batch_wait
+        )
+
+    def migrate(self) -> tuple[int, int]:
+        """Bring the schema up to date and write the inventory into it."""
+        found = migrate(self.db.engine)
+        self.store.sync_inventory(self.inventory)
+        return found
+
+    def reload_inventory(self) -> bool:
+        """Re-read the inventory file; a bad file keeps the old one (and says so)."""
+        try:
+            fresh = load_inventory(self.config)
+        except InventoryError as exc:
+            log.error("hub_inventory_invalid", problems=exc.problems, keeps="the previous inventory")
+            return False
+        self.inventory = fresh
+        self.store.sync_inventory(fresh)
+        log.info("hub_inventory_reloaded", terminals=len(fresh.terminals), units=len(fresh.units))
+        return True
+
+    async def startup(self) -> None:
+        """Start the group-commit writer."""
+        await self.writer.start()
+
+    async def shutdown(self) -> None:
+        """Drain the writer and close the database."""
+        await self.writer.stop()
+        self.db.dispose()
+
+
+def load_inventory(config: HubConfig) -> Inventory:
+    """The inventory hub.toml names, or an empty one (head office only) when none is set."""
+    if config.hub.inventory is None:
+        return Inventory.from_data({})
+    return Inventory.load(Path(config.hub.inventory))
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes `limit` bytes (Content-Length is checked first)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Refused(413, "too_large", f"body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Refused(413, "too_large", f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def refusal(hub: Hub, exc: Refused, request: Request) -> JSONResponse:
+    """Count, log (no body, no secret) and answer a refused request."""
+    hub.stats.refuse(exc.reason)
+    log.warning(
+        "hub_request_refused",
+        path=request.url.path,
+        reason=exc.reason,
+        detail=exc.detail,
+        client=request.client.host if request.client else "",
+    )
+    return JSONResponse({"error": exc.reason, "detail": exc.detail}, status_code=exc.status)
+
+
+async def ingest_ticket(request: Request) -> Response:
+    """POST /ingest/v1/tickets."""
+    hub: Hub = request.app.state.hub
+    try:
+        body = await read_body(request, hub.config.ingest.max_body)
+        doc = parse_body(body) if body else {}
+        claimed = doc.get("terminal") if isinstance(doc.get("terminal"), str) else None
+        signed = hub.verifier.verify(request.headers, body, claimed)
+        ticket = parse_ticket(doc, signed)
+    except Refused as exc:
+        return refusal(hub, exc, request)
+    try:
+        new = await hub.writer.submit(ticket)
+    except Exception:  # logged by the writer; the agent retries from its outbox
+        return JSONResponse({"error": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse({"status": "accepted" if new else "duplicate"})
+
+
+async def healthz(_request: Request) -> Response:
+    """Liveness: the process answers."""
+    return PlainTextResponse("ok\n")
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the database answers (a load balancer takes a replica out when it does not)."""
+    hub: Hub = request.app.state.hub
+    try:
+        with hub.db.read() as c:
+            c.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        return PlainTextResponse("database unavailable\n", status_code=503)
+    return PlainTextResponse("ok\n")
+
+
+def api_routes() -> list[BaseRoute]:
+    """The backend's routes (pages come after them)."""
+    from sentinel.hub.actions import get_actions, post_result, post_status
+    from sentinel.hub.metrics import metrics_endpoint
+
+    return [
+        Route(INGEST_PATH, ingest_ticket, methods=["POST"]),
+        Route("/agent/v1/actions", get_actions, methods=["GET"]),
+        Route("/agent/v1/actions/{uid}/result", post_result, methods=["POST"]),
+        Route("/agent/v1/status", post_status, methods=["POST"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+
+
+def default_web(hub: Hub) -> WebParts | None:
+    """The pages, when the web module is installed."""
+    if importlib.util.find_spec(WEB_MODULE) is None:
+        return None
+    module = importlib.import_module(WEB_MODULE)
+    parts: WebParts = module.mount(hub)
+    return parts
+
+
+_AUTO: Any = object()
+
+
+def create_app(hub: Hub, *, web: WebParts | None = _AUTO) -> Starlette:
+    """The ASGI app: the API route table, then the pages."""
+    parts = default_web(hub) if web is _AUTO else web
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await hub.startup()
+        for hook in parts.on_startup if parts else ():
+            result = hook()
+            if hasattr(result, "__await__"):
+                await result
+        try:
+            yield
+        finally:
+            for hook in parts.on_shutdown if parts else ():
+                result = hook()
+                if hasattr(result, "__await__"):
+                    await result
+            await hub.shutdown()
+
+    routes = [*api_routes(), *(parts.routes if parts else ())]
+    app = Starlette(routes=routes, middleware=list(parts.middleware) if parts else [], lifespan=lifespan)
+    app.state.hub = hub
+    app.state.web = parts
+    return app

@@ -450,11 +450,12 @@ class HubStore:
         now = self.clock.time()
         with self.db.write() as c:
             inserted = c.execute(
-                self.db.insert_ignore(nonces, ["nonce"]), [{"nonce": nonce, "expires_at": expires_at}]
-            ).rowcount
+                self.db.insert_ignore(nonces, ["nonce"]).returning(nonces.c.nonce),
+                {"nonce": nonce, "expires_at": expires_at},
+            ).first()  # RETURNING: rowcount of ON CONFLICT DO NOTHING is -1 with psycopg
             if int(hashlib.sha256(nonce.encode()).digest()[0]) < 4:  # about 1 request in 64 sweeps
                 c.execute(sa.delete(nonces).where(nonces.c.expires_at < now))
-        return bool(inserted)
+        return inserted is not None
 
     # -- the ledger ---------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ class Database:
         echo: bool = False,
     ) -> None:
         self.url = sa.make_url(url)
+        self.password = password  # for pg_dump/pg_restore (PGPASSWORD), never logged
         if self.url.drivername in ("postgresql", "postgres"):
             self.url = self.url.set(drivername="postgresql+psycopg")
         self.is_sqlite = self.url.get_backend_name() == "sqlite"

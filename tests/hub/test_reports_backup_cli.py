@@ -36,7 +36,7 @@ def test_ledger_export_per_unit_in_three_formats(sample_hub: tuple[Any, dict[str
 def test_csv_export_defuses_formulas(hub: Any) -> None:
     """A hostile title cannot become a spreadsheet formula in the fleet CSV."""
     now = hub.clock.time()
-    rec = hazard_record("teller-01", 1, at=now, title="=HYPERLINK(\"http://x\")", subject="@evil")
+    rec = hazard_record("teller-01", 1, at=now, title='=HYPERLINK("http://x")', subject="@evil")
     doc = ticket(rec, transition="raised", history_id=1, at=now)
     hub.store.apply_tickets([parse_ticket(doc, Signed("teller-01", doc["idempotency_key"], int(now)))])
     text = export_ledger(hub.store, None, Period.year(2027), "csv")
@@ -56,21 +56,25 @@ def test_year_end_inspection_report(sample_hub: tuple[Any, dict[str, Any]]) -> N
     (recurring,) = report["recurring"]
     assert recurring["hazard"] == "teller-01/4" and not recurring["long_term_mechanisms"][0]["done"]
     assert report["drills"]["scenarios"][0]["stages"] == [
-        {"stage": "detect", "runs": 1, "passed": 1}, {"stage": "ticket", "runs": 1, "passed": 1}]
+        {"stage": "detect", "runs": 1, "passed": 1},
+        {"stage": "ticket", "runs": 1, "passed": 1},
+    ]
     posture = {p["check"]: p for p in report["posture"]}
     assert (posture["password_policy"]["pass"], posture["password_policy"]["fail"]) == (1, 1)
     text = report_markdown(report)
     assert "## Recurring hazards and their long-term mechanisms" in text and "kiosk-01/1" in text
     start = inspection_report(hub.store, "0101", Period.year(2027), kind="year-start")
     assert start["unit"]["path"] == ["Head office", "East primary branch", "Riverside"]
-    assert start["carried_over"] == [] or all(c["hazard"].startswith("teller-0") for c in start["carried_over"])
+    assert start["carried_over"] == [] or all(
+        c["hazard"].startswith("teller-0") for c in start["carried_over"]
+    )
 
 
 def _hub_toml(tmp: Path, url: str) -> Path:
     from sentinel.hub.testing import MASTER_KEY, SAMPLE_INVENTORY
 
     inv = tmp / "inventory.toml"
-    lines = ['[head_office]', 'id = "HO"', 'name = "Head office"']
+    lines = ["[head_office]", 'id = "HO"', 'name = "Head office"']
     for p in SAMPLE_INVENTORY["primary_branches"]:
         lines += ["[[primary_branches]]", f'id = "{p["id"]}"', f'name = "{p["name"]}"']
     for b in SAMPLE_INVENTORY["branches"]:
@@ -100,7 +104,11 @@ def test_cli_enroll_backup_restore_export(tmp: Path, db_url: str, capsys: pytest
     assert main(["--config", config, "enroll", "nobody"]) == 2
     assert main(["--config", config, "enroll", "--list", "--json"]) == 0
     listing = capsys.readouterr().out
-    assert secret not in listing and secret[6:] not in listing and json.loads(listing)[0]["terminal"] == "teller-01"
+    assert (
+        secret not in listing
+        and secret[6:] not in listing
+        and json.loads(listing)[0]["terminal"] == "teller-01"
+    )
     backup = tmp / "backups" / "hub.backup"
     assert main(["--config", config, "backup", str(backup)]) == 0
     assert backup.stat().st_mode & 0o777 == 0o600
@@ -111,8 +119,24 @@ def test_cli_enroll_backup_restore_export(tmp: Path, db_url: str, capsys: pytest
     assert main(["--config", config, "enroll", "--list", "--json"]) == 0
     assert [r["terminal"] for r in json.loads(capsys.readouterr().out)] == ["teller-01"]
     out = tmp / "ledger.csv"
-    assert main(["--config", config, "export", "--unit", "east", "--year", "2027", "--format", "csv",
-                 "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                config,
+                "export",
+                "--unit",
+                "east",
+                "--year",
+                "2027",
+                "--format",
+                "csv",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert out.read_text().startswith("terminal,branch,primary_branch,id,")
     assert main(["--config", config, "report", "--unit", "nowhere", "--year", "2027"]) == 2
     assert main(["--config", config, "export", "--unit", "east"]) == 2

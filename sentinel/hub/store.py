@@ -22,9 +22,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-import structlog
 
 from sentinel.hub._house import SYSTEM_CLOCK, TRANSITIONS, Action, Clock, State
 from sentinel.hub.db import Database
@@ -204,7 +204,7 @@ class HubStore:
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _apply(  # noqa: PLR0912 - one batch, one pass: hazards, transitions, history, terminals
+    def _apply(
         self, c: sa.Connection, tickets: Sequence[Ticket], now: float
     ) -> list[bool]:
         if not tickets:

@@ -91,7 +91,7 @@ def _hub_toml(tmp: Path, url: str) -> Path:
 
 
 def test_cli_enroll_backup_restore_export(tmp: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """enroll prints a secret once and lists only fingerprints; backup/restore round-trips; bad input exits 2."""
+    """enroll shows a secret once, lists fingerprints only; backup/restore round-trips; bad input exits 2."""
     if db_url.startswith("postgresql") and shutil.which("pg_dump") is None:
         pytest.skip("pg_dump not found: install postgresql-client")
     config = str(_hub_toml(tmp, db_url))

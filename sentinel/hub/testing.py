@@ -669,3 +669,126 @@ def database_for(url: str) -> Database:
 def load_json(text: str) -> Any:
     """json.loads (kept here so tests read responses one way)."""
     return json.loads(text)
+
+
+def write_inventory(path: Path, inventory: dict[str, Any]) -> Path:
+    """Write an inventory dict (SAMPLE_INVENTORY's shape) as the TOML file the hub reads."""
+    ho = inventory.get("head_office", {"id": "HO", "name": "Head office"})
+    lines = ["[head_office]", f"id = {json.dumps(ho['id'])}", f"name = {json.dumps(ho['name'])}"]
+    for p in inventory.get("primary_branches", ()):
+        lines += [
+            "",
+            "[[primary_branches]]",
+            f"id = {json.dumps(p['id'])}",
+            f"name = {json.dumps(p.get('name', p['id']))}",
+        ]
+    for b in inventory.get("branches", ()):
+        lines += [
+            "",
+            "[[branches]]",
+            f"id = {json.dumps(b['id'])}",
+            f"primary = {json.dumps(b['primary'])}",
+            f"name = {json.dumps(b.get('name', b['id']))}",
+        ]
+        if b.get("silent_after"):
+            lines.append(f"silent_after = {json.dumps(b['silent_after'])}")
+    for t in inventory.get("terminals", ()):
+        lines += [
+            "",
+            "[[terminals]]",
+            f"name = {json.dumps(t['name'])}",
+            f"branch = {json.dumps(t['branch'])}",
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_hub_config(
+    directory: Path, *, port: int, url: str = "", inventory: dict[str, Any] | None = None, extra: str = ""
+) -> Path:
+    """A hub.toml (and inventory.toml, master.key) in `directory` for a real `sentinel hub serve`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    inv = write_inventory(directory / "inventory.toml", inventory or SAMPLE_INVENTORY)
+    key = directory / "master.key"
+    if not key.exists():
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, base64.b64encode(MASTER_KEY) + b"\n")
+        os.close(fd)
+    text = (
+        f'[hub]\nlisten = "127.0.0.1:{port}"\nstate_dir = "{directory / "state"}"\n'
+        f'inventory = "{inv}"\nmaster_key_file = "{key}"\nlog_format = "json"\n'
+    )
+    if url:
+        text += f'\n[database]\nurl = "{url}"\n'
+    path = directory / "hub.toml"
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+class HubProcess:
+    """A real `python -m sentinel.hub serve` process on 127.0.0.1:port."""
+
+    def __init__(self, config: Path, port: int, *, log_name: str = "hub.log") -> None:
+        import sys
+
+        self.config = config
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = config.parent / log_name
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "sentinel.hub", "--config", str(config), "serve"],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=config.parent,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> HubProcess:
+        """Block until /readyz answers 200 (or fail with the log)."""
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"hub exited {self.proc.returncode}:\n{self.log()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:  # noqa: S310 - loopback
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"hub not ready:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        """Everything the process wrote."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, wait; SIGKILL if it does not stop."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+
+def fleet_inventory(terminals: int, *, branches: int = 100, primaries: int = 10) -> dict[str, Any]:
+    """A generated organisation: `terminals` terminals over branches and primary branches."""
+    return {
+        "head_office": {"id": "HO", "name": "Head office"},
+        "primary_branches": [{"id": f"p{p:02d}", "name": f"Primary {p:02d}"} for p in range(primaries)],
+        "branches": [{"id": f"b{b:03d}", "primary": f"p{b % primaries:02d}"} for b in range(branches)],
+        "terminals": [{"name": f"t{i:05d}", "branch": f"b{i % branches:03d}"} for i in range(terminals)],
+    }

@@ -19,6 +19,7 @@ Quick mode (`make bench QUICK=1`, and tests/hub/test_bench.py): 300 terminals, P
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import re
 import time
@@ -162,7 +163,12 @@ class _Fleet:
         self.process.stop()
 
 
-def ingest(ctx: Context, database: str, terminals: int, url: str = "") -> Figure:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ingest(ctx: Context, database: str, terminals: int, url: str = "") -> tuple[Figure, Figure]:
     """Scenario: `terminals` terminals each send 4 signed tickets, shuffled; tickets/s."""
     fleet = _Fleet(ctx, f"ingest-{database}", terminals, url)
     try:
@@ -171,17 +177,27 @@ def ingest(ctx: Context, database: str, terminals: int, url: str = "") -> Figure
         random.Random(1).shuffle(docs)
         stamp = int(time.time())
         requests = [_request(fleet.secrets[d["terminal"]], d, stamp) for d in docs]
+        cpu_before = _cpu_seconds(fleet.process.proc.pid)
         elapsed, _, statuses = asyncio.run(_blast(fleet.port, requests, CONNECTIONS))
+        cpu = _cpu_seconds(fleet.process.proc.pid) - cpu_before
         bad = sum(1 for s in statuses.values() if s != 200)
         stored = fleet.transitions()
     finally:
         fleet.stop()
     rate = len(requests) / elapsed
+    per_ticket = cpu / len(requests) * 1e6
     ctx.log(
         f"   ingest {database}: {len(requests)} tickets in {elapsed:.1f}s = {rate:.0f}/s, "
-        f"{bad} not 200, {stored} stored"
+        f"{bad} not 200, {stored} stored, hub CPU {per_ticket:.0f} µs/ticket"
     )
-    return Figure(
+    cpu_figure = Figure(
+        f"hub ingest — hub process CPU per ticket, {terminals:,} terminals, {database}",
+        "µs",
+        Stats.of([per_ticket]),
+        notes="utime+stime of the hub process during the run / tickets: the load-independent cost "
+        f"(one core holds {1e6 / per_ticket:,.0f} tickets/s at this cost)",
+    )
+    return cpu_figure, Figure(
         f"hub ingest — {terminals:,} simulated terminals × {len(STEPS)} signed tickets over HTTP, {database}",
         "tickets/s",
         Stats.of([rate]),
@@ -238,14 +254,14 @@ def storm(ctx: Context, database: str, terminals: int, url: str = "") -> list[Fi
 def run(ctx: Context, *, terminals: int | None = None) -> list[Figure]:
     """Every scenario on SQLite, then on a private PostgreSQL (fsync on, as in production)."""
     size = terminals or (300 if ctx.quick else 10_000)
-    figures = [ingest(ctx, "SQLite", size), *storm(ctx, "SQLite", size)]
+    figures = [*ingest(ctx, "SQLite", size), *storm(ctx, "SQLite", size)]
     if PostgresServer.available() is not None:
         ctx.log("   PostgreSQL not installed: its scenarios are skipped")
         return figures
     server = PostgresServer(fsync=True)
     server.start()
     try:
-        figures.append(ingest(ctx, "PostgreSQL", size, server.create_database()))
+        figures += ingest(ctx, "PostgreSQL", size, server.create_database())
         figures += storm(ctx, "PostgreSQL", size, server.create_database())
     finally:
         server.stop()

@@ -33,6 +33,8 @@ from sentinel.hub.schema import enrolments, terminals
 _CONTEXT = b"sentinel-hub/terminal-secret/1"
 CACHE_SECONDS = 5.0
 """How long a process trusts its cached view of enrolments (a revocation takes this long)."""
+MISS_RELOAD = 1.0
+"""An unknown terminal name makes the cache reload, at most this often (new enrolments)."""
 
 
 class EnrolmentError(Exception):
@@ -231,8 +233,13 @@ class Keyring:
         never waits on the database for its key, and a flood of unknown names costs nothing."""
         now = self._clock.monotonic()
         with self._lock:
-            if self._cache_at is not None and now - self._cache_at < CACHE_SECONDS:
-                return self._cache.get(terminal, [])
+            age = None if self._cache_at is None else now - self._cache_at
+            if age is not None and age < CACHE_SECONDS:
+                found = self._cache.get(terminal)
+                # a name not seen yet may have just been enrolled by another process: look again,
+                # but at most once a MISS_RELOAD, so a flood of unknown names costs nothing
+                if found is not None or age < MISS_RELOAD:
+                    return found or []
         fresh = self._load()
         with self._lock:
             self._cache, self._cache_at = fresh, now

@@ -24,8 +24,14 @@ def test_hub_unit_exposure_is_documented_and_low() -> None:
 def test_hub_unit_migrates_then_serves_without_privilege() -> None:
     """No capabilities, its own user, migrate before serve, reload re-reads the inventory."""
     text = UNIT.read_text()
-    for line in ("User=sentinel-hub", "CapabilityBoundingSet=\n", "NoNewPrivileges=yes", "ProtectSystem=strict",
-                 "ExecReload=/bin/kill -HUP $MAINPID", "UMask=0077"):
+    for line in (
+        "User=sentinel-hub",
+        "CapabilityBoundingSet=\n",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "UMask=0077",
+    ):
         assert line in text
     assert text.index("migrate") < text.index("serve")
 

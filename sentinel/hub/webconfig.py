@@ -33,3 +33,4 @@ class WebConfig:
     sso_header: str = ""  # e.g. "X-Remote-User": trusted only from trusted_proxies
     trusted_proxies: tuple[str, ...] = ()
     page_size: int = field(50, check=_between(5, 500))
+    timezone: str = "Asia/Shanghai"  # how the pages show times (IANA name; stored times are UTC)

@@ -108,7 +108,9 @@ class Sessions:
     def end_all(self, user_id: int) -> int:
         """End every session of a user; how many there were."""
         with self.db.write() as conn:
-            return int(conn.execute(sa.delete(tables.sessions).where(tables.sessions.c.user_id == user_id)).rowcount)
+            return int(
+                conn.execute(sa.delete(tables.sessions).where(tables.sessions.c.user_id == user_id)).rowcount
+            )
 
     def prune(self, *, now: float) -> int:
         """Drop expired sessions; how many."""

@@ -22,7 +22,7 @@ def parse_proxies(entries: Iterable[str]) -> tuple[Network, ...]:
         try:
             out.append(ipaddress.ip_network(entry.strip(), strict=False))
         except ValueError:
-            raise ValueError(f"trusted_proxies: {entry!r} is not an address or network") from None
+            raise ValueError(f"{entry!r} is not an address or network") from None
     return tuple(out)
 
 

@@ -7,6 +7,7 @@ guesser learns nothing and burns no CPU past the lockout.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -149,7 +150,7 @@ class Users:
         with self.db.write() as conn:
             if conn.execute(sa.select(tables.users.c.id).where(tables.users.c.name == name)).first():
                 raise UserError(f"user {name!r} already exists")
-            user_id = conn.execute(
+            key = conn.execute(
                 sa.insert(tables.users).values(
                     name=name,
                     display=display,
@@ -161,9 +162,11 @@ class Users:
                     created_by=by,
                     password_changed_at=now if hashed else None,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert key is not None
+            user_id = int(key[0])
             for grant in grants:
-                _put_grant(conn, int(user_id), grant)
+                _put_grant(conn, user_id, grant)
         user = self.get(name)
         assert user is not None
         return user
@@ -200,7 +203,9 @@ class Users:
         """Disable (ending every session) or enable a user."""
         with self.db.write() as conn:
             user_id = self._id(conn, name)
-            conn.execute(sa.update(tables.users).where(tables.users.c.id == user_id).values(disabled=disabled))
+            conn.execute(
+                sa.update(tables.users).where(tables.users.c.id == user_id).values(disabled=disabled)
+            )
             if disabled:
                 conn.execute(sa.delete(tables.sessions).where(tables.sessions.c.user_id == user_id))
 
@@ -265,7 +270,9 @@ class Users:
         if user.disabled:
             return LoginResult(None, "disabled")
         with self.db.write() as conn:
-            conn.execute(sa.update(tables.users).where(tables.users.c.id == user.id).values(last_login_at=now))
+            conn.execute(
+                sa.update(tables.users).where(tables.users.c.id == user.id).values(last_login_at=now)
+            )
         return LoginResult(user, "ok")
 
     def _failed(self, user_id: int, now: float) -> LoginResult:
@@ -291,10 +298,8 @@ class Users:
         """Spend what a real verify costs, so timing does not tell which names exist."""
         if self._dummy_hash is None:
             self._dummy_hash = self.hasher.hash("not a password of anyone")
-        try:
+        with contextlib.suppress(argon2.exceptions.VerificationError):
             self.hasher.verify(self._dummy_hash, password)
-        except argon2.exceptions.VerificationError:
-            pass
 
     def _id(self, conn: sa.Connection, name: str) -> int:
         user_id = conn.execute(sa.select(tables.users.c.id).where(tables.users.c.name == name)).scalar()

@@ -12,11 +12,13 @@ from typing import Any
 
 
 def mount(hub: Any) -> Any:
-    """The pages for a Hub: `WebParts` with their routes and the session pruning hook."""
+    """The pages for a Hub: `WebParts` with their routes and the session pruning hook (none if disabled)."""
     from sentinel.hub.app import WebParts
     from sentinel.hub.web.pages import routes
     from sentinel.hub.web.site import Site
 
+    if not hub.config.web.enabled:
+        return WebParts()
     site = Site(hub)
 
     def prune() -> None:

@@ -17,7 +17,7 @@ import gettext
 import io
 import sys
 from collections.abc import Iterable
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -113,7 +113,7 @@ class Formatter:
 
     def duration(self, seconds: float) -> str:
         """A length of time in words ("3 days", "3天")."""
-        return dates.format_timedelta(abs(seconds), threshold=1.0, locale=self.locale)
+        return dates.format_timedelta(timedelta(seconds=abs(seconds)), threshold=1.0, locale=self.locale)
 
     def number(self, value: float) -> str:
         """A count with the language's grouping."""
@@ -129,8 +129,13 @@ def extract_catalog() -> Catalog:
         for filename, lineno, message, comments, context in extract.extract_from_dir(
             str(directory), method_map, options_map=options, keywords=KEYWORDS, comment_tags=("i18n:",)
         ):
-            catalog.add(message, None, [(str(Path(directory.name) / filename), lineno)],
-                        auto_comments=comments, context=context)
+            catalog.add(
+                message,
+                None,
+                [(str(Path(directory.name) / filename), lineno)],
+                auto_comments=comments,
+                context=context,
+            )
     return catalog
 
 
@@ -148,7 +153,8 @@ def update_catalogs(locales: Iterable[str] = LOCALES) -> dict[str, list[str]]:
                 catalog = pofile.read_po(fh, locale=locale)
         else:
             catalog = Catalog(locale=locale, domain=DOMAIN)
-        created = catalog.creation_date
+        created = catalog.creation_date if isinstance(catalog.creation_date, datetime) else template.creation_date
+        assert isinstance(created, datetime)
         catalog.update(template, no_fuzzy_matching=True)
         catalog.obsolete.clear()
         _stable_header(catalog, locale, created)

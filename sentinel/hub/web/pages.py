@@ -122,9 +122,17 @@ class Filters:
 
     def query(self) -> dict[str, Any]:
         """As URL parameters."""
-        return {"state": list(self.states), "severity": list(self.severities), "category": list(self.categories),
-                "overdue": self.overdue, "recurring": self.recurring, "drill": self.drill,
-                "terminal": self.terminal, "since": self.since, "until": self.until}
+        return {
+            "state": list(self.states),
+            "severity": list(self.severities),
+            "category": list(self.categories),
+            "overdue": self.overdue,
+            "recurring": self.recurring,
+            "drill": self.drill,
+            "terminal": self.terminal,
+            "since": self.since,
+            "until": self.until,
+        }
 
     @property
     def active(self) -> bool:
@@ -164,7 +172,7 @@ def parse_filters(page: Page) -> Filters:
 
 def _day(text: str, tz: Any, *, next_day: bool = False) -> float | None:
     try:
-        day = datetime.strptime(text, "%Y-%m-%d")  # noqa: DTZ007 - the zone is attached below
+        day = datetime.strptime(text, "%Y-%m-%d")
     except ValueError:
         return None
     if next_day:
@@ -245,7 +253,7 @@ class Outlook:
     why_not_close: str  # a msgid explaining a withheld close ("" when offered or not relevant)
 
 
-def outlook(viewer: Viewer, detail: HazardDetail, path: list[str]) -> Outlook:
+def outlook(viewer: Viewer, detail: HazardDetail, path: list[str]) -> Outlook:  # noqa: PLR0912
     """The actions to offer, given the state after pending actions, the role and four-eyes."""
     state = detail.row.state
     resolved_by = detail.row.resolved_by
@@ -298,8 +306,16 @@ def hazard(site: Site, page: Page) -> Response:
     return _hazard_page(site, page, detail, path)
 
 
-def _hazard_page(site: Site, page: Page, detail: HazardDetail, path: list[str], *, status: int = 200,
-                 problem: str = "", problem_detail: str = "") -> Response:
+def _hazard_page(
+    site: Site,
+    page: Page,
+    detail: HazardDetail,
+    path: list[str],
+    *,
+    status: int = 200,
+    problem: str = "",
+    problem_detail: str = "",
+) -> Response:
     return site.render(
         page,
         "hazard.html",
@@ -324,8 +340,13 @@ def act(site: Site, page: Page) -> Response:
         raise BadRequest
     viewer = page.me
     if not viewer.may(path, action):
-        log.warning("hub_action_forbidden", user=viewer.user.name, action=action, hazard=detail.row.pk,
-                    role=(viewer.role_on(path) or Role.VIEWER).label if viewer.role_on(path) else "none")
+        log.warning(
+            "hub_action_forbidden",
+            user=viewer.user.name,
+            action=action,
+            hazard=detail.row.pk,
+            role=(viewer.role_on(path) or Role.VIEWER).label if viewer.role_on(path) else "none",
+        )
         raise Forbidden
     note = page.field("note").strip()[:MAX_NOTE]
     owner = page.field("owner").strip()[:200]
@@ -338,8 +359,10 @@ def act(site: Site, page: Page) -> Response:
     view = outlook(viewer, detail, path)
     problem = ""
     if not view.offer.get(action):
-        problem = view.why_not_close if action == "close" and view.why_not_close else N_(
-            "This action is not possible in the hazard's current state."
+        problem = (
+            view.why_not_close
+            if action == "close" and view.why_not_close
+            else N_("This action is not possible in the hazard's current state.")
         )
     elif action in ("cancel", "note") and not note:
         problem = N_("Please give a reason.") if action == "cancel" else N_("Please write the note.")
@@ -349,12 +372,24 @@ def act(site: Site, page: Page) -> Response:
         return _hazard_page(site, page, detail, path, status=409, problem=problem)
     try:
         queued = site.hub.store.enqueue(
-            detail.row.pk, action, user=viewer.user.name, display=viewer.user.label,
-            note=note, owner=owner, item=item,
+            detail.row.pk,
+            action,
+            user=viewer.user.name,
+            display=viewer.user.label,
+            note=note,
+            owner=owner,
+            item=item,
         )
     except HubActionError as exc:
-        return _hazard_page(site, page, detail, path, status=409,
-                            problem=N_("The hub refused this action."), problem_detail=str(exc))
+        return _hazard_page(
+            site,
+            page,
+            detail,
+            path,
+            status=409,
+            problem=N_("The hub refused this action."),
+            problem_detail=str(exc),
+        )
     log.info("hub_web_action", user=viewer.user.name, action=action, hazard=detail.row.pk, uid=queued.uid)
     return site.redirect(f"/hazards/{detail.row.pk}#actions")
 
@@ -403,7 +438,9 @@ def login_form(site: Site, page: Page, *, status: int = 200, problem: str = "") 
         return site.redirect(_next(page))
     token = new_token()
     page.set_cookies.append((site.login_cookie, token, site.cookie_flags(max_age=3600)))
-    return site.render(page, "login.html", status=status, login_token=token, next=_next(page), problem=problem)
+    return site.render(
+        page, "login.html", status=status, login_token=token, next=_next(page), problem=problem
+    )
 
 
 def login(site: Site, page: Page) -> Response:
@@ -420,20 +457,31 @@ def login(site: Site, page: Page) -> Response:
     now = site.clock.time()
     result = site.users.authenticate(name, password, now=now)
     if result.user is None:
-        log.warning("hub_login_failed", user=_name_for_log(name, result.reason), reason=result.reason,
-                    peer=site.peer(page.request))
+        log.warning(
+            "hub_login_failed",
+            user=_name_for_log(name, result.reason),
+            reason=result.reason,
+            peer=site.peer(page.request),
+        )
         if result.locked_now:
-            log.warning("hub_user_locked", user=name, minutes=round(site.users.lockout_period / 60),
-                        peer=site.peer(page.request))
+            log.warning(
+                "hub_user_locked",
+                user=name,
+                minutes=round(site.users.lockout_period / 60),
+                peer=site.peer(page.request),
+            )
         return login_form(site, page, status=401, problem=LOGIN_FAILED)
     if page.viewer is not None:
         site.sessions.end(page.request.cookies.get(site.session_cookie, ""))
-    token, _session = site.sessions.create(result.user.id, via="password", address=site.peer(page.request), now=now)
+    token, _session = site.sessions.create(
+        result.user.id, via="password", address=site.peer(page.request), now=now
+    )
     log.info("hub_login", user=result.user.name, via="password", peer=site.peer(page.request))
     response = site.redirect(_next(page))
     response.set_cookie(site.session_cookie, token, **site.cookie_flags())
-    response.delete_cookie(site.login_cookie, path="/", secure=site.config.cookie_secure, httponly=True,
-                           samesite="lax")
+    response.delete_cookie(
+        site.login_cookie, path="/", secure=site.config.cookie_secure, httponly=True, samesite="lax"
+    )
     return response
 
 
@@ -442,8 +490,9 @@ def logout(site: Site, page: Page) -> Response:
     site.sessions.end(page.request.cookies.get(site.session_cookie, ""))
     log.info("hub_logout", user=page.me.user.name)
     response = site.redirect("/login")
-    response.delete_cookie(site.session_cookie, path="/", secure=site.config.cookie_secure, httponly=True,
-                           samesite="lax")
+    response.delete_cookie(
+        site.session_cookie, path="/", secure=site.config.cookie_secure, httponly=True, samesite="lax"
+    )
     return response
 
 
@@ -467,7 +516,9 @@ def set_login_locale(site: Site, page: Page) -> Response:
     if not site.same_origin(page.request):
         raise Forbidden
     page.set_cookies.append(("sentinel-hub-lang", locale, site.cookie_flags(max_age=365 * 86400)))
-    return site.redirect("/login?" + (f"next={page.field('next')}" if page.field("next").startswith("/") else ""))
+    return site.redirect(
+        "/login?" + (f"next={page.field('next')}" if page.field("next").startswith("/") else "")
+    )
 
 
 def _back(page: Page) -> str:

@@ -47,7 +47,9 @@ def show(value: Any, *, limit: int = MAX_SHOWN, multiline: bool = False) -> Mark
     last = 0
     for match in _INVISIBLE.finditer(value):
         parts.append(str(escape(value[last : match.start()])))
-        parts.append(f'<span class="ctl" title="control character">{escape(_escape_char(match.group()))}</span>')
+        parts.append(
+            f'<span class="ctl" title="control character">{escape(_escape_char(match.group()))}</span>'
+        )
         last = match.end()
     parts.append(str(escape(value[last:])))
     if cut:

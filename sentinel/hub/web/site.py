@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import jinja2
 import structlog
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -146,8 +146,9 @@ class Site:
             lockout_attempts=self.config.lockout_attempts,
             lockout_period=float(self.config.lockout_period),
         )
-        self.sessions = Sessions(hub.db, lifetime=float(self.config.session_lifetime),
-                                 idle=float(self.config.session_idle))
+        self.sessions = Sessions(
+            hub.db, lifetime=float(self.config.session_lifetime), idle=float(self.config.session_idle)
+        )
         self.sso = SsoHeader(self.config.sso_header, self.config.trusted_proxies)
         self.tz = i18n.timezone(self.config.timezone)
         self.env = jinja2.Environment(
@@ -162,8 +163,12 @@ class Site:
         self.env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
         self.env.filters["show"] = render.show
         self.env.filters["plain"] = render.plain
-        self.env.globals.update(labels=labels, evidence_items=render.evidence_items,
-                                language_names=i18n.LANGUAGE_NAMES, locales=i18n.LOCALES)
+        self.env.globals.update(
+            labels=labels,
+            evidence_items=render.evidence_items,
+            language_names=i18n.LANGUAGE_NAMES,
+            locales=i18n.LOCALES,
+        )
 
     # -- cookies ------------------------------------------------------------------------------
 
@@ -179,8 +184,12 @@ class Site:
 
     def cookie_flags(self, *, max_age: int | None = None) -> dict[str, Any]:
         """HttpOnly, SameSite=Lax, Path=/, Secure unless configured off."""
-        flags: dict[str, Any] = {"httponly": True, "samesite": "lax", "path": "/",
-                                 "secure": self.config.cookie_secure}
+        flags: dict[str, Any] = {
+            "httponly": True,
+            "samesite": "lax",
+            "path": "/",
+            "secure": self.config.cookie_secure,
+        }
         if max_age is not None:
             flags["max_age"] = max_age
         return flags
@@ -207,10 +216,16 @@ class Site:
                 self.sessions.end(token)
             result = self.users.sso_login(asserted, now=now)
             if result.user is None:
-                log.warning("hub_sso_login_refused", user=_name_for_log(asserted, result.reason),
-                            reason=result.reason, peer=self.peer(request))
+                log.warning(
+                    "hub_sso_login_refused",
+                    user=_name_for_log(asserted, result.reason),
+                    reason=result.reason,
+                    peer=self.peer(request),
+                )
                 return None
-            token, session = self.sessions.create(result.user.id, via="sso", address=self.peer(request), now=now)
+            token, session = self.sessions.create(
+                result.user.id, via="sso", address=self.peer(request), now=now
+            )
             page.set_cookies.append((self.session_cookie, token, self.cookie_flags()))
             log.info("hub_login", user=result.user.name, via="sso", peer=self.peer(request))
             return Viewer(result.user, session, self.locale_of(result.user, request))
@@ -288,8 +303,9 @@ class Site:
             if request.method == "POST":
                 form = await read_form(request)
                 if form is None:
-                    return _secure(Response("form too large or not a form\n", status_code=413,
-                                            media_type="text/plain"))
+                    return _secure(
+                        Response("form too large or not a form\n", status_code=413, media_type="text/plain")
+                    )
             return await run_in_threadpool(self._run, handler, request, form, login)
 
         return run
@@ -300,12 +316,13 @@ class Site:
         try:
             if login and page.viewer is None:
                 if request.method == "POST":
-                    raise Forbidden
+                    raise Forbidden  # noqa: TRY301 - one handler for every refusal below
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 response: Response = self.redirect("/login?" + urlencode({"next": target}))
             elif login and request.method == "POST" and not self.check_csrf(page):
-                log.warning("hub_csrf_refused", path=request.url.path, user=page.me.user.name,
-                            peer=self.peer(request))
+                log.warning(
+                    "hub_csrf_refused", path=request.url.path, user=page.me.user.name, peer=self.peer(request)
+                )
                 response = self.render(page, "error.html", status=403, problem="csrf")
             else:
                 response = handler(self, page)
@@ -332,7 +349,8 @@ async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> FormData |
             return None
         chunks.append(chunk)
     try:
-        pairs = parse_qsl(b"".join(chunks).decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+        pairs: list[tuple[str, str | UploadFile]] = []
+        pairs += parse_qsl(b"".join(chunks).decode("utf-8"), keep_blank_values=True, max_num_fields=200)
     except (UnicodeDecodeError, ValueError):
         return None
     return FormData(pairs)
@@ -348,7 +366,7 @@ def _url(path: str, params: Mapping[str, Any] | None = None, **more: Any) -> str
     """A local URL with query parameters (lists repeat, empties dropped)."""
     items: list[tuple[str, str]] = []
     for key, value in {**(params or {}), **more}.items():
-        if value is None or value == "" or value == []:
+        if value is None or value in ("", [], ()):
             continue
         if isinstance(value, list | tuple):
             items += [(key, str(v)) for v in value]

@@ -304,7 +304,7 @@ def create_tables(version: int) -> Callable[[sa.Connection], None]:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the fleet ledger, terminals, actions", create_tables(1)),
-    Migration(2, "hub users, their roles per org unit, sessions", create_tables(2)),  # sentinel.hub.auth.tables
+    Migration(2, "hub users, their roles per org unit, sessions", create_tables(2)),  # sentinel/hub/auth
 )
 """Every step, in order. Append; never edit a released step."""
 

@@ -36,8 +36,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add = verbs.add_parser("add", help="create a user")
     add.add_argument("name")
     add.add_argument("--display", default="", help="the name shown in the pages and the trail")
-    add.add_argument("--role", action="append", default=[], choices=[r.label for r in Role],
-                     help="a role (with --unit; repeat the pair for several units)")
+    add.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        choices=[r.label for r in Role],
+        help="a role (with --unit; repeat the pair for several units)",
+    )
     add.add_argument("--unit", action="append", default=[], help="an org unit id of the inventory")
     add.add_argument("--locale", default="", choices=["", *LOCALES])
     _password_options(add, sso=True)
@@ -53,31 +58,46 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     group.add_argument("--role", choices=[r.label for r in Role])
     group.add_argument("--remove", action="store_true", help="take away the role on this unit")
 
-    for verb, text in (("disable", "refuse the user's logins and end their sessions"),
-                       ("enable", "allow the user's logins again"),
-                       ("unlock", "lift a lockout after failed logins")):
+    for verb, text in (
+        ("disable", "refuse the user's logins and end their sessions"),
+        ("enable", "allow the user's logins again"),
+        ("unlock", "lift a lockout after failed logins"),
+    ):
         sub = verbs.add_parser(verb, help=text)
         sub.add_argument("name")
 
     listing = verbs.add_parser("list", help="the users, their roles and lockouts")
     listing.add_argument("--json", action="store_true")
-    return user
+    return user  # type: ignore[no-any-return]
 
 
 def _password_options(parser: argparse.ArgumentParser, *, sso: bool) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    group.add_argument(
+        "--password-stdin", action="store_true", help="read the password from one line of stdin"
+    )
     group.add_argument("--generate-password", action="store_true", help="make a random one and print it once")
     if sso:
-        group.add_argument("--sso-only", action="store_true", help="no password: logs in through single sign-on only")
+        group.add_argument(
+            "--sso-only", action="store_true", help="no password: logs in through single sign-on only"
+        )
 
 
-def run(args: argparse.Namespace, hub: Any, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
-        stderr: TextIO | None = None) -> int:
-    """Carry out one `user` command on a Hub (migrated here: the first user may come first)."""
+def run(
+    args: argparse.Namespace,
+    hub: Any,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    hasher: Any = None,
+) -> int:
+    """Carry out one `user` command on a migrated Hub (`hasher`: tests pass a cheap one)."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     web = hub.config.web
-    users = Users(hub.db, lockout_attempts=web.lockout_attempts, lockout_period=float(web.lockout_period))
+    users = Users(
+        hub.db, hasher=hasher, lockout_attempts=web.lockout_attempts, lockout_period=float(web.lockout_period)
+    )
     now = hub.clock.time()
     try:
         return _run(args, hub, users, now, stdin, stdout)
@@ -86,15 +106,26 @@ def run(args: argparse.Namespace, hub: Any, *, stdin: TextIO | None = None, stdo
         return EXIT_REFUSED
 
 
-def _run(args: argparse.Namespace, hub: Any, users: Users, now: float, stdin: TextIO, stdout: TextIO) -> int:
+def _run(  # noqa: PLR0912 - one branch per verb reads best
+    args: argparse.Namespace, hub: Any, users: Users, now: float, stdin: TextIO, stdout: TextIO
+) -> int:
     command = args.user_command
     if command == "add":
         if len(args.role) != len(args.unit):
             raise UserError("give --role and --unit in pairs (one --unit for each --role)")
-        grants = [Grant(_unit(hub, unit), Role.parse(role)) for role, unit in zip(args.role, args.unit, strict=True)]
+        grants = [
+            Grant(_unit(hub, unit), Role.parse(role)) for role, unit in zip(args.role, args.unit, strict=True)
+        ]
         password, generated = (None, False) if args.sso_only else _password(args, stdin)
-        user = users.add(args.name, password=password, display=args.display, grants=grants, locale=args.locale,
-                         by="cli", now=now)
+        user = users.add(
+            args.name,
+            password=password,
+            display=args.display,
+            grants=grants,
+            locale=args.locale,
+            by="cli",
+            now=now,
+        )
         print(f"user {user.name} added ({_grants_text(user.grants) or 'no role yet'})", file=stdout)
         if generated:
             print(f"password: {password}", file=stdout)
@@ -132,10 +163,20 @@ def _run(args: argparse.Namespace, hub: Any, users: Users, now: float, stdin: Te
             stdout.write("\n")
         else:
             for u in listed:
-                flags = [f for f, on in (("disabled", u.disabled), ("locked", u.locked(now)),
-                                         ("sso-only", not u.has_password)) if on]
-                print(f"{u.name}\t{u.display or '-'}\t{_grants_text(u.grants) or '-'}\t{','.join(flags) or 'ok'}",
-                      file=stdout)
+                flags = [
+                    f
+                    for f, on in (
+                        ("disabled", u.disabled),
+                        ("locked", u.locked(now)),
+                        ("sso-only", not u.has_password),
+                    )
+                    if on
+                ]
+                roles = _grants_text(u.grants) or "-"
+                print(
+                    f"{u.name}\t{u.display or '-'}\t{roles}\t{','.join(flags) or 'ok'}",
+                    file=stdout,
+                )
         return EXIT_OK
     raise UserError(f"unknown command {command!r}")
 

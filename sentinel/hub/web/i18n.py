@@ -153,7 +153,9 @@ def update_catalogs(locales: Iterable[str] = LOCALES) -> dict[str, list[str]]:
                 catalog = pofile.read_po(fh, locale=locale)
         else:
             catalog = Catalog(locale=locale, domain=DOMAIN)
-        created = catalog.creation_date if isinstance(catalog.creation_date, datetime) else template.creation_date
+        created = (
+            catalog.creation_date if isinstance(catalog.creation_date, datetime) else template.creation_date
+        )
         assert isinstance(created, datetime)
         catalog.update(template, no_fuzzy_matching=True)
         catalog.obsolete.clear()

@@ -31,5 +31,5 @@ def test_ipv4_mapped_ipv6_peers_match_their_ipv4_proxy() -> None:
 
 def test_a_bad_proxy_entry_is_a_clear_error() -> None:
     """Configuration mistakes name the entry."""
-    with pytest.raises(ValueError, match="'10.0.0.300'"):
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.300'"):
         parse_proxies(["10.0.0.300"])

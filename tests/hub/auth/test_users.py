@@ -19,7 +19,9 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def users(hub: Any) -> Users:
-    return Users(hub.db, hasher=PasswordHasher.from_parameters(CHEAPEST), lockout_attempts=3, lockout_period=600)
+    return Users(
+        hub.db, hasher=PasswordHasher.from_parameters(CHEAPEST), lockout_attempts=3, lockout_period=600
+    )
 
 
 def test_a_password_is_kept_only_as_an_argon2id_hash(hub: Any, users: Users, clock: Any) -> None:

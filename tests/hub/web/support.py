@@ -87,13 +87,17 @@ class Web:
         """Fetch the login form and post it."""
         form = client.get("/login")
         token = login_token_of(form.text)
-        return client.post("/login", data={"user": name, "password": password, "login_token": token, "next": next_})
+        return client.post(
+            "/login", data={"user": name, "password": password, "login_token": token, "next": next_}
+        )
 
     def act(self, client: TestClient, pk: int, action: str, **fields: Any) -> Any:
         """Post an action form from the hazard page, with that page's CSRF token."""
         page = client.get(f"/hazards/{pk}")
         assert page.status_code == 200, page.status_code
-        return client.post(f"/hazards/{pk}/actions", data={"csrf": csrf_of(page.text), "action": action, **fields})
+        return client.post(
+            f"/hazards/{pk}/actions", data={"csrf": csrf_of(page.text), "action": action, **fields}
+        )
 
     def close(self) -> None:
         """Close every client."""

@@ -1,4 +1,4 @@
-"""Roles per org unit in the pages: a viewer cannot act, an officer cannot close, nobody leaves their units."""
+"""Roles per org unit in the pages: a viewer cannot act, an officer cannot close, units confine."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ def test_a_viewer_cannot_act_even_by_posting_the_form(web: Web, action: str) -> 
     client = web.login("vic")
     pk = web.pk("teller-01", 1)
     token = csrf_of(client.get("/ledger").text)
-    response = client.post(f"/hazards/{pk}/actions",
-                           data={"csrf": token, "action": action, "note": "n", "owner": "o"})
+    response = client.post(
+        f"/hazards/{pk}/actions", data={"csrf": token, "action": action, "note": "n", "owner": "o"}
+    )
     assert response.status_code == 403
     assert web.hub.store.actions(hazard_pk=pk, states=["pending"]) == []
 
@@ -56,7 +57,7 @@ def test_a_verifier_is_offered_close_on_someone_elses_resolution(web: Web) -> No
 
 
 def test_whoever_resolved_is_not_offered_close(web: Web) -> None:
-    """Vera resolves kiosk-01 #1 herself: the page no longer offers her close, and says why; a post is refused."""
+    """Vera resolves kiosk-01 #1 herself: the page offers her no close, says why; a post is refused."""
     client = web.login("vera")
     pk = web.pk("kiosk-01", 1)
     assert web.act(client, pk, "resolve").status_code == 200
@@ -78,7 +79,9 @@ def test_roles_are_confined_to_their_org_unit(web: Web) -> None:
     assert client.get(f"/hazards/{west_pk}").status_code == 404
     assert client.get("/terminals/teller-11").status_code == 404
     token = csrf_of(client.get("/ledger").text)
-    assert client.post(f"/hazards/{west_pk}/actions", data={"csrf": token, "action": "ack"}).status_code == 404
+    assert (
+        client.post(f"/hazards/{west_pk}/actions", data={"csrf": token, "action": "ack"}).status_code == 404
+    )
     assert web.hub.store.actions(hazard_pk=west_pk, states=["pending"]) == []
 
 

@@ -12,7 +12,9 @@ def _pending(web: Web, pk: int) -> int:
 
 
 @pytest.mark.parametrize("token", [None, "", "forged-token"])
-def test_an_action_without_the_right_token_is_refused_and_nothing_is_queued(web: Web, token: str | None) -> None:
+def test_an_action_without_the_right_token_is_refused_and_nothing_is_queued(
+    web: Web, token: str | None
+) -> None:
     """No token, an empty one or a wrong one: 403 and the queue unchanged."""
     client = web.login("olga")
     pk = web.pk("teller-01", 1)
@@ -67,7 +69,9 @@ def test_logout_and_the_language_switch_need_the_token_too(web: Web, path: str, 
 def test_an_anonymous_post_is_refused(web: Web) -> None:
     """Without a session a POST is 403, never a redirect that could replay it."""
     client = web.client(follow_redirects=False)
-    assert client.post(f"/hazards/{web.pk('teller-01', 1)}/actions", data={"action": "ack"}).status_code == 403
+    assert (
+        client.post(f"/hazards/{web.pk('teller-01', 1)}/actions", data={"action": "ack"}).status_code == 403
+    )
 
 
 def test_a_page_is_not_served_to_get_requests_that_change_state(web: Web) -> None:

@@ -13,8 +13,10 @@ def test_pages_need_a_login_and_come_back_after_it(web: Web) -> None:
     page = client.get("/board?unit=east")
     assert "/login?next=" in str(page.url)
     token = login_token_of(page.text)
-    after = client.post("/login", data={"user": "olga", "password": PASSWORD, "login_token": token,
-                                        "next": "/board?unit=east"})
+    after = client.post(
+        "/login",
+        data={"user": "olga", "password": PASSWORD, "login_token": token, "next": "/board?unit=east"},
+    )
     assert after.status_code == 200
     assert str(after.url).endswith("/board?unit=east")
 
@@ -62,7 +64,10 @@ def test_the_login_form_needs_its_double_submit_token(web: Web) -> None:
     other = web.client()
     token = login_token_of(other.get("/login").text)
     fresh = web.client()
-    assert fresh.post("/login", data={"user": "olga", "password": PASSWORD, "login_token": token}).status_code == 403
+    assert (
+        fresh.post("/login", data={"user": "olga", "password": PASSWORD, "login_token": token}).status_code
+        == 403
+    )
 
 
 def test_logout_ends_the_session_on_the_server(web: Web) -> None:

@@ -33,9 +33,11 @@ class Database:
         echo: bool = False,
     ) -> None:
         self.url = sa.make_url(url)
+        self.password = password  # for pg_dump/pg_restore (PGPASSWORD), never logged
         if self.url.drivername in ("postgresql", "postgres"):
             self.url = self.url.set(drivername="postgresql+psycopg")
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self._compiled: dict[tuple[int, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
         if self.is_sqlite:
             self._prepare_sqlite_file()
             self.engine = sa.create_engine(
@@ -127,6 +129,29 @@ class Database:
         """SELECT … FOR UPDATE SKIP LOCKED on PostgreSQL (several hubs share a queue); SQLite's
         write transaction already holds the only write lock."""
         return select if self.is_sqlite else select.with_for_update(skip_locked=True)
+
+    def executemany(self, conn: sa.Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """Run a Core statement for many rows straight through the driver's executemany.
+
+        The ingest hot path: SQLAlchemy compiles the statement once per key set (the SQL is still
+        generated from the one schema), and the rows skip its per-row parameter processing, which
+        cost more than the database itself. Values must be plain str/int/float/bool/None."""
+        if not rows:
+            return
+        keys = tuple(rows[0])
+        cache_key = (id(stmt), keys)
+        compiled = self._compiled.get(cache_key)
+        if compiled is None:
+            sql = stmt.compile(dialect=conn.dialect, column_keys=list(keys))
+            order = tuple(sql.positiontup or ()) if conn.dialect.paramstyle == "qmark" else ()
+            compiled = self._compiled[cache_key] = (str(sql), order)
+        text, order = compiled
+        params: list[Any] = [tuple(r[k] for k in order) for r in rows] if order else list(rows)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(text, params)
+        finally:
+            cursor.close()
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -12,6 +12,7 @@ and the actions queue is claimed with FOR UPDATE SKIP LOCKED.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -22,6 +23,8 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sentinel.hub._house import SYSTEM_CLOCK, TRANSITIONS, Action, Clock, State
 from sentinel.hub.db import Database
@@ -100,12 +103,9 @@ def history_key(row: dict[str, Any]) -> str:
     if isinstance(row.get("seq"), int):
         return f"s{row['seq']}"
     actor = row.get("actor")
-    text = json.dumps(
-        [row.get("at"), actor, row.get("action"), row.get("from"), row.get("to"), row.get("note")],
-        sort_keys=True,
-        ensure_ascii=True,
-    )
-    return "d" + hashlib.sha256(text.encode()).hexdigest()[:40]
+    who = json.dumps(actor, sort_keys=True) if isinstance(actor, dict) else str(actor)
+    text = "\x1f".join(str(row.get(k)) for k in ("at", "action", "from", "to", "note")) + "\x1f" + who
+    return "d" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 class HubStore:
@@ -204,35 +204,27 @@ class HubStore:
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _apply(  # noqa: PLR0912 - one batch, one pass: hazards, transitions, history, terminals
+    def _apply(
         self, c: sa.Connection, tickets: Sequence[Ticket], now: float
     ) -> list[bool]:
         if not tickets:
             return []
         keys = sorted({t.key for t in tickets})
         seen = set(c.execute(sa.select(transitions.c.key).where(transitions.c.key.in_(keys))).scalars())
-        # hazard rows: create the missing ones (in a fixed order), then read their ids and seqs
-        pairs = sorted({(t.terminal, t.uid): t for t in tickets}.items())
-        c.execute(
-            self.db.insert_ignore(hazards, ["terminal", "uid"]),
-            [self._new_hazard(t, now) for _, t in pairs],
-        )
-        found = c.execute(
-            sa.select(hazards.c.id, hazards.c.terminal, hazards.c.uid, hazards.c.seq).where(
-                sa.tuple_(hazards.c.terminal, hazards.c.uid).in_([p for p, _ in pairs])
-            )
-        ).all()
-        pk = {(r.terminal, r.uid): int(r.id) for r in found}
-        current = {(r.terminal, r.uid): int(r.seq) for r in found}
-        # the newest snapshot per hazard in this batch, applied only if newer than the stored one
+        # the newest snapshot per hazard in this batch, upserted only over an older one (seq)
         newest: dict[tuple[str, str], Ticket] = {}
         for t in tickets:
             best = newest.get((t.terminal, t.uid))
             if best is None or t.seq > best.seq:
                 newest[(t.terminal, t.uid)] = t
-        updates = [self._snapshot(t, pk[k], now) for k, t in sorted(newest.items()) if t.seq > current[k]]
-        if updates:
-            c.execute(_UPDATE_SNAPSHOT, updates)
+        pairs = sorted(newest)  # a fixed order: two hub processes never deadlock on these rows
+        self.db.executemany(c, self._upsert_snapshot, [self._snapshot(newest[k], now) for k in pairs])
+        found = c.execute(
+            sa.select(hazards.c.id, hazards.c.terminal, hazards.c.uid).where(
+                sa.tuple_(hazards.c.terminal, hazards.c.uid).in_(pairs)
+            )
+        ).all()
+        pk = {(r.terminal, r.uid): int(r.id) for r in found}
         # transitions and history rows, each once
         new_flags: list[bool] = []
         fresh: dict[str, dict[str, Any]] = {}
@@ -264,37 +256,28 @@ class HubStore:
             c.execute(
                 self.db.insert_ignore(history, ["hazard_pk", "row_key"]), [rows[k] for k in sorted(rows)]
             )
-        # the terminals: last seen, version, chain head, lag
+        # the terminals: last seen, version, chain head, lag (one executemany, in name order)
         per_terminal: dict[str, list[Ticket]] = {}
         for t in tickets:
             per_terminal.setdefault(t.terminal, []).append(t)
+        touched = []
         for name in sorted(per_terminal):
             batch = per_terminal[name]
             latest = max(batch, key=lambda t: t.seq)
-            values: dict[str, Any] = {
-                "last_ticket_at": now,
-                "last_seen_at": now,
-                "tickets": terminals.c.tickets + sum(1 for t in batch if t.key in fresh),
-                "agent_version": latest.agent_version or terminals.c.agent_version,
-                "store_id": latest.store_id or terminals.c.store_id,
-            }
-            if latest.at is not None:
-                values["last_lag"] = max(0.0, now - latest.at)
-            if latest.chain_hash:
-                values["chain_seq"] = sa.case(
-                    (sa.or_(terminals.c.chain_seq.is_(None), terminals.c.chain_seq < latest.seq), latest.seq),
-                    else_=terminals.c.chain_seq,
-                )
-                values["chain_hash"] = sa.case(
-                    (
-                        sa.or_(terminals.c.chain_seq.is_(None), terminals.c.chain_seq < latest.seq),
-                        latest.chain_hash,
-                    ),
-                    else_=terminals.c.chain_hash,
-                )
-            if latest.baseline_digest:
-                values["baseline_digest"] = latest.baseline_digest
-            c.execute(sa.update(terminals).where(terminals.c.name == name).values(**values))
+            touched.append(
+                {
+                    "_name": name,
+                    "_now": now,
+                    "_new": sum(1 for t in batch if t.key in fresh),
+                    "_version": latest.agent_version or None,
+                    "_store": latest.store_id or None,
+                    "_lag": max(0.0, now - latest.at) if latest.at is not None else None,
+                    "_seq": latest.seq if latest.chain_hash else None,
+                    "_hash": latest.chain_hash or None,
+                    "_digest": latest.baseline_digest or None,
+                }
+            )
+        self.db.executemany(c, _UPDATE_TERMINAL, touched)
         return new_flags
 
     def _place(self, terminal: str) -> tuple[str, str]:
@@ -303,69 +286,62 @@ class HubStore:
             return self.inventory.head_office.id, self.inventory.head_office.id
         return info.branch_id, info.primary_id
 
-    def _new_hazard(self, t: Ticket, now: float) -> dict[str, Any]:
-        branch_id, primary_id = self._place(t.terminal)
-        return {
-            "terminal": t.terminal,
-            "uid": t.uid,
-            "local_id": t.local_id,
-            "store_id": t.store_id or None,
-            "branch_id": branch_id,
-            "primary_id": primary_id,
-            "seq": -1,
-            "fingerprint": "",
-            "rule": "",
-            "category": "",
-            "severity": "",
-            "state": "",
-            "title": "",
-            "subject": "",
-            "owner": "",
-            "escalation_level": 0,
-            "recurrence_count": 0,
-            "occurrences": 0,
-            "drill": False,
-            "recurring": False,
-            "record": "{}",
-            "updated_at": now,
-            "last_seen": t.at or now,
-        }
-
-    def _snapshot(self, t: Ticket, hazard_pk: int, now: float) -> dict[str, Any]:
+    def _snapshot(self, t: Ticket, now: float) -> dict[str, Any]:
         r = t.record
         branch_id, primary_id = self._place(t.terminal)
         items = [i for i in r.get("rectification") or () if isinstance(i, dict)]
-        record = {k: v for k, v in r.items() if k != "history"}
+        record = dict(r)
+        record.pop("history", None)
         return {
-            "_pk": hazard_pk,
-            "_seq": t.seq,
-            "v_branch_id": branch_id,
-            "v_primary_id": primary_id,
-            "v_local_id": t.local_id,
-            "v_store_id": t.store_id or None,
-            "v_fingerprint": str(r.get("fingerprint") or ""),
-            "v_rule": str(r.get("rule") or ""),
-            "v_category": str(r.get("category") or ""),
-            "v_severity": str(r.get("severity") or ""),
-            "v_state": str(r.get("state") or ""),
-            "v_title": str(r.get("title") or ""),
-            "v_subject": str(r.get("subject") or ""),
-            "v_owner": _actor_text(r.get("owner")) or "",
-            "v_first_seen": parse_time(r.get("first_seen")),
-            "v_last_seen": parse_time(r.get("last_seen")) or t.at or now,
-            "v_deadline": parse_time(r.get("deadline")),
-            "v_escalation_level": _int(r.get("escalation_level")),
-            "v_recurrence_count": _int(r.get("recurrence_count")),
-            "v_occurrences": _int(r.get("occurrences")),
-            "v_drill": bool(r.get("drill")),
-            "v_recurring": any(i.get("kind") == "long_term" for i in items),
-            "v_resolved_by": _actor_text(r.get("resolved_by")),
-            "v_resolved_at": parse_time(r.get("resolved_at")),
-            "v_closed_by": _actor_text(r.get("closed_by")),
-            "v_closed_at": parse_time(r.get("closed_at")),
-            "v_record": json.dumps(record, sort_keys=True, ensure_ascii=False),
-            "v_updated_at": now,
+            "terminal": t.terminal,
+            "uid": t.uid,
+            "seq": t.seq,
+            "branch_id": branch_id,
+            "primary_id": primary_id,
+            "local_id": t.local_id,
+            "store_id": t.store_id or None,
+            "fingerprint": str(r.get("fingerprint") or ""),
+            "rule": str(r.get("rule") or ""),
+            "category": str(r.get("category") or ""),
+            "severity": str(r.get("severity") or ""),
+            "state": str(r.get("state") or ""),
+            "title": str(r.get("title") or ""),
+            "subject": str(r.get("subject") or ""),
+            "owner": _actor_text(r.get("owner")) or "",
+            "first_seen": parse_time(r.get("first_seen")),
+            "last_seen": parse_time(r.get("last_seen")) or t.at or now,
+            "deadline": parse_time(r.get("deadline")),
+            "escalation_level": _int(r.get("escalation_level")),
+            "recurrence_count": _int(r.get("recurrence_count")),
+            "occurrences": _int(r.get("occurrences")),
+            "drill": bool(r.get("drill")),
+            "recurring": any(i.get("kind") == "long_term" for i in items),
+            "resolved_by": _actor_text(r.get("resolved_by")),
+            "resolved_at": parse_time(r.get("resolved_at")),
+            "closed_by": _actor_text(r.get("closed_by")),
+            "closed_at": parse_time(r.get("closed_at")),
+            "record": json.dumps(record, ensure_ascii=False, separators=(",", ":")),
+            "updated_at": now,
         }
+
+    @functools.cached_property
+    def _insert_transition(self) -> Any:
+        return self.db.insert_ignore(transitions, ["key"])
+
+    @functools.cached_property
+    def _insert_history(self) -> Any:
+        return self.db.insert_ignore(history, ["hazard_pk", "row_key"])
+
+    @functools.cached_property
+    def _upsert_snapshot(self) -> Any:
+        """INSERT the hazard, or UPDATE it only when this snapshot is newer (its seq is higher)."""
+        dialect_insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        stmt = dialect_insert(hazards)
+        return stmt.on_conflict_do_update(
+            index_elements=["terminal", "uid"],
+            set_={c: stmt.excluded[c] for c in ("seq", *_SNAPSHOT_COLUMNS)},
+            where=hazards.c.seq < stmt.excluded.seq,
+        )
 
     def touch_terminal(
         self,
@@ -450,11 +426,12 @@ class HubStore:
         now = self.clock.time()
         with self.db.write() as c:
             inserted = c.execute(
-                self.db.insert_ignore(nonces, ["nonce"]), [{"nonce": nonce, "expires_at": expires_at}]
-            ).rowcount
+                self.db.insert_ignore(nonces, ["nonce"]).returning(nonces.c.nonce),
+                {"nonce": nonce, "expires_at": expires_at},
+            ).first()  # RETURNING: rowcount of ON CONFLICT DO NOTHING is -1 with psycopg
             if int(hashlib.sha256(nonce.encode()).digest()[0]) < 4:  # about 1 request in 64 sweeps
                 c.execute(sa.delete(nonces).where(nonces.c.expires_at < now))
-        return bool(inserted)
+        return inserted is not None
 
     # -- the ledger ---------------------------------------------------------------------------
 
@@ -1182,8 +1159,31 @@ _SNAPSHOT_COLUMNS = (
     "record",
     "updated_at",
 )
-_UPDATE_SNAPSHOT = (
-    sa.update(hazards)
-    .where(hazards.c.id == sa.bindparam("_pk"), hazards.c.seq < sa.bindparam("_seq"))
-    .values({"seq": sa.bindparam("_seq"), **{c: sa.bindparam(f"v_{c}") for c in _SNAPSHOT_COLUMNS}})
+
+_NEWER_CHAIN = sa.and_(
+    sa.bindparam("_seq", type_=sa.BigInteger).is_not(None),
+    sa.or_(
+        terminals.c.chain_seq.is_(None), terminals.c.chain_seq < sa.bindparam("_seq", type_=sa.BigInteger)
+    ),
+)
+_UPDATE_TERMINAL = (
+    sa.update(terminals)
+    .where(terminals.c.name == sa.bindparam("_name"))
+    .values(
+        last_ticket_at=sa.bindparam("_now"),
+        last_seen_at=sa.bindparam("_now"),
+        tickets=terminals.c.tickets + sa.bindparam("_new", type_=sa.Integer),
+        agent_version=sa.func.coalesce(sa.bindparam("_version", type_=sa.String), terminals.c.agent_version),
+        store_id=sa.func.coalesce(sa.bindparam("_store", type_=sa.String), terminals.c.store_id),
+        last_lag=sa.func.coalesce(sa.bindparam("_lag", type_=sa.Double), terminals.c.last_lag),
+        baseline_digest=sa.func.coalesce(
+            sa.bindparam("_digest", type_=sa.String), terminals.c.baseline_digest
+        ),
+        chain_seq=sa.case(
+            (_NEWER_CHAIN, sa.bindparam("_seq", type_=sa.BigInteger)), else_=terminals.c.chain_seq
+        ),
+        chain_hash=sa.case(
+            (_NEWER_CHAIN, sa.bindparam("_hash", type_=sa.String)), else_=terminals.c.chain_hash
+        ),
+    )
 )

@@ -1,0 +1,85 @@
+"""`sentinel hub serve`: uvicorn on [hub] listen, TLS when configured, SIGHUP reloads the inventory.
+
+One process per `serve`; scale out by running more (on more hosts, behind the bank's load
+balancer, one PostgreSQL): they share nothing but the database and the master key file.
+Logs are structlog lines: JSON under systemd (or `log_format = "json"`), console on a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+from typing import Any
+
+import structlog
+
+from sentinel.hub.config import HubConfig
+
+log = structlog.get_logger("sentinel.hub")
+
+
+def configure_logging(fmt: str) -> None:
+    """structlog once: JSON lines under systemd, console renderer on a terminal."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def serve(config: HubConfig) -> int:
+    """Run until SIGTERM/SIGINT; return the exit code."""
+    import uvicorn
+
+    from sentinel.hub.app import Hub, create_app
+
+    configure_logging(config.hub.log_format)
+    hub = Hub(config)
+    hub.migrate()
+    app = create_app(hub)
+    tls: dict[str, Any] = {}
+    if config.tls.cert_file and config.tls.key_file:
+        tls = {"ssl_certfile": str(config.tls.cert_file), "ssl_keyfile": str(config.tls.key_file)}
+        if config.tls.client_ca_file:  # mutual TLS with the bank's CA: agents present certificates
+            tls |= {"ssl_ca_certs": str(config.tls.client_ca_file), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.hub.host,
+            port=config.hub.port,
+            log_level="warning",
+            access_log=False,  # request lines would carry terminal names at 5,000/s; metrics count them
+            proxy_headers=False,  # the web module decides which proxies it trusts
+            server_header=False,
+            timeout_keep_alive=30,
+            http="httptools",
+            loop="asyncio",
+            **tls,
+        )
+    )
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, hub.reload_inventory)
+        scheme = "https" if tls else "http"
+        log.info(
+            "hub_started",
+            url=f"{scheme}://{config.hub.listen}",
+            database=hub.db.dialect,
+            terminals=len(hub.inventory.terminals),
+        )
+        await server.serve()
+
+    asyncio.run(run())
+    log.info("hub_stopped")
+    return 0

@@ -34,7 +34,14 @@ from sentinel.testing import free_port
 
 GOAL_MS = 200.0
 TERMINALS, BRANCHES, PRIMARIES = 10_000, 100, 10
-STATES = (("closed", 70), ("cancelled", 5), ("open", 9), ("acknowledged", 5), ("rectifying", 6), ("resolved", 5))
+STATES = (
+    ("closed", 70),
+    ("cancelled", 5),
+    ("open", 9),
+    ("acknowledged", 5),
+    ("rectifying", 6),
+    ("resolved", 5),
+)
 SEVERITIES = (("info", 20), ("minor", 40), ("major", 30), ("critical", 10))
 CATEGORIES = ("terminal_equipment", "cyber_attack", "data_security", "it_change", "stability")
 RULES = ("disk_full", "ssh_bruteforce", "fim_critical_change", "usb_storage", "service_down", "cpu_hot")
@@ -73,26 +80,50 @@ def _row(rng: random.Random, i: int, now: float) -> dict[str, Any]:
     first = now - rng.random() * 365 * DAY
     last = min(now, first + rng.random() * 3 * DAY)
     live = state in ("open", "acknowledged", "rectifying")
-    deadline = first + {"critical": 4 * 3600, "major": DAY, "minor": 7 * DAY}.get(severity, 0) if severity != "info" else None
+    deadline = (
+        first + {"critical": 4 * 3600, "major": DAY, "minor": 7 * DAY}.get(severity, 0)
+        if severity != "info"
+        else None
+    )
     overdue = bool(live and deadline is not None and deadline < now)
     subject = f"/var/lib/app{i % 97}" if rule != "ssh_bruteforce" else f"203.0.113.{i % 250}"
     record = {
         "evidence": [{"path": subject, "sha256": f"{i:064x}"}],
-        "rectification": [{"item": 1, "kind": "short_term", "text": "Fix it", "done": state in ("resolved", "closed")}],
+        "rectification": [
+            {"item": 1, "kind": "short_term", "text": "Fix it", "done": state in ("resolved", "closed")}
+        ],
         "related": [],
     }
     return {
-        "terminal": f"t{t:05d}", "uid": f"0190bench-{i:012d}", "local_id": i + 1, "store_id": f"s{t:05d}",
-        "branch_id": f"b{branch:03d}", "primary_id": f"p{branch % PRIMARIES:02d}", "seq": 1,
-        "fingerprint": f"{rule}:{t}:{i % 97}", "rule": rule, "category": rng.choice(CATEGORIES),
-        "severity": severity, "state": state, "title": f"{rule} on {subject}", "subject": subject,
-        "owner": "branch-it", "first_seen": first, "last_seen": last, "deadline": deadline,
+        "terminal": f"t{t:05d}",
+        "uid": f"0190bench-{i:012d}",
+        "local_id": i + 1,
+        "store_id": f"s{t:05d}",
+        "branch_id": f"b{branch:03d}",
+        "primary_id": f"p{branch % PRIMARIES:02d}",
+        "seq": 1,
+        "fingerprint": f"{rule}:{t}:{i % 97}",
+        "rule": rule,
+        "category": rng.choice(CATEGORIES),
+        "severity": severity,
+        "state": state,
+        "title": f"{rule} on {subject}",
+        "subject": subject,
+        "owner": "branch-it",
+        "first_seen": first,
+        "last_seen": last,
+        "deadline": deadline,
         "escalation_level": min(3, int((now - deadline) // DAY)) if overdue and deadline else 0,
-        "recurrence_count": 3 if i % 31 == 0 else 0, "occurrences": 1 + i % 5, "drill": i % 50 == 0,
-        "recurring": i % 31 == 0, "resolved_by": "os:alice" if state in ("resolved", "closed") else None,
+        "recurrence_count": 3 if i % 31 == 0 else 0,
+        "occurrences": 1 + i % 5,
+        "drill": i % 50 == 0,
+        "recurring": i % 31 == 0,
+        "resolved_by": "os:alice" if state in ("resolved", "closed") else None,
         "resolved_at": last if state in ("resolved", "closed") else None,
-        "closed_by": "hub:bob" if state == "closed" else None, "closed_at": last if state == "closed" else None,
-        "record": json.dumps(record, separators=(",", ":")), "updated_at": now,
+        "closed_by": "hub:bob" if state == "closed" else None,
+        "closed_at": last if state == "closed" else None,
+        "record": json.dumps(record, separators=(",", ":")),
+        "updated_at": now,
     }
 
 
@@ -123,8 +154,11 @@ class Browser:
         _, _, form = self.request("GET", "/login")
         token = re.search(r'name="login_token" value="([^"]+)"', form)
         assert token, "no login form"
-        status, location, _ = self.request("POST", "/login", {"user": name, "password": password,
-                                                              "login_token": token.group(1), "next": "/ledger"})
+        status, location, _ = self.request(
+            "POST",
+            "/login",
+            {"user": name, "password": password, "login_token": token.group(1), "next": "/ledger"},
+        )
         assert status == 303 and location == "/ledger", (status, location)
 
     def close(self) -> None:
@@ -166,13 +200,16 @@ def measure(ctx: Context, hazards: int, rounds: int) -> list[Figure]:
     now = time.time()
     port = free_port()
     directory = ctx.scratch / f"ledger-{hazards}"
-    config = write_hub_config(directory, port=port, inventory=fleet_inventory(TERMINALS, branches=BRANCHES,
-                                                                            primaries=PRIMARIES))
+    config = write_hub_config(
+        directory, port=port, inventory=fleet_inventory(TERMINALS, branches=BRANCHES, primaries=PRIMARIES)
+    )
     _cli(config, "migrate")
     started = time.monotonic()
     fill(f"sqlite:///{directory / 'state' / 'hub.db'}", hazards, now=now)
     ctx.log(f"   filled {hazards:,} hazards in {time.monotonic() - started:.0f} s")
-    _cli(config, "user", "add", "bench", "--role", "viewer", "--unit", "HO", "--password-stdin", stdin=PASSWORD)
+    _cli(
+        config, "user", "add", "bench", "--role", "viewer", "--unit", "HO", "--password-stdin", stdin=PASSWORD
+    )
     hub = HubProcess(config, port).wait_ready()
     browser = Browser(port)
     try:
@@ -208,15 +245,26 @@ def measure(ctx: Context, hazards: int, rounds: int) -> list[Figure]:
         )
     ]
     for name, values in times.items():
-        figures.append(Figure(name=f"ledger page p95, {size}: {name}", unit="ms",
-                              sentinel=Stats.of([percentile(values, 95)]),
-                              notes=f"p50 {percentile(values, 50):.1f} ms over {len(values)} loads"))
+        figures.append(
+            Figure(
+                name=f"ledger page p95, {size}: {name}",
+                unit="ms",
+                sentinel=Stats.of([percentile(values, 95)]),
+                notes=f"p50 {percentile(values, 50):.1f} ms over {len(values)} loads",
+            )
+        )
     return figures
 
 
 def _cli(config: Path, *args: str, stdin: str = "") -> None:
-    subprocess.run([sys.executable, "-m", "sentinel.hub", "--config", str(config), *args],  # noqa: S603
-                   input=stdin + "\n", text=True, check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "sentinel.hub", "--config", str(config), *args],  # noqa: S603
+        input=stdin + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def run(ctx: Context, *, hazards: int | None = None, rounds: int | None = None) -> list[Figure]:

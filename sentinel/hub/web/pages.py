@@ -38,6 +38,8 @@ _STEP = {
 }
 LOGIN_FAILED = N_("The user name or password is wrong, or the account is locked or disabled.")
 MAX_NOTE = 2000
+MAX_TERMINALS = 500
+"""Terminals listed on one page (a head office has 10,000: pick a branch to see the rest)."""
 
 
 # -- the org unit in view ------------------------------------------------------------------------
@@ -399,7 +401,14 @@ def terminals(site: Site, page: Page) -> Response:
     unit_id = chosen_unit(site, page)
     silent = page.query("silent") == "yes"
     rows = site.hub.store.terminals(store_unit(site, unit_id), silent_only=silent)
-    return site.render(page, "terminals.html", rows=rows, silent=silent, **unit_context(site, page, unit_id))
+    return site.render(
+        page,
+        "terminals.html",
+        rows=rows[:MAX_TERMINALS],
+        total=len(rows),
+        silent=silent,
+        **unit_context(site, page, unit_id),
+    )
 
 
 def terminal(site: Site, page: Page) -> Response:

@@ -54,3 +54,18 @@ def test_no_secret_reaches_the_log(web: Web) -> None:
         assert secret not in text
     failed = [e for e in logs if e["event"] == "hub_login_failed"]
     assert any(str(e["user"]).startswith("unknown:") for e in failed)
+
+
+def test_no_secret_reaches_an_export_or_report(web: Web) -> None:
+    """With people logged in, the ledger exports and the inspection report hold no secret."""
+    from sentinel.hub.reports import Period, export_ledger, inspection_report, report_markdown
+
+    client = web.login("olga")
+    session = next(v for k, v in client.cookies.items() if "sentinel-hub" in k)
+    web.act(client, web.pk("teller-01", 1), "ack", note="noted")
+    period = Period(0, web.hub.clock.time() + 86400, "all")
+    texts = [export_ledger(web.hub.store, None, period, fmt) for fmt in ("markdown", "csv", "json")]
+    texts.append(report_markdown(inspection_report(web.hub.store, None, period)))
+    for text in texts:
+        for secret in [*_secrets(web), session]:
+            assert secret not in text

@@ -151,6 +151,8 @@ class Site:
         )
         self.sso = SsoHeader(self.config.sso_header, self.config.trusted_proxies)
         self.tz = i18n.timezone(self.config.timezone)
+        # behind a proxy that rewrites Host, the browser's Origin is the public address
+        self.public_netloc = urlsplit(hub.config.hub.public_url).netloc if hub.config.hub.public_url else ""
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=jinja2.select_autoescape(["html"]),
@@ -260,8 +262,10 @@ class Site:
         origin = request.headers.get("origin")
         if origin is None or origin == "null":
             return origin is None
-        host = request.headers.get("host", "")
-        return urlsplit(origin).netloc == host
+        netloc = urlsplit(origin).netloc
+        return netloc == request.headers.get("host", "") or (
+            bool(self.public_netloc) and netloc == self.public_netloc
+        )
 
     def check_csrf(self, page: Page) -> bool:
         """The session's token in the form, and a same-site request."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.hub.web.support import Web, csrf_of
@@ -92,3 +94,20 @@ def test_pages_forbid_framing_scripts_and_caching(web: Web) -> None:
     assert "frame-ancestors 'none'" in csp
     assert headers["x-frame-options"] == "DENY"
     assert headers["cache-control"] == "no-store"
+
+
+def test_behind_a_proxy_that_rewrites_host_the_public_url_is_the_origin(hub_factory: Any) -> None:
+    """[hub] public_url = https://ledger.bank.example: its Origin is accepted whatever the Host."""
+    from tests.hub.web.support import make_web
+
+    hub = hub_factory(hub={"public_url": "https://ledger.bank.example"})
+    with make_web(hub) as web:
+        client = web.login("olga")
+        pk = web.pk("teller-01", 1)
+        token = csrf_of(client.get(f"/hazards/{pk}").text)
+        origin = {"Origin": "https://ledger.bank.example", "Host": "127.0.0.1:8780"}
+        ok = client.post(f"/hazards/{pk}/actions", data={"csrf": token, "action": "ack"}, headers=origin)
+        assert ok.status_code == 200
+        evil = {"Origin": "https://evil.example", "Host": "127.0.0.1:8780"}
+        bad = client.post(f"/hazards/{pk}/actions", data={"csrf": token, "action": "start"}, headers=evil)
+        assert bad.status_code == 403

@@ -6,7 +6,7 @@ CONFIG ?= config/sentinel.toml
 PYTEST_ARGS ?=
 QUICK ?=
 
-.PHONY: run test lint typecheck unit e2e bench system-deps clean
+.PHONY: run test lint typecheck unit e2e bench system-deps clean hub-screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ typecheck: $(VENV)/.installed-test
 ## test: set up and run lint, type checks and the whole test suite
 test: $(VENV)/.installed-test system-deps lint typecheck
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+## hub-screenshots: retake the pictures of the hub's pages in docs/img (headless Chromium)
+hub-screenshots: $(VENV)/.installed-test
+	$(BIN)/python -m tests.hub.web.screenshots docs/img
 
 ## bench: side-by-side benchmarks against the real peers (not part of `make test`)
 bench: $(VENV)/.installed-test

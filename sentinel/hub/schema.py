@@ -36,7 +36,7 @@ METADATA = sa.MetaData()
 ACTIVE = ("open", "acknowledged", "rectifying")
 """States in which the deadline runs (sentinel.hazards.lifecycle.ACTIVE_STATES, as SQL values)."""
 
-TABLE_MODULES: tuple[str, ...] = ()
+TABLE_MODULES: tuple[str, ...] = ("sentinel.hub.auth.tables",)
 """Modules that add tables to METADATA (imported before create/migrate), e.g. the web tables."""
 
 _ACTIVE_SQL = "state IN ('open', 'acknowledged', 'rectifying')"
@@ -302,7 +302,10 @@ def create_tables(version: int) -> Callable[[sa.Connection], None]:
     return step
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "the fleet ledger, terminals, actions", create_tables(1)),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "the fleet ledger, terminals, actions", create_tables(1)),
+    Migration(2, "hub users, their roles per org unit, sessions", create_tables(2)),  # sentinel/hub/auth
+)
 """Every step, in order. Append; never edit a released step."""
 
 

@@ -6,10 +6,13 @@ hub.toml. Every number is range-checked like the rest of the file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sentinel.hub._house import Duration, field
+from sentinel.hub.auth.sso import parse_proxies
 
 
 def _between(low: float, high: float) -> Any:
@@ -17,6 +20,28 @@ def _between(low: float, high: float) -> Any:
         return None if low <= value <= high else f"must be between {low:g} and {high:g}, got {value:g}"
 
     return check
+
+
+def _proxies(value: tuple[str, ...]) -> str | None:
+    try:
+        parse_proxies(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _header(value: str) -> str | None:
+    if value and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+        return f'expected an HTTP header name such as "X-Remote-User", got "{value}"'
+    return None
+
+
+def _zone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f'expected an IANA time zone such as "Asia/Shanghai", got "{value}"'
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +55,7 @@ class WebConfig:
     lockout_attempts: int = field(5, check=_between(1, 100))
     lockout_period: Duration = field(Duration(15 * 60), check=_between(10, 86400))
     cookie_secure: bool = True  # False only for plain-HTTP loopback (`make run`)
-    sso_header: str = ""  # e.g. "X-Remote-User": trusted only from trusted_proxies
-    trusted_proxies: tuple[str, ...] = ()
+    sso_header: str = field("", check=_header)  # e.g. "X-Remote-User": trusted only from trusted_proxies
+    trusted_proxies: tuple[str, ...] = field((), check=_proxies)  # addresses or networks of the SSO proxy
     page_size: int = field(50, check=_between(5, 500))
+    timezone: str = field("Asia/Shanghai", check=_zone)  # how pages show times (stored in UTC)

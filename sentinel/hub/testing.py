@@ -792,3 +792,72 @@ def fleet_inventory(terminals: int, *, branches: int = 100, primaries: int = 10)
         "branches": [{"id": f"b{b:03d}", "primary": f"p{b % primaries:02d}"} for b in range(branches)],
         "terminals": [{"name": f"t{i:05d}", "branch": f"b{i % branches:03d}"} for i in range(terminals)],
     }
+
+
+class RoundRobinProxy:
+    """A tiny TCP load balancer on 127.0.0.1 (the bank's, in tests): each connection goes to the next
+    upstream that accepts it, so a killed hub replica is skipped until it is back."""
+
+    def __init__(self, upstreams: Sequence[int], port: int | None = None) -> None:
+        import threading
+
+        from sentinel.testing import free_port
+
+        self.upstreams = list(upstreams)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.connections: dict[int, int] = dict.fromkeys(self.upstreams, 0)
+        self._next = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-proxy", daemon=True)
+        self._loop: Any = None
+        self._stop: Any = None
+
+    def start(self) -> RoundRobinProxy:
+        """Listen; return self."""
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("proxy did not start")
+        return self
+
+    def _run(self) -> None:
+        import asyncio
+
+        async def pipe(reader: Any, writer: Any) -> None:
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                writer.close()
+
+        async def handle(reader: Any, writer: Any) -> None:
+            for _ in range(len(self.upstreams)):
+                port = self.upstreams[self._next % len(self.upstreams)]
+                self._next += 1
+                try:
+                    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    continue
+                self.connections[port] += 1
+                await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+                return
+            writer.close()
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+            self._ready.set()
+            async with server:
+                await self._stop.wait()
+
+        asyncio.run(main())
+
+    def stop(self) -> None:
+        """Stop listening and join the thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)

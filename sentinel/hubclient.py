@@ -98,6 +98,10 @@ class HubError(Exception):
     """The hub could not be reached or refused the request (the poll is retried later)."""
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 class HubClient:
     """Pulls and applies hub actions for one terminal."""
 
@@ -201,9 +205,9 @@ class HubClient:
         """Apply one action through the store: ("applied" | "refused", reason, was it already)."""
         action_id = str(action["id"])
         verb = str(action.get("action") or "")
-        hazard = action.get("hazard") if isinstance(action.get("hazard"), dict) else {}
+        hazard = _object(action.get("hazard"))
         local_id = hazard.get("id")
-        actor = action.get("actor") if isinstance(action.get("actor"), dict) else {}
+        actor = _object(action.get("actor"))
         by = str(actor.get("id") or "")
         if not by.startswith("hub:"):
             return "refused", "the action carries no hub identity", False

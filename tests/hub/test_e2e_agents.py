@@ -80,7 +80,9 @@ def client_for(agent: AgentProcess, terminal: str, secret: Path, hub_url: str) -
     process once the house restructure lands)."""
     store = open_store(load_config(agent.config))  # as the agent and the CLI open it: ticketed
     return HubClient(
-        HubClientConfig(url=hub_url, secret_file=secret, poll_interval=Duration(0.5)),
+        HubClientConfig(
+            url=hub_url, secret_file=secret, poll_interval=Duration(0.5), max_backoff=Duration(2)
+        ),
         store,
         terminal=terminal,
     )

@@ -253,9 +253,7 @@ class HubClient:
                 self.poll_once()
                 delay = self.config.poll_interval
             except HubError as exc:
-                delay = min(
-                    MAX_BACKOFF, max(self.config.poll_interval, delay * 2 or self.config.poll_interval)
-                )
+                delay = min(self.config.max_backoff, max(self.config.poll_interval, delay * 2))
                 log.warning("hub_unreachable", error=str(exc), retry_in=round(delay, 1))
             except Exception as exc:  # one bad poll must not end the client
                 delay = self.config.poll_interval

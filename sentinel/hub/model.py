@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sentinel.hub._house import Action
+
 ActionName = Literal["ack", "assign", "start", "note", "tick", "resolve", "close", "cancel", "reopen"]
 ACTION_NAMES: tuple[ActionName, ...] = (
     "ack",
@@ -24,6 +26,16 @@ ACTION_NAMES: tuple[ActionName, ...] = (
 """What a hub user can ask a terminal to do to a hazard (the agent CLI's verbs)."""
 
 ActionState = Literal["pending", "applied", "refused"]
+
+LIFECYCLE_STEPS: dict[str, Action] = {
+    "ack": Action.ACK,
+    "start": Action.START,
+    "resolve": Action.RESOLVE,
+    "close": Action.CLOSE,
+    "cancel": Action.CANCEL,
+    "reopen": Action.REOPEN,
+}
+"""The hub actions that move a hazard's state, and the lifecycle action each one is."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,11 +27,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sentinel.hub import fastjson
-from sentinel.hub._house import SYSTEM_CLOCK, TRANSITIONS, Action, Clock, State, clean_text
+from sentinel.hub._house import SYSTEM_CLOCK, TRANSITIONS, Clock, State, clean_text
 from sentinel.hub.db import Database
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.model import (
     ACTION_NAMES,
+    LIFECYCLE_STEPS,
     ActionRow,
     Actor,
     Board,
@@ -61,14 +62,7 @@ from sentinel.hub.schema import (
 
 log = structlog.get_logger("sentinel.hub")
 
-_LIFECYCLE = {
-    "ack": Action.ACK,
-    "start": Action.START,
-    "resolve": Action.RESOLVE,
-    "close": Action.CLOSE,
-    "cancel": Action.CANCEL,
-    "reopen": Action.REOPEN,
-}
+_LIFECYCLE = LIFECYCLE_STEPS
 _RETRIES = 5
 NO_FILTER = LedgerFilter()
 
@@ -569,19 +563,7 @@ class HubStore:
         return HazardDetail(
             row=self._row(r, pending.get(pk, 0)),
             record=record,
-            history=tuple(
-                HistoryRow(
-                    h.at,
-                    h.action,
-                    h.from_state,
-                    h.to_state,
-                    Actor(h.actor_id, h.actor_display, h.actor_source),
-                    h.note,
-                    h.seq,
-                    h.hash,
-                )
-                for h in trail
-            ),
+            history=tuple(_history(h) for h in trail),
             tickets=tuple(
                 TransitionRow(
                     t.key,
@@ -950,18 +932,7 @@ class HubStore:
                 .where(history.c.hazard_pk.in_(list(pks)))
                 .order_by(history.c.hazard_pk, history.c.at, history.c.seq, history.c.id)
             ):
-                out[int(h.hazard_pk)].append(
-                    HistoryRow(
-                        h.at,
-                        h.action,
-                        h.from_state,
-                        h.to_state,
-                        Actor(h.actor_id, h.actor_display, h.actor_source),
-                        h.note,
-                        h.seq,
-                        h.hash,
-                    )
-                )
+                out[int(h.hazard_pk)].append(_history(h))
         return out
 
     def drills(self, unit_id: str | None, *, since: float, until: float) -> list[dict[str, Any]]:
@@ -1093,6 +1064,19 @@ def _history_row(hazard_pk: int, h: dict[str, Any]) -> dict[str, Any]:
         "note": str(h.get("note") or ""),
         "hash": str(h["hash"]) if h.get("hash") else None,
     }
+
+
+def _history(h: Any) -> HistoryRow:
+    return HistoryRow(
+        h.at,
+        h.action,
+        h.from_state,
+        h.to_state,
+        Actor(h.actor_id, h.actor_display, h.actor_source),
+        h.note,
+        h.seq,
+        h.hash,
+    )
 
 
 def _action(a: Any) -> ActionRow:

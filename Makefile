@@ -14,16 +14,17 @@ $(BIN)/python:
 
 # Reinstall whenever pyproject.toml changes.
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[hub]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,hub]'
 	touch $@ $(VENV)/.installed-run
 
-## run: set up and run the agent in the foreground on the shipped config (Ctrl-C stops it)
+## run: set up and run the agent and a local hub (SQLite) over loopback on the shipped config;
+## prints the hub's URL and a first login (Ctrl-C stops both; state in var/run-local)
 run: $(VENV)/.installed-run
-	$(BIN)/sentinel run --config $(CONFIG)
+	PYTHON=$(BIN)/python bash scripts/run-local.sh
 
 ## system-deps: Debian packages the end-to-end tests use (when root with apt-get)
 system-deps:

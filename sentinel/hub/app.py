@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,15 @@ from starlette.routing import BaseRoute, Route
 from sentinel.hub._house import SYSTEM_CLOCK, Clock
 from sentinel.hub.config import HubConfig
 from sentinel.hub.db import Database
-from sentinel.hub.ingest import IngestStats, IngestWriter, Refused, Verifier, parse_body, parse_ticket
+from sentinel.hub.ingest import (
+    BadTicket,
+    IngestStats,
+    IngestWriter,
+    Refused,
+    Verifier,
+    parse_body,
+    parse_ticket,
+)
 from sentinel.hub.inventory import Inventory, InventoryError
 from sentinel.hub.keys import Keyring, load_master_key
 from sentinel.hub.schema import migrate
@@ -153,22 +162,83 @@ def refusal(hub: Hub, exc: Refused, request: Request) -> JSONResponse:
     return JSONResponse({"error": exc.reason, "detail": exc.detail}, status_code=exc.status)
 
 
-async def ingest_ticket(request: Request) -> Response:
-    """POST /ingest/v1/tickets."""
-    hub: Hub = request.app.state.hub
-    try:
-        body = await read_body(request, hub.config.ingest.max_body)
-        doc = parse_body(body) if body else {}
-        claimed = doc.get("terminal") if isinstance(doc.get("terminal"), str) else None
-        signed = hub.verifier.verify(request.headers, body, claimed)
-        ticket = parse_ticket(doc, signed)
-    except Refused as exc:
-        return refusal(hub, exc, request)
-    try:
-        new = await hub.writer.submit(ticket)
-    except Exception:  # logged by the writer; the agent retries from its outbox
-        return JSONResponse({"error": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
-    return JSONResponse({"status": "accepted" if new else "duplicate"})
+class IngestFastPath:
+    """POST /ingest/v1/tickets as a bare ASGI handler in front of the Starlette app.
+
+    The ingest path is the hot one (thousands of tickets a second) and needs nothing the pages'
+    routing, sessions or CSRF middleware do, so it skips them; everything else goes to `app`."""
+
+    def __init__(self, app: Starlette, hub: Hub) -> None:
+        self.app = app
+        self.hub = hub
+
+    def __getattr__(self, name: str) -> Any:  # .state, .router, … of the Starlette app
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Route one ASGI connection."""
+        if scope["type"] == "http" and scope["path"] == INGEST_PATH and scope["method"] == "POST":
+            status, body, extra = await self._ingest(scope, receive)
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+    async def _ingest(self, scope: Any, receive: Any) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        hub = self.hub
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        limit = hub.config.ingest.max_body
+        try:
+            body = await _receive_body(headers, receive, limit)
+            if body is None:
+                return 400, b"{}", []
+            doc = parse_body(body) if body else {}
+            claimed = doc.get("terminal") if isinstance(doc.get("terminal"), str) else None
+            signed = hub.verifier.verify(headers, body, claimed)
+            ticket = parse_ticket(doc, signed)
+        except Refused as exc:
+            client = scope.get("client") or ("", 0)
+            hub.stats.refuse(exc.reason)
+            log.warning(
+                "hub_request_refused",
+                path=INGEST_PATH,
+                reason=exc.reason,
+                detail=exc.detail,
+                client=client[0],
+            )
+            return exc.status, json.dumps({"error": exc.reason, "detail": exc.detail}).encode(), []
+        try:
+            new = await hub.writer.submit(ticket)
+        except BadTicket:
+            hub.stats.refuse("malformed")
+            return 400, b'{"error":"malformed","detail":"the ticket cannot be stored"}', []
+        except Exception:  # logged by the writer; the agent retries from its outbox
+            return 503, b'{"error":"unavailable"}', [(b"retry-after", b"5")]
+        return 200, b'{"status":"accepted"}' if new else b'{"status":"duplicate"}', []
+
+
+async def _receive_body(headers: dict[str, str], receive: Any, limit: int) -> bytes | None:
+    """The ASGI request body, refused past `limit` bytes; None if the client went away."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Refused(413, "too_large", f"body over {limit} bytes")
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise Refused(413, "too_large", f"body over {limit} bytes")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
 
 
 async def healthz(_request: Request) -> Response:
@@ -188,12 +258,11 @@ async def readyz(request: Request) -> Response:
 
 
 def api_routes() -> list[BaseRoute]:
-    """The backend's routes (pages come after them)."""
+    """The backend's routes (pages come after them; POST /ingest/v1/tickets is IngestFastPath)."""
     from sentinel.hub.actions import get_actions, post_result, post_status
     from sentinel.hub.metrics import metrics_endpoint
 
     return [
-        Route(INGEST_PATH, ingest_ticket, methods=["POST"]),
         Route("/agent/v1/actions", get_actions, methods=["GET"]),
         Route("/agent/v1/actions/{uid}/result", post_result, methods=["POST"]),
         Route("/agent/v1/status", post_status, methods=["POST"]),
@@ -215,8 +284,10 @@ def default_web(hub: Hub) -> WebParts | None:
 _AUTO: Any = object()
 
 
-def create_app(hub: Hub, *, web: WebParts | None = _AUTO) -> Starlette:
-    """The ASGI app: the API route table, then the pages."""
+def create_app(hub: Hub, *, web: WebParts | None = _AUTO) -> Any:
+    """The ASGI app: the ingest fast path, the API route table, then the pages.
+
+    The result behaves as the Starlette app (`.state`, `.router`, …) with ingest in front."""
     parts = default_web(hub) if web is _AUTO else web
 
     @contextlib.asynccontextmanager
@@ -239,4 +310,4 @@ def create_app(hub: Hub, *, web: WebParts | None = _AUTO) -> Starlette:
     app = Starlette(routes=routes, middleware=list(parts.middleware) if parts else [], lifespan=lifespan)
     app.state.hub = hub
     app.state.web = parts
-    return app
+    return IngestFastPath(app, hub)

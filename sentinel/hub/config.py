@@ -117,7 +117,7 @@ class IngestConfig:
 class ActionsConfig:
     """`[actions]`: the queue of hub actions the terminals pull."""
 
-    lease: Duration = field(Duration(120), check=between(5, 86400))  # re-offered after this
+    lease: Duration = field(Duration(30), check=between(5, 86400))  # re-offered after this
     max_per_poll: int = field(50, check=between(1, 1000))
     keep: Duration = field(Duration(400 * 86400), check=between(86400, 3650 * 86400))
 

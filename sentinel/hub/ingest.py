@@ -31,7 +31,6 @@ import contextlib
 import functools
 import hashlib
 import hmac
-import json
 import re
 import threading
 from collections import Counter
@@ -39,9 +38,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 
-from sentinel.hub._house import SYSTEM_CLOCK, Clock, payload
+from sentinel.hub import fastjson
+from sentinel.hub._house import SYSTEM_CLOCK, Clock, clean_text, payload
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.keys import Keyring
 from sentinel.hub.model import Actor, Ticket
@@ -156,9 +157,9 @@ class Verifier:
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
-    """The JSON object of a ticket body; Refused(400) otherwise."""
+    """The JSON object of a ticket body; Refused(400) otherwise (orjson when installed: 3x faster)."""
     try:
-        doc = json.loads(body)
+        doc = fastjson.loads(body)
     except (UnicodeDecodeError, ValueError):
         raise Refused(400, "malformed", "the body is not JSON") from None
     if not isinstance(doc, dict):
@@ -189,22 +190,23 @@ def parse_ticket(doc: dict[str, Any], signed: Signed) -> Ticket:
         match = _KEY_HISTORY_ID.search(str(key))
         seq = int(match.group(1)) if match else 0
     sent_for = _object(doc.get("sent_for"))
-    actor_value = doc.get("transition_actor") or sent_for.get("actor")
+    actor = Actor.from_json(doc.get("transition_actor") or sent_for.get("actor"))
+    actor = Actor(clean_text(actor.id), clean_text(actor.display), clean_text(actor.source))
     return Ticket(
         key=str(key),
         terminal=signed.terminal,
-        transition=str(doc.get("transition") or "")[:32],
+        transition=clean_text(str(doc.get("transition") or ""))[:32],
         seq=int(seq),
-        uid=uid[:64],
+        uid=clean_text(uid)[:64],
         local_id=local_id,
-        store_id=store_id[:64],
+        store_id=clean_text(store_id)[:64],
         record=hazard,
-        actor=Actor.from_json(actor_value),
+        actor=actor,
         at=parse_time(sent_for.get("at")),
-        note=str(sent_for.get("note") or ""),
-        agent_version=str(doc.get("agent_version") or "")[:64],
-        chain_hash=str(chain.get("hash") or "")[:128],
-        baseline_digest=str(doc.get("baseline_digest") or "")[:128],
+        note=clean_text(str(sent_for.get("note") or "")),
+        agent_version=clean_text(str(doc.get("agent_version") or ""))[:64],
+        chain_hash=clean_text(str(chain.get("hash") or ""))[:128],
+        baseline_digest=clean_text(str(doc.get("baseline_digest") or ""))[:128],
     )
 
 
@@ -261,6 +263,10 @@ class IngestStats:
             }
 
 
+class BadTicket(Exception):
+    """A verified ticket the store cannot hold (answered 400: the agent dead-letters it)."""
+
+
 class IngestWriter:
     """Group commit: requests wait on a future while one task applies batches in a thread."""
 
@@ -295,6 +301,22 @@ class IngestWriter:
         await self._queue.put((ticket, future))
         return await future
 
+    def _apply(self, tickets: list[Ticket], now: float) -> list[bool | Exception]:
+        """Apply a batch; if it fails on its data, apply its tickets one by one so that one bad
+        ticket (refused for good) never holds back the others. Database outages propagate."""
+        try:
+            return list(self.store.apply_tickets(tickets, received_at=now))
+        except sa.exc.OperationalError:
+            raise
+        except (sa.exc.SQLAlchemyError, ValueError, TypeError) as exc:
+            if len(tickets) == 1:
+                log.error("hub_ticket_unstorable", terminal=tickets[0].terminal, error=type(exc).__name__)
+                return [BadTicket(str(type(exc).__name__))]
+        out: list[bool | Exception] = []
+        for ticket in tickets:
+            out += self._apply([ticket], now)
+        return out
+
     async def _run(self) -> None:
         assert self._queue is not None
         queue = self._queue
@@ -308,13 +330,15 @@ class IngestWriter:
             tickets = [t for t, _ in batch]
             try:
                 now = self.store.clock.time()
-                new = await loop.run_in_executor(
-                    None, functools.partial(self.store.apply_tickets, tickets, received_at=now)
-                )
-                self.stats.applied(tickets, new, now)
-                for (_, future), is_new in zip(batch, new, strict=True):
-                    if not future.done():
-                        future.set_result(is_new)
+                new = await loop.run_in_executor(None, functools.partial(self._apply, tickets, now))
+                self.stats.applied(tickets, [n is True for n in new], now)
+                for (_, future), outcome in zip(batch, new, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, Exception):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
             except Exception as exc:  # the database is down or full: every request of the batch retries
                 log.error("hub_ingest_batch_failed", tickets=len(batch), error=f"{type(exc).__name__}: {exc}")
                 for _, future in batch:

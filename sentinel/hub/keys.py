@@ -33,6 +33,8 @@ from sentinel.hub.schema import enrolments, terminals
 _CONTEXT = b"sentinel-hub/terminal-secret/1"
 CACHE_SECONDS = 5.0
 """How long a process trusts its cached view of enrolments (a revocation takes this long)."""
+MISS_RELOAD = 1.0
+"""An unknown terminal name makes the cache reload, at most this often (new enrolments)."""
 
 
 class EnrolmentError(Exception):
@@ -79,7 +81,8 @@ class Keyring:
         self._master = master
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, list[bytes]]] = {}
+        self._cache: dict[str, list[bytes]] = {}
+        self._cache_at: float | None = None
 
     def derive(self, terminal: str, key_id: str) -> bytes:
         """The secret of one enrolment."""
@@ -153,6 +156,64 @@ class Keyring:
         self.forget(terminal)
         return encode_secret(secret)
 
+    def enroll_many(
+        self, names: list[str], inventory: Inventory, *, by: str, silent_after: float = 300.0
+    ) -> dict[str, str]:
+        """Enrol many terminals not yet enrolled in one transaction (a fleet's first roll-out);
+        return {terminal: whsec_ secret}. Terminals already enrolled are left alone (not in the result)."""
+        unknown = [n for n in names if inventory.terminal(n) is None]
+        if unknown:
+            raise EnrolmentError(f"not in the inventory: {', '.join(sorted(unknown)[:10])}")
+        now = self._clock.time()
+        out: dict[str, str] = {}
+        with self._db.write() as c:
+            active = set(
+                c.execute(
+                    sa.select(enrolments.c.terminal).where(
+                        enrolments.c.revoked_at.is_(None),
+                        sa.or_(enrolments.c.expires_at.is_(None), enrolments.c.expires_at > now),
+                    )
+                ).scalars()
+            )
+            known = set(c.execute(sa.select(terminals.c.name)).scalars())
+            rows, new_terminals = [], []
+            for name in sorted(set(names) - active):
+                key_id = random.token_hex(16)
+                secret = self.derive(name, key_id)
+                out[name] = encode_secret(secret)
+                rows.append(
+                    {
+                        "terminal": name,
+                        "key_id": key_id,
+                        "fingerprint": fingerprint(secret),
+                        "created_at": now,
+                        "created_by": by,
+                    }
+                )
+                if name not in known:
+                    info = inventory.terminals[name]
+                    new_terminals.append(
+                        {
+                            "name": name,
+                            "branch_id": info.branch_id,
+                            "primary_id": info.primary_id,
+                            "in_inventory": True,
+                            "silent_after": info.silent_after or silent_after,
+                            "tickets": 0,
+                            "enrolled_at": now,
+                        }
+                    )
+            if rows:
+                c.execute(sa.insert(enrolments), rows)
+            if new_terminals:
+                c.execute(sa.insert(terminals), new_terminals)
+            if out:
+                c.execute(
+                    sa.update(terminals).where(terminals.c.name.in_(sorted(out))).values(enrolled_at=now)
+                )
+        self.forget()
+        return out
+
     def revoke(self, terminal: str) -> int:
         """End every secret of a terminal; return how many were active."""
         now = self._clock.time()
@@ -166,38 +227,44 @@ class Keyring:
         return int(count or 0)
 
     def secrets(self, terminal: str) -> list[bytes]:
-        """The valid secrets of a terminal (newest first); empty for an unknown terminal."""
+        """The valid secrets of a terminal (newest first); empty for an unknown terminal.
+
+        The whole fleet's enrolments are read in one query and kept for CACHE_SECONDS: a request
+        never waits on the database for its key, and a flood of unknown names costs nothing."""
         now = self._clock.monotonic()
         with self._lock:
-            cached = self._cache.get(terminal)
-            if cached is not None and now - cached[0] < CACHE_SECONDS:
-                return cached[1]
+            age = None if self._cache_at is None else now - self._cache_at
+            if age is not None and age < CACHE_SECONDS:
+                found = self._cache.get(terminal)
+                # a name not seen yet may have just been enrolled by another process: look again,
+                # but at most once a MISS_RELOAD, so a flood of unknown names costs nothing
+                if found is not None or age < MISS_RELOAD:
+                    return found or []
+        fresh = self._load()
+        with self._lock:
+            self._cache, self._cache_at = fresh, now
+            return fresh.get(terminal, [])
+
+    def _load(self) -> dict[str, list[bytes]]:
         wall = self._clock.time()
         with self._db.read() as c:
-            key_ids = (
-                c.execute(
-                    sa.select(enrolments.c.key_id)
-                    .where(
-                        enrolments.c.terminal == terminal,
-                        enrolments.c.revoked_at.is_(None),
-                        sa.or_(enrolments.c.expires_at.is_(None), enrolments.c.expires_at > wall),
-                    )
-                    .order_by(enrolments.c.id.desc())
+            rows = c.execute(
+                sa.select(enrolments.c.terminal, enrolments.c.key_id)
+                .where(
+                    enrolments.c.revoked_at.is_(None),
+                    sa.or_(enrolments.c.expires_at.is_(None), enrolments.c.expires_at > wall),
                 )
-                .scalars()
-                .all()
-            )
-        found = [self.derive(terminal, k) for k in key_ids]
-        with self._lock:
-            if len(self._cache) > 50_000:
-                self._cache.clear()
-            self._cache[terminal] = (now, found)
-        return found
+                .order_by(enrolments.c.id.desc())
+            ).all()
+        out: dict[str, list[bytes]] = {}
+        for terminal, key_id in rows:
+            out.setdefault(terminal, []).append(self.derive(terminal, key_id))
+        return out
 
-    def forget(self, terminal: str) -> None:
-        """Drop the cached view of one terminal (after enrol/revoke in this process)."""
+    def forget(self, terminal: str = "") -> None:
+        """Drop the cached enrolments (after an enrol or revoke in this process)."""
         with self._lock:
-            self._cache.pop(terminal, None)
+            self._cache_at = None
 
     def listing(self) -> list[dict[str, object]]:
         """Enrolments for `sentinel hub enroll --list`: no secrets, fingerprints only."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -37,33 +38,74 @@ def configure_logging(fmt: str) -> None:
     )
 
 
-def serve(config: HubConfig) -> int:
-    """Run until SIGTERM/SIGINT; return the exit code."""
-    import uvicorn
-
+def app_from_environment() -> Any:
+    """The app of one worker process (`[hub] workers` > 1): config from $SENTINEL_HUB_CONFIG."""
     from sentinel.hub.app import Hub, create_app
+    from sentinel.hub.config import CONFIG_ENV, load
 
+    config = load(os.environ[CONFIG_ENV])
     configure_logging(config.hub.log_format)
     hub = Hub(config)
     hub.migrate()
-    app = create_app(hub)
+    return create_app(hub)
+
+
+def _tls(config: HubConfig) -> dict[str, Any]:
     tls: dict[str, Any] = {}
     if config.tls.cert_file and config.tls.key_file:
         tls = {"ssl_certfile": str(config.tls.cert_file), "ssl_keyfile": str(config.tls.key_file)}
         if config.tls.client_ca_file:  # mutual TLS with the bank's CA: agents present certificates
             tls |= {"ssl_ca_certs": str(config.tls.client_ca_file), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return tls
+
+
+_UVICORN: dict[str, Any] = {
+    "log_level": "warning",
+    "access_log": False,  # request lines would carry terminal names at 5,000/s; metrics count them
+    "proxy_headers": False,  # the web module decides which proxies it trusts
+    "server_header": False,
+    "timeout_keep_alive": 30,
+    "http": "httptools",
+}
+
+
+def serve(config: HubConfig) -> int:
+    """Run until SIGTERM/SIGINT; return the exit code."""
+    import uvicorn
+
+    from sentinel.hub.app import Hub, create_app
+    from sentinel.hub.config import CONFIG_ENV
+
+    configure_logging(config.hub.log_format)
+    tls = _tls(config)
+    if config.hub.workers > 1:  # several processes on one port; SIGHUP restarts them (new inventory)
+        Hub(config).migrate()
+        os.environ[CONFIG_ENV] = str(config.source)
+        log.info(
+            "hub_started",
+            url=f"{'https' if tls else 'http'}://{config.hub.listen}",
+            workers=config.hub.workers,
+        )
+        uvicorn.run(
+            "sentinel.hub.server:app_from_environment",
+            factory=True,
+            host=config.hub.host,
+            port=config.hub.port,
+            workers=config.hub.workers,
+            **_UVICORN,
+            **tls,
+        )
+        return 0
+    hub = Hub(config)
+    hub.migrate()
+    app = create_app(hub)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
             host=config.hub.host,
             port=config.hub.port,
-            log_level="warning",
-            access_log=False,  # request lines would carry terminal names at 5,000/s; metrics count them
-            proxy_headers=False,  # the web module decides which proxies it trusts
-            server_header=False,
-            timeout_keep_alive=30,
-            http="httptools",
             loop="asyncio",
+            **_UVICORN,
             **tls,
         )
     )

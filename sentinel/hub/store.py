@@ -26,7 +26,8 @@ import structlog
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from sentinel.hub._house import SYSTEM_CLOCK, TRANSITIONS, Action, Clock, State
+from sentinel.hub import fastjson
+from sentinel.hub._house import SYSTEM_CLOCK, TRANSITIONS, Action, Clock, State, clean_text
 from sentinel.hub.db import Database
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.model import (
@@ -204,9 +205,7 @@ class HubStore:
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _apply(
-        self, c: sa.Connection, tickets: Sequence[Ticket], now: float
-    ) -> list[bool]:
+    def _apply(self, c: sa.Connection, tickets: Sequence[Ticket], now: float) -> list[bool]:
         if not tickets:
             return []
         keys = sorted({t.key for t in tickets})
@@ -300,14 +299,14 @@ class HubStore:
             "primary_id": primary_id,
             "local_id": t.local_id,
             "store_id": t.store_id or None,
-            "fingerprint": str(r.get("fingerprint") or ""),
-            "rule": str(r.get("rule") or ""),
-            "category": str(r.get("category") or ""),
-            "severity": str(r.get("severity") or ""),
-            "state": str(r.get("state") or ""),
-            "title": str(r.get("title") or ""),
-            "subject": str(r.get("subject") or ""),
-            "owner": _actor_text(r.get("owner")) or "",
+            "fingerprint": _text(r.get("fingerprint")),
+            "rule": _text(r.get("rule")),
+            "category": _text(r.get("category")),
+            "severity": _text(r.get("severity")),
+            "state": _text(r.get("state")),
+            "title": _text(r.get("title")),
+            "subject": _text(r.get("subject")),
+            "owner": _text(_actor_text(r.get("owner"))),
             "first_seen": parse_time(r.get("first_seen")),
             "last_seen": parse_time(r.get("last_seen")) or t.at or now,
             "deadline": parse_time(r.get("deadline")),
@@ -320,7 +319,7 @@ class HubStore:
             "resolved_at": parse_time(r.get("resolved_at")),
             "closed_by": _actor_text(r.get("closed_by")),
             "closed_at": parse_time(r.get("closed_at")),
-            "record": json.dumps(record, ensure_ascii=False, separators=(",", ":")),
+            "record": fastjson.dumps(record),
             "updated_at": now,
         }
 
@@ -1066,6 +1065,11 @@ def _silent(now: float) -> sa.ColumnElement[bool]:
     return sa.or_(
         terminals.c.last_seen_at.is_(None), terminals.c.last_seen_at < now - terminals.c.silent_after
     )
+
+
+def _text(value: Any) -> str:
+    """A string column's value: never None, never a lone surrogate (UTF-8 databases refuse them)."""
+    return clean_text(str(value)) if value else ""
 
 
 def _int(value: Any) -> int:

@@ -669,3 +669,195 @@ def database_for(url: str) -> Database:
 def load_json(text: str) -> Any:
     """json.loads (kept here so tests read responses one way)."""
     return json.loads(text)
+
+
+def write_inventory(path: Path, inventory: dict[str, Any]) -> Path:
+    """Write an inventory dict (SAMPLE_INVENTORY's shape) as the TOML file the hub reads."""
+    ho = inventory.get("head_office", {"id": "HO", "name": "Head office"})
+    lines = ["[head_office]", f"id = {json.dumps(ho['id'])}", f"name = {json.dumps(ho['name'])}"]
+    for p in inventory.get("primary_branches", ()):
+        lines += [
+            "",
+            "[[primary_branches]]",
+            f"id = {json.dumps(p['id'])}",
+            f"name = {json.dumps(p.get('name', p['id']))}",
+        ]
+    for b in inventory.get("branches", ()):
+        lines += [
+            "",
+            "[[branches]]",
+            f"id = {json.dumps(b['id'])}",
+            f"primary = {json.dumps(b['primary'])}",
+            f"name = {json.dumps(b.get('name', b['id']))}",
+        ]
+        if b.get("silent_after"):
+            lines.append(f"silent_after = {json.dumps(b['silent_after'])}")
+    for t in inventory.get("terminals", ()):
+        lines += [
+            "",
+            "[[terminals]]",
+            f"name = {json.dumps(t['name'])}",
+            f"branch = {json.dumps(t['branch'])}",
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_hub_config(
+    directory: Path, *, port: int, url: str = "", inventory: dict[str, Any] | None = None, extra: str = ""
+) -> Path:
+    """A hub.toml (and inventory.toml, master.key) in `directory` for a real `sentinel hub serve`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    inv = write_inventory(directory / "inventory.toml", inventory or SAMPLE_INVENTORY)
+    key = directory / "master.key"
+    if not key.exists():
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, base64.b64encode(MASTER_KEY) + b"\n")
+        os.close(fd)
+    text = (
+        f'[hub]\nlisten = "127.0.0.1:{port}"\nstate_dir = "{directory / "state"}"\n'
+        f'inventory = "{inv}"\nmaster_key_file = "{key}"\nlog_format = "json"\n'
+    )
+    if url:
+        text += f'\n[database]\nurl = "{url}"\n'
+    path = directory / "hub.toml"
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+class HubProcess:
+    """A real `python -m sentinel.hub serve` process on 127.0.0.1:port."""
+
+    def __init__(self, config: Path, port: int, *, log_name: str = "hub.log") -> None:
+        import sys
+
+        self.config = config
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = config.parent / log_name
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "sentinel.hub", "--config", str(config), "serve"],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=config.parent,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> HubProcess:
+        """Block until /readyz answers 200 (or fail with the log)."""
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"hub exited {self.proc.returncode}:\n{self.log()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:  # noqa: S310 - loopback
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"hub not ready:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        """Everything the process wrote."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, wait; SIGKILL if it does not stop."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+
+def fleet_inventory(terminals: int, *, branches: int = 100, primaries: int = 10) -> dict[str, Any]:
+    """A generated organisation: `terminals` terminals over branches and primary branches."""
+    return {
+        "head_office": {"id": "HO", "name": "Head office"},
+        "primary_branches": [{"id": f"p{p:02d}", "name": f"Primary {p:02d}"} for p in range(primaries)],
+        "branches": [{"id": f"b{b:03d}", "primary": f"p{b % primaries:02d}"} for b in range(branches)],
+        "terminals": [{"name": f"t{i:05d}", "branch": f"b{i % branches:03d}"} for i in range(terminals)],
+    }
+
+
+class RoundRobinProxy:
+    """A tiny TCP load balancer on 127.0.0.1 (the bank's, in tests): each connection goes to the next
+    upstream that accepts it, so a killed hub replica is skipped until it is back."""
+
+    def __init__(self, upstreams: Sequence[int], port: int | None = None) -> None:
+        import threading
+
+        from sentinel.testing import free_port
+
+        self.upstreams = list(upstreams)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.connections: dict[int, int] = dict.fromkeys(self.upstreams, 0)
+        self._next = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-proxy", daemon=True)
+        self._loop: Any = None
+        self._stop: Any = None
+
+    def start(self) -> RoundRobinProxy:
+        """Listen; return self."""
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("proxy did not start")
+        return self
+
+    def _run(self) -> None:
+        import asyncio
+
+        async def pipe(reader: Any, writer: Any) -> None:
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                writer.close()
+
+        async def handle(reader: Any, writer: Any) -> None:
+            for _ in range(len(self.upstreams)):
+                port = self.upstreams[self._next % len(self.upstreams)]
+                self._next += 1
+                try:
+                    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    continue
+                self.connections[port] += 1
+                await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+                return
+            writer.close()
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+            self._ready.set()
+            async with server:
+                await self._stop.wait()
+
+        asyncio.run(main())
+
+    def stop(self) -> None:
+        """Stop listening and join the thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)

@@ -45,7 +45,7 @@ STATES = (
 SEVERITIES = (("info", 20), ("minor", 40), ("major", 30), ("critical", 10))
 CATEGORIES = ("terminal_equipment", "cyber_attack", "data_security", "it_change", "stability")
 RULES = ("disk_full", "ssh_bruteforce", "fim_critical_change", "usb_storage", "service_down", "cpu_hot")
-PASSWORD = "bench ledger passphrase"
+PASSWORD = "ledger page p95 passphrase"
 DAY = 86400.0
 
 

@@ -41,10 +41,23 @@ LIVE_COUNT_INDEXES = tuple(
 )
 """Attached to hub_hazards (so a fresh database gets them in step 1); step 2 adds them to older ones."""
 
+_ACTIVE_SQL = "state IN ('open', 'acknowledged', 'rectifying')"
+PAGE_INDEXES = (
+    sa.Index(
+        "ix_hazards_active_seen",
+        hazards.c.last_seen,
+        hazards.c.id,
+        hazards.c.deadline,
+        sqlite_where=sa.text(_ACTIVE_SQL),
+        postgresql_where=sa.text(_ACTIVE_SQL),
+    ),
+)
+"""The overdue ledger, newest first: walk active hazards by last_seen, deadline in the index."""
+
 
 def create_indexes(conn: sa.Connection) -> None:
     """Migration step 2's part: the live-count indexes, where missing."""
-    for index in LIVE_COUNT_INDEXES:
+    for index in (*LIVE_COUNT_INDEXES, *PAGE_INDEXES):
         index.create(conn, checkfirst=True)
 
 

@@ -51,7 +51,6 @@ LIFECYCLE = {
     "note": Action.NOTE,
     "assign": Action.ASSIGN,
 }
-MAX_BACKOFF = 300.0
 
 
 def mark(action_id: str) -> str:
@@ -69,6 +68,7 @@ class HubClientConfig:
     status_interval: Duration = field(Duration(900), check=positive)
     timeout: Duration = field(Duration(10), check=positive)
     max_actions: int = field(50, check=positive)
+    max_backoff: Duration = field(Duration(300), check=positive)  # while the hub is unreachable
     ca_file: Path | None = None
     client_cert_file: Path | None = None
     client_key_file: Path | None = None
@@ -246,16 +246,14 @@ class HubClient:
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Poll until `stop` is set; back off (up to 5 min) while the hub is unreachable."""
+        """Poll until `stop` is set; back off (up to max_backoff) while the hub is unreachable."""
         delay = 0.0
         while not stop.wait(delay):
             try:
                 self.poll_once()
                 delay = self.config.poll_interval
             except HubError as exc:
-                delay = min(
-                    MAX_BACKOFF, max(self.config.poll_interval, delay * 2 or self.config.poll_interval)
-                )
+                delay = min(self.config.max_backoff, max(self.config.poll_interval, delay * 2))
                 log.warning("hub_unreachable", error=str(exc), retry_in=round(delay, 1))
             except Exception as exc:  # one bad poll must not end the client
                 delay = self.config.poll_interval

@@ -2,22 +2,30 @@
 
 The agents' own webhook sink posts their signed tickets to the hub (the sink config is the
 documented one, pointed at /ingest/v1/tickets); the hazards land under the right org units.
+Actions queued in the hub (the API the pages call) are applied by each terminal with the hub
+identities, and the resulting transitions come back through the agents' outboxes.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sentinel.config import load as load_config
 from sentinel.hub.db import Database
 from sentinel.hub.inventory import Inventory
-from sentinel.hub.store import HubStore
+from sentinel.hub.store import HubActionError, HubStore
 from sentinel.hub.testing import SAMPLE_INVENTORY, HubProcess, write_hub_config
+from sentinel.hubclient import HubClient, HubClientConfig
+from sentinel.settings import Duration
 from sentinel.testing import AgentProcess, free_port, wait_until, write_config
+from sentinel.wiring import open_store
 from tests.e2e.test_agent_process import BURNING_RULE
 
 pytestmark = pytest.mark.e2e
@@ -67,6 +75,79 @@ max_backoff = "2s"
     return path, port
 
 
+def client_for(agent: AgentProcess, terminal: str, secret: Path, hub_url: str) -> HubClient:
+    """The hub client on the agent's own store (the code the agent runs; wired into the agent
+    process once the house restructure lands)."""
+    store = open_store(load_config(agent.config))  # as the agent and the CLI open it: ticketed
+    return HubClient(
+        HubClientConfig(
+            url=hub_url, secret_file=secret, poll_interval=Duration(0.5), max_backoff=Duration(2)
+        ),
+        store,
+        terminal=terminal,
+    )
+
+
+def run_actions(store: HubStore, agents: list[AgentProcess], tmp: Path, hub_url: str) -> None:
+    """Officer alice acknowledges and resolves in the hub, verifier bob closes; alice may not close.
+    Each terminal applies them with those identities and its own store shows the same trail."""
+    rows = {r.terminal: r for r in store.ledger("HO").rows}
+    for row in rows.values():
+        store.enqueue(row.pk, "ack", user="alice", display="Alice")
+        store.enqueue(row.pk, "resolve", user="alice", display="Alice", note="fixed on site")
+        with pytest.raises(HubActionError, match="four-eyes"):
+            store.enqueue(row.pk, "close", user="alice")
+        store.enqueue(row.pk, "close", user="bob", display="Bob", note="verified")
+    clients = [client_for(a, t, tmp / f"{t}.secret", hub_url) for a, t in zip(agents, AGENTS, strict=True)]
+    stop = threading.Event()
+    for client in clients:
+        client.start(stop)
+    try:
+        wait_until(lambda: {r.state for r in store.ledger("HO").rows} == {"closed"}, timeout=90)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join()
+            client.store.close()
+    for terminal, row in rows.items():
+        assert all(a.state == "applied" for a in store.actions(hazard_pk=row.pk))
+        detail = store.hazard(row.pk)
+        assert [(h.action, h.actor.id) for h in detail.history] == [
+            ("raise", "sentinel"),
+            ("ack", "hub:alice"),
+            ("resolve", "hub:alice"),
+            ("close", "hub:bob"),
+        ]
+        assert detail.row.resolved_by == "hub:alice" and detail.row.closed_by == "hub:bob"
+        assert [t.transition for t in detail.tickets] == ["raised", "acknowledged", "resolved", "closed"]
+        agent = next(a for a, t in zip(agents, AGENTS, strict=True) if t == terminal)
+        shown = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "sentinel",
+                    "hazards",
+                    "show",
+                    "1",
+                    "--json",
+                    "--config",
+                    str(agent.config),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+        )
+        assert [(h["action"], h["actor"]) for h in shown["history"]] == [
+            ("raise", "sentinel"),
+            ("ack", "hub:alice"),
+            ("resolve", "hub:alice"),
+            ("close", "hub:bob"),
+        ]
+
+
 @pytest.fixture
 def hub_process(tmp: Path) -> Iterator[tuple[HubProcess, Path]]:
     """A real hub (SQLite) with the sample inventory."""
@@ -84,7 +165,8 @@ def hub_process(tmp: Path) -> Iterator[tuple[HubProcess, Path]]:
 
 
 def test_three_agents_land_under_their_org_units(tmp: Path, hub_process: tuple[HubProcess, Path]) -> None:
-    """Each terminal's hazard appears in its branch, its primary branch and the head office."""
+    """Each terminal's hazard appears in its branch, its primary branch and the head office; then
+    alice acknowledges and resolves, bob closes, and every terminal's trail says so."""
     hub, config = hub_process
     agents: list[AgentProcess] = []
     try:
@@ -114,6 +196,7 @@ def test_three_agents_land_under_their_org_units(tmp: Path, hub_process: tuple[H
             assert detail.history[0].action == "raise"
             terminal = store.terminal(row.terminal)
             assert terminal.row.agent_version and terminal.last_ticket_at is not None
+        run_actions(store, agents, tmp, hub.url)
         for agent in agents:
             assert "ticket_dead" not in agent.log()
         log = hub.log()

@@ -9,11 +9,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from sentinel.hub.db import Database
+from sentinel.hub.inventory import Inventory
+from sentinel.hub.store import HubStore
 from sentinel.hub.testing import (
     SAMPLE_INVENTORY,
     HubProcess,
@@ -21,8 +25,9 @@ from sentinel.hub.testing import (
     RoundRobinProxy,
     write_hub_config,
 )
+from sentinel.hubclient import HubClient, mark
 from sentinel.testing import AgentProcess, free_port, wait_until
-from tests.hub.test_e2e_agents import AGENTS, agent_config, enroll
+from tests.hub.test_e2e_agents import AGENTS, agent_config, client_for, enroll
 
 pytestmark = pytest.mark.e2e
 
@@ -48,6 +53,7 @@ def ticketed_keys(agent: AgentProcess, terminal: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+@pytest.mark.timeout(300)
 def test_two_hubs_one_postgres_survive_kills(tmp: Path, postgres: PostgresServer) -> None:
     """Raise, ack, resolve, close on three terminals while hub-a and one agent are SIGKILLed and
     restarted: the hub holds each transition once and every hazard ends closed, like the terminal."""
@@ -122,3 +128,122 @@ def test_two_hubs_one_postgres_survive_kills(tmp: Path, postgres: PostgresServer
         for hub in hubs:
             hub.stop()
         engine.dispose()
+
+
+@pytest.mark.timeout(400)
+def test_hub_actions_applied_exactly_once_through_kills(tmp: Path, postgres: PostgresServer) -> None:
+    """Actions queued in the hub reach three terminals while a hub replica, an agent and its hub
+    client are SIGKILLed and restarted: each action is applied once, each transition stored once."""
+    url = postgres.create_database()
+    ports = [free_port(), free_port()]
+    configs = [
+        write_hub_config(
+            tmp / name, port=p, url=url, inventory=SAMPLE_INVENTORY, extra='\n[actions]\nlease = "5s"\n'
+        )
+        for name, p in zip(("hub-a", "hub-b"), ports, strict=True)
+    ]
+    subprocess.run(
+        [sys.executable, "-m", "sentinel.hub", "--config", str(configs[0]), "migrate"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    hubs = [HubProcess(c, p) for c, p in zip(configs, ports, strict=True)]
+    proxy = RoundRobinProxy(ports).start()
+    agents: dict[str, AgentProcess] = {}
+    clients: dict[str, tuple[HubClient, threading.Event]] = {}
+    engine = sa.create_engine(url)
+    store = HubStore(Database(url), Inventory.from_data(SAMPLE_INVENTORY))
+
+    def start_client(terminal: str) -> None:
+        stop = threading.Event()
+        client = client_for(agents[terminal], terminal, tmp / f"{terminal}.secret", proxy.url)
+        client.start(stop)
+        clients[terminal] = (client, stop)
+
+    def stop_client(terminal: str) -> None:
+        client, stop = clients.pop(terminal)
+        stop.set()
+        client.join()
+        client.store.close()
+
+    try:
+        for hub in hubs:
+            hub.wait_ready()
+        for terminal, branch in AGENTS.items():
+            secret = tmp / f"{terminal}.secret"
+            enroll(configs[0], terminal, secret)
+            path, port = agent_config(tmp / terminal, terminal, branch, proxy.url, secret)
+            agents[terminal] = AgentProcess(tmp / terminal, path, port)
+        for agent in agents.values():
+            agent.wait_ready()
+        wait_until(lambda: {r.terminal for r in store.ledger("HO").rows} == set(AGENTS), timeout=60)
+        queued = []
+        for row in store.ledger("HO").rows:
+            queued.append(store.enqueue(row.pk, "ack", user="alice"))
+            queued.append(store.enqueue(row.pk, "note", user="alice", note="parts ordered"))
+            queued.append(store.enqueue(row.pk, "resolve", user="alice"))
+            queued.append(store.enqueue(row.pk, "close", user="bob"))
+        for terminal in AGENTS:
+            start_client(terminal)
+        wait_until(lambda: any(a.state == "applied" for a in store.actions()), timeout=60)
+        hubs[0].kill()
+        victim = agents["kiosk-01"]  # the terminal dies: its agent and its hub client
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait(10)
+        victim.stop()
+        stop_client("kiosk-01")
+        hubs[0] = HubProcess(configs[0], ports[0], log_name="hub-restarted.log").wait_ready()
+        hubs[1].kill()
+        agents["kiosk-01"] = AgentProcess(victim.directory, victim.config, victim.port)
+        agents["kiosk-01"].wait_ready()
+        start_client("kiosk-01")
+        hubs[1] = HubProcess(configs[1], ports[1], log_name="hub-b-restarted.log").wait_ready()
+
+        def done() -> bool:
+            rows = store.ledger("HO").rows
+            return {r.state for r in rows} == {"closed"} and all(
+                store.action(a.uid).state == "applied" for a in queued
+            )
+
+        try:
+            wait_until(done, timeout=120)
+        except TimeoutError:
+            states = {(r.terminal, r.state) for r in store.ledger("HO").rows}
+            pending = [(a.terminal, a.action, a.state, a.offered, a.reason) for a in store.actions()]
+            raise AssertionError(f"not converged: {states} {pending}") from None
+        for terminal in list(clients):
+            stop_client(terminal)
+        with engine.connect() as c:
+            keys = [k for (k,) in c.execute(sa.text("SELECT key FROM hub_transitions")).all()]
+        assert len(keys) == len(set(keys))
+        for terminal, agent in agents.items():
+            db = sqlite3.connect(agent.directory / "state" / "hazards.db")
+            try:
+                notes = [n for (n,) in db.execute("SELECT note FROM history").fetchall()]
+            finally:
+                db.close()
+            mine = [a for a in queued if a.terminal == terminal]
+            for action in mine:  # every action applied exactly once on its terminal
+                assert sum(mark(action.uid) in n for n in notes) == 1, (terminal, action.action)
+            committed = ticketed_keys(agent, terminal)
+            wait_until(lambda t=terminal, k=committed: set(_keys(engine, t)) == k, timeout=60)
+    finally:
+        for terminal in list(clients):
+            stop_client(terminal)
+        for agent in agents.values():
+            agent.stop()
+        proxy.stop()
+        for hub in hubs:
+            hub.stop()
+        store.db.dispose()
+        engine.dispose()
+
+
+def _keys(engine: sa.Engine, terminal: str) -> set[str]:
+    with engine.connect() as c:
+        return set(
+            c.execute(
+                sa.text("SELECT key FROM hub_transitions WHERE terminal = :t"), {"t": terminal}
+            ).scalars()
+        )

@@ -45,7 +45,7 @@ STATES = (
 SEVERITIES = (("info", 20), ("minor", 40), ("major", 30), ("critical", 10))
 CATEGORIES = ("terminal_equipment", "cyber_attack", "data_security", "it_change", "stability")
 RULES = ("disk_full", "ssh_bruteforce", "fim_critical_change", "usb_storage", "service_down", "cpu_hot")
-PASSWORD = "bench ledger passphrase"
+PASSWORD = "ledger page p95 passphrase"
 DAY = 86400.0
 
 
@@ -63,10 +63,18 @@ def fill(url: str, hazards: int, *, now: float, seed: int = 21, chunk: int = 10_
     rng = random.Random(seed)
     db = Database(url)
     try:
+        # the indexes are built once at the end: maintaining 13 of them row by row is 5x slower
+        with db.write() as c:
+            for index in table.indexes:
+                index.drop(c)
         for start in range(0, hazards, chunk):
             rows = [_row(rng, i, now) for i in range(start, min(start + chunk, hazards))]
             with db.write() as c:
                 c.execute(sa.insert(table), rows)
+        with db.write() as c:
+            for index in table.indexes:
+                index.create(c)
+            c.exec_driver_sql("ANALYZE")
     finally:
         db.dispose()
 

@@ -36,7 +36,7 @@ METADATA = sa.MetaData()
 ACTIVE = ("open", "acknowledged", "rectifying")
 """States in which the deadline runs (sentinel.hazards.lifecycle.ACTIVE_STATES, as SQL values)."""
 
-TABLE_MODULES: tuple[str, ...] = ("sentinel.hub.auth.tables",)
+TABLE_MODULES: tuple[str, ...] = ("sentinel.hub.auth.tables", "sentinel.hub.web.queries")
 """Modules that add tables to METADATA (imported before create/migrate), e.g. the web tables."""
 
 _ACTIVE_SQL = "state IN ('open', 'acknowledged', 'rectifying')"
@@ -302,9 +302,18 @@ def create_tables(version: int) -> Callable[[sa.Connection], None]:
     return step
 
 
+def _web_step(conn: sa.Connection) -> None:
+    """Step 2 (the web engineer's): sentinel/hub/auth/tables.py, and sentinel/hub/web/queries.py's
+    indexes for the ledger's counts (created with hub_hazards on a fresh database)."""
+    create_tables(2)(conn)
+    from sentinel.hub.web.queries import create_indexes
+
+    create_indexes(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the fleet ledger, terminals, actions", create_tables(1)),
-    Migration(2, "hub users, their roles per org unit, sessions", create_tables(2)),  # sentinel/hub/auth
+    Migration(2, "hub users, roles per org unit, sessions; live-count indexes", _web_step),
 )
 """Every step, in order. Append; never edit a released step."""
 

@@ -444,11 +444,11 @@ class HubStore:
         if f.until is not None:
             where.append(hazards.c.last_seen < f.until)
         if f.recurring is not None:
-            where.append(hazards.c.recurring.is_(f.recurring))
+            where.append(_flag(hazards.c.recurring, f.recurring))  # web: bare column = partial index
         if f.drill is not None:
-            where.append(hazards.c.drill.is_(f.drill))
+            where.append(_flag(hazards.c.drill, f.drill))
         if f.overdue is True:
-            where.append(_overdue(now))
+            where.append(_overdue_page(now, sqlite=self.db.is_sqlite))
         elif f.overdue is False:
             where.append(sa.not_(_overdue(now)))
         return where
@@ -1030,6 +1030,25 @@ class HubStore:
 
 def _overdue(now: float) -> sa.ColumnElement[bool]:
     return sa.and_(hazards.c.state.in_(ACTIVE), hazards.c.deadline.is_not(None), hazards.c.deadline < now)
+
+
+# -- added by the web engineer for the ledger page at 1,000,000 hazards (bench_hub_ledger) ----------
+
+
+def _flag(column: sa.ColumnElement[Any], value: bool) -> sa.ColumnElement[bool]:
+    """`drill` / `NOT drill`: the bare column matches the partial index `WHERE drill` (`drill IS 1`
+    does not, and scanned the table)."""
+    return column if value else sa.not_(column)
+
+
+def _overdue_page(now: float, *, sqlite: bool) -> sa.ColumnElement[bool]:
+    """Overdue for the ledger (newest first): on SQLite the deadline term is marked likely true, so
+    the planner walks a last_seen index (web/queries.py ix_hazards_active_seen) and stops at a page
+    instead of sorting every overdue hazard (1 s at 1,000,000 hazards)."""
+    if not sqlite:
+        return _overdue(now)
+    late = sa.func.likelihood(hazards.c.deadline < now, sa.literal_column("0.9"))
+    return sa.and_(hazards.c.state.in_(ACTIVE), hazards.c.deadline.is_not(None), late)
 
 
 def _silent(now: float) -> sa.ColumnElement[bool]:

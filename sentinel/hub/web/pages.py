@@ -20,7 +20,7 @@ from sentinel.hub._house import TRANSITIONS, Action, State
 from sentinel.hub.auth.roles import REQUIRED_ROLE, HubAction, Role
 from sentinel.hub.auth.users import UserError
 from sentinel.hub.model import Cursor, HazardDetail, HazardRow, LedgerFilter
-from sentinel.hub.web import i18n, labels
+from sentinel.hub.web import i18n, labels, queries
 from sentinel.hub.web.i18n import N_
 from sentinel.hub.web.site import STATIC, BadRequest, Forbidden, NotFound, Page, Site, Viewer, new_token
 
@@ -38,6 +38,8 @@ _STEP = {
 }
 LOGIN_FAILED = N_("The user name or password is wrong, or the account is locked or disabled.")
 MAX_NOTE = 2000
+COUNT_LIMIT = 1000
+"""Matching hazards counted exactly up to this; beyond, "more than 1,000" (counting is a scan)."""
 MAX_TERMINALS = 500
 """Terminals listed on one page (a head office has 10,000: pick a branch to see the rest)."""
 
@@ -216,8 +218,12 @@ def ledger(site: Site, page: Page) -> Response:
         limit=site.config.page_size,
         after=after,
         count=True,
+        count_limit=COUNT_LIMIT,
     )
-    summary = site.hub.store.summary(store_unit(site, unit_id))
+    now = site.clock.time()
+    summary = site.counts.get(
+        unit_id, lambda: queries.unit_counts(site.hub.store, store_unit(site, unit_id), now=now)
+    )
     return site.render(
         page,
         "ledger.html",
@@ -225,6 +231,7 @@ def ledger(site: Site, page: Page) -> Response:
         result=result,
         summary=summary,
         first_page=after is None,
+        closed_since=datetime.fromtimestamp(now - queries.CLOSED_WINDOW, site.tz).strftime("%Y-%m-%d"),
         **unit_context(site, page, unit_id),
     )
 
@@ -393,6 +400,7 @@ def act(site: Site, page: Page) -> Response:
             problem_detail=str(exc),
         )
     log.info("hub_web_action", user=viewer.user.name, action=action, hazard=detail.row.pk, uid=queued.uid)
+    site.counts.clear()
     return site.redirect(f"/hazards/{detail.row.pk}#actions")
 
 

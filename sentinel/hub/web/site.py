@@ -29,7 +29,7 @@ from sentinel.hub.auth.roles import Grant, HubAction, Role, may, may_read, role_
 from sentinel.hub.auth.sessions import Session, Sessions, same
 from sentinel.hub.auth.sso import SsoHeader
 from sentinel.hub.auth.users import User, Users
-from sentinel.hub.web import i18n, labels, render
+from sentinel.hub.web import i18n, labels, queries, render
 
 log = structlog.get_logger("sentinel.hub.web")
 
@@ -39,6 +39,8 @@ LOCALE_COOKIE = "sentinel-hub-lang"
 LOGIN_COOKIE_NAME = "sentinel-hub-login"
 SESSION_COOKIE_NAME = "sentinel-hub"
 MAX_FORM_BYTES = 64 * 1024
+COUNTS_TTL = 15.0
+"""Seconds the at-a-glance counts of a unit are reused (a head office's need a scan of every live hazard)."""
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -151,6 +153,7 @@ class Site:
         )
         self.sso = SsoHeader(self.config.sso_header, self.config.trusted_proxies)
         self.tz = i18n.timezone(self.config.timezone)
+        self.counts = queries.TtlCache(COUNTS_TTL)
         # behind a proxy that rewrites Host, the browser's Origin is the public address
         self.public_netloc = urlsplit(hub.config.hub.public_url).netloc if hub.config.hub.public_url else ""
         self.env = jinja2.Environment(

@@ -79,11 +79,12 @@ def _fields(config: Any) -> dict[str, Any]:
 
 
 def test_the_summary_counts_what_the_committee_asks_first(web: Web, vic: Any) -> None:
-    """At a glance: not yet rectified, overdue, escalated, awaiting verification, recurring, closed."""
+    """The tiles: not rectified, overdue, escalated, to verify, recurring, closed in 30 days."""
     page = vic.get("/ledger?unit=HO")
     found = re.findall(r'<span class="n">(\d+)</span>\s*([^<]+)</a>', page.text)
     tiles = {label.strip(): int(n) for n, label in found}
-    assert tiles == {"未完成整改": 6, "逾期": 2, "已督办升级": 2, "待验收": 1, "反复出现": 1, "已销号": 1}
+    expected = {"未完成整改": 6, "逾期": 2, "已督办升级": 2, "待验收": 1, "反复出现": 1, "近30天销号": 0}
+    assert tiles == expected
 
 
 def test_the_hazard_page_shows_evidence_checklist_history_tickets_related(web: Web, vic: Any) -> None:

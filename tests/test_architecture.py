@@ -36,7 +36,10 @@ RULE: dict[str, frozenset[str]] = {
     "drills": _BELOW_CONFIG | {"config"},
     # level 4 and 5
     "agent": _BELOW_AGENT,
-    "cli": _BELOW_AGENT | {"agent"},
+    "cli": _BELOW_AGENT | {"agent", "hub"},
+    # the fleet ledger (docs/hub.md): the core, the hazard lifecycle and export, the ticket payload;
+    # never the agent (DESIGN §2)
+    "hub": frozenset({"core", "hazards", "tickets"}),
     # the user-facing test helpers and the `python -m sentinel` entry
     "testing": frozenset({"core"}),
     "__main__": frozenset({"cli"}),

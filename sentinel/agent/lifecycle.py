@@ -19,6 +19,7 @@ import structlog
 
 from sentinel import __version__
 from sentinel.agent.collectors import RunningCollectors
+from sentinel.agent.hub_client import HubClient
 from sentinel.agent.jobs import ScheduledJobs
 from sentinel.agent.lock import StateDirLock, prepare_state_dir
 from sentinel.agent.schedule import Scheduler
@@ -71,7 +72,7 @@ class Agent:
         self.pipeline: Pipeline | None = None
         self.metrics: MetricsServer | None = None
         self.address: tuple[str, int] | None = None
-        self._services: list[Dispatcher | Scheduler] = []  # started after the collectors, stopped first
+        self._services: list[Dispatcher | Scheduler | HubClient] = []  # after the collectors, stopped first
         self._scrape_store: HazardStore | None = None
         self.scheduler: Scheduler | None = None
         self.dispatcher: Dispatcher | None = None
@@ -136,6 +137,16 @@ class Agent:
                 clock=self.clock,
             )
             self._services.append(self.scheduler)
+            if cfg.hub.url:  # the fleet ledger: pull the actions people queued there (outbound only)
+                self._services.append(
+                    HubClient(
+                        cfg.hub,
+                        self._open_store(cfg),
+                        terminal=cfg.agent.terminal_id,
+                        clock=self.clock,
+                        owns_store=True,
+                    )
+                )
             for service in self._services:
                 service.start()
         except BaseException:

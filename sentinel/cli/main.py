@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "drill": ("sentinel.cli.drill", "run an emergency drill against the running agent"),
     "tickets": ("sentinel.cli.tickets", "the ticket outbox: what was delivered, what waits, what failed"),
     "baseline": ("sentinel.cli.baseline", "file-integrity baseline: init, check, update, show"),
+    "hub": (
+        "sentinel.cli.hub",
+        "the fleet ledger: serve, enroll, migrate, backup, restore, report, export, user",
+    ),
 }
 """Command -> (the group module that implements it, its one-line help). Each group module has
 `configure(command, parser, add_config)`, which adds the command's arguments and handler."""
@@ -49,6 +53,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse and dispatch; turn known failures into one stderr line and an exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["hub"]:  # the hub has its own parser and --config (hub.toml)
+        # start-up time: the hub group loads only when it is chosen
+        from sentinel.cli import hub
+
+        return hub.run(arguments[1:])
     args = build_parser(arguments).parse_args(arguments)
     # start-up time: structlog loads only once a command runs, never for --help or a usage error
     from sentinel.core import logging as sentinel_logging

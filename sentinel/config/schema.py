@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sentinel.config.sections import AgentConfig, InspectConfig, MetricsConfig, ScheduleConfig
+from sentinel.config.sections import (
+    AgentConfig,
+    HubClientConfig,
+    InspectConfig,
+    MetricsConfig,
+    ScheduleConfig,
+)
 from sentinel.core.settings import KeyPath, field
 from sentinel.hazards.config import HazardsConfig
 from sentinel.rules.config import RuleConfig
@@ -62,6 +68,7 @@ class Config:
     integrity: IntegrityConfig = field(default_factory=IntegrityConfig)
     schedules: tuple[ScheduleConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
+    hub: HubClientConfig = field(default_factory=HubClientConfig)  # the fleet ledger (docs/hub.md)
     source: Path = field(default_factory=lambda: DEFAULT_CONFIG, internal=True)
 
     @property

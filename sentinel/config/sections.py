@@ -1,4 +1,4 @@
-"""The sections whose owners sit above the config layer: `[agent]`, `[metrics]`, `[inspect]` and
+"""The sections whose owners sit above the config layer: `[agent]`, `[metrics]`, `[inspect]`, `[hub]` and
 `[[schedules]]` (sources, rules, hazards and tickets own theirs; `sentinel.config.schema` joins all)."""
 
 from __future__ import annotations
@@ -96,3 +96,29 @@ class ScheduleConfig:
     def parsed(self) -> Cron:
         """The cron expression, parsed (validated at load)."""
         return Cron.parse(self.cron)
+
+
+@dataclass(frozen=True, slots=True)
+class HubClientConfig:
+    """`[hub]` of sentinel.toml: where the fleet ledger is, and how to reach it."""
+
+    url: str = ""  # e.g. "https://hub.bank.example"; empty: no hub
+    secret_file: Path | None = None  # the whsec_ secret `sentinel hub enroll` issued (same as the sink's)
+    poll_interval: Duration = field(Duration(30), check=positive)
+    status_interval: Duration = field(Duration(900), check=positive)
+    timeout: Duration = field(Duration(10), check=positive)
+    max_actions: int = field(50, check=positive)
+    max_backoff: Duration = field(Duration(300), check=positive)  # while the hub is unreachable
+    ca_file: Path | None = None
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+    proxy: str = ""
+
+    def validate(self) -> list[tuple[KeyPath, str]]:
+        """A url needs a secret; URLs are http(s)."""
+        problems: list[tuple[KeyPath, str]] = []
+        if self.url and not self.url.startswith(("http://", "https://")):
+            problems.append((("url",), f'expected an http(s) URL, got "{self.url}"'))
+        if self.url and self.secret_file is None:
+            problems.append((("secret_file",), "the hub needs the terminal's enrolled secret_file"))
+        return problems

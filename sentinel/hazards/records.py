@@ -34,6 +34,17 @@ class RectificationItem:
         """Whether the measure was ticked off."""
         return self.done_at is not None
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RectificationItem:
+        """The inverse of to_json (the fleet ledger reads records back from tickets)."""
+        return cls(
+            int(data.get("item") or 0),
+            str(data.get("kind") or "short_term"),
+            str(data.get("text") or ""),
+            _text_or_none(data.get("done_by")),
+            _text_or_none(data.get("done_at")),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The item as the JSON contract spells it."""
         return {
@@ -56,6 +67,21 @@ class HistoryRow:
     from_state: str | None
     to_state: str | None
     note: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HistoryRow:
+        """The inverse of to_json; an actor object (issue 20) is read as its id."""
+        actor = data.get("actor")
+        if isinstance(actor, dict):
+            actor = actor.get("id") or actor.get("display")
+        return cls(
+            str(data.get("at") or ""),
+            str(actor or ""),
+            str(data.get("action") or ""),
+            _text_or_none(data.get("from")),
+            _text_or_none(data.get("to")),
+            str(data.get("note") or ""),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The row as the JSON contract spells it (`from`, `to`)."""
@@ -102,6 +128,44 @@ class HazardRecord:
     rectification: tuple[RectificationItem, ...]
     history: tuple[HistoryRow, ...] = ()
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HazardRecord:
+        """The inverse of to_json: a record as a ticket carried it (the hub's fleet ledger).
+        Unknown keys are ignored and missing ones take neutral values, so a newer agent's
+        additive fields (issue 20's uid, actor objects) read back too."""
+        return cls(
+            id=int(data.get("id") or 0),
+            fingerprint=str(data.get("fingerprint") or ""),
+            rule=str(data.get("rule") or ""),
+            category=Category(data.get("category") or Category.STABILITY.value),
+            severity=Severity(data.get("severity") or Severity.INFO.value),
+            state=State(data.get("state") or State.OPEN.value),
+            title=str(data.get("title") or ""),
+            subject=str(data.get("subject") or ""),
+            terminal=str(data.get("terminal") or ""),
+            evidence=tuple(e for e in data.get("evidence") or () if isinstance(e, dict)),
+            first_seen=str(data.get("first_seen") or ""),
+            last_seen=str(data.get("last_seen") or ""),
+            occurrences=int(data.get("occurrences") or 0),
+            owner=str(data.get("owner") or ""),
+            deadline=_text_or_none(data.get("deadline")),
+            overdue=bool(data.get("overdue")),
+            escalation_level=int(data.get("escalation_level") or 0),
+            escalated_to=str(data.get("escalated_to") or ""),
+            recurrence_count=int(data.get("recurrence_count") or 0),
+            related=tuple(int(i) for i in data.get("related") or () if isinstance(i, int)),
+            drill=bool(data.get("drill")),
+            condition_active=bool(data.get("condition_active", True)),
+            resolved_by=_actor_or_none(data.get("resolved_by")),
+            resolved_at=_text_or_none(data.get("resolved_at")),
+            closed_by=_actor_or_none(data.get("closed_by")),
+            closed_at=_text_or_none(data.get("closed_at")),
+            rectification=tuple(
+                RectificationItem.from_json(i) for i in data.get("rectification") or () if isinstance(i, dict)
+            ),
+            history=tuple(HistoryRow.from_json(h) for h in data.get("history") or () if isinstance(h, dict)),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON contract spells it."""
         return {
@@ -134,6 +198,16 @@ class HazardRecord:
             "rectification": [i.to_json() for i in self.rectification],
             "history": [h.to_json() for h in self.history],
         }
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _actor_or_none(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id") or value.get("display")
+    return _text_or_none(value)
 
 
 class RecordReader:

@@ -1,7 +1,7 @@
 """The hub's value types: what the store returns to the pages, reports and the agent API.
 
 Frozen, slotted dataclasses (DESIGN §4.2). Times are Unix seconds (float) or None; the pages
-format them (sentinel.hub._house.payload.iso gives RFC 3339 UTC).
+format them (sentinel.tickets.payload.iso gives RFC 3339 UTC).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sentinel.hub._house import Action
+from sentinel.hazards.lifecycle import Action
 
 ActionName = Literal["ack", "assign", "start", "note", "tick", "resolve", "close", "cancel", "reopen"]
 ACTION_NAMES: tuple[ActionName, ...] = (

@@ -8,6 +8,9 @@ overwrites a newer snapshot. Transitions are unique by idempotency key, history 
 Several hub processes share one PostgreSQL: every write is one transaction, rows are touched in
 a fixed order (no deadlocks between two batches), the snapshot update is conditional on `seq`,
 and the actions queue is claimed with FOR UPDATE SKIP LOCKED.
+
+Size: the fleet ledger's one store (ingest apply, the pages' queries, the actions queue) over
+one schema; to be split by job like sentinel/hazards (ingest, queries, queue): a follow-up.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ import structlog
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.model import clean_text
+from sentinel.hazards.lifecycle import TRANSITIONS, State
 from sentinel.hub import fastjson
-from sentinel.hub._house import SYSTEM_CLOCK, TRANSITIONS, Clock, State, clean_text
 from sentinel.hub.db import Database
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.model import (
@@ -52,6 +57,7 @@ from sentinel.hub.schema import (
     actions,
     checks,
     drill_runs,
+    enrolments,
     hazards,
     history,
     nonces,
@@ -696,8 +702,6 @@ class HubStore:
         )
 
     def _enrolled(self, c: sa.Connection, name: str | None = None) -> set[str]:
-        from sentinel.hub.schema import enrolments
-
         now = self.clock.time()
         query = sa.select(enrolments.c.terminal).where(
             enrolments.c.revoked_at.is_(None),

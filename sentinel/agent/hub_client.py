@@ -13,7 +13,6 @@ answer lost on the way, a lease that ran out: the action comes again, is found a
 reported applied without being applied a second time. An offline terminal gets its actions when
 it is back; nothing is lost because the hub keeps them pending.
 
-(Staged here until the house restructure lands; its home is sentinel/agent/.)
 """
 
 from __future__ import annotations
@@ -25,21 +24,21 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import structlog
 
 from sentinel import __version__
-from sentinel.clock import SYSTEM_CLOCK, Clock
+from sentinel.config.sections import HubClientConfig
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.hazards.changes import HazardError
 from sentinel.hazards.lifecycle import Action
-from sentinel.hazards.store import HazardError, HazardStore
-from sentinel.settings import Duration, KeyPath, field, positive
-from sentinel.tickets.base import opener
+from sentinel.hazards.store import HazardStore
 from sentinel.tickets.config import SinkConfig
-from sentinel.tickets.webhook import SecretFile, sign
+from sentinel.tickets.sinks.base import opener
+from sentinel.tickets.sinks.webhook import SecretFile, sign
 
-log = structlog.get_logger("sentinel.hubclient")
+log = structlog.get_logger("sentinel.agent.hub_client")
 
 LIFECYCLE = {
     "ack": Action.ACK,
@@ -56,32 +55,6 @@ LIFECYCLE = {
 def mark(action_id: str) -> str:
     """The trail's mark of one hub action."""
     return f"[hub action {action_id}]"
-
-
-@dataclass(frozen=True, slots=True)
-class HubClientConfig:
-    """`[hub]` of sentinel.toml: where the fleet ledger is, and how to reach it."""
-
-    url: str = ""  # e.g. "https://hub.bank.example"; empty: no hub
-    secret_file: Path | None = None  # the whsec_ secret `sentinel hub enroll` issued (same as the sink's)
-    poll_interval: Duration = field(Duration(30), check=positive)
-    status_interval: Duration = field(Duration(900), check=positive)
-    timeout: Duration = field(Duration(10), check=positive)
-    max_actions: int = field(50, check=positive)
-    max_backoff: Duration = field(Duration(300), check=positive)  # while the hub is unreachable
-    ca_file: Path | None = None
-    client_cert_file: Path | None = None
-    client_key_file: Path | None = None
-    proxy: str = ""
-
-    def validate(self) -> list[tuple[KeyPath, str]]:
-        """A url needs a secret; URLs are http(s)."""
-        problems: list[tuple[KeyPath, str]] = []
-        if self.url and not self.url.startswith(("http://", "https://")):
-            problems.append((("url",), f'expected an http(s) URL, got "{self.url}"'))
-        if self.url and self.secret_file is None:
-            problems.append((("secret_file",), "the hub needs the terminal's enrolled secret_file"))
-        return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +86,7 @@ class HubClient:
         terminal: str,
         clock: Clock = SYSTEM_CLOCK,
         status: Callable[[], dict[str, Any]] | None = None,
+        owns_store: bool = False,
     ) -> None:
         if not config.url or config.secret_file is None:
             raise ValueError("the hub client needs [hub] url and secret_file")
@@ -137,6 +111,8 @@ class HubClient:
         self._reported: set[str] = set()  # results the hub confirmed (this process)
         self._last_status = 0.0
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._owns_store = owns_store
 
     # -- the protocol -------------------------------------------------------------------------
 
@@ -216,10 +192,11 @@ class HubClient:
         record = self.store.get(local_id)
         if record is None:
             return "refused", f"no hazard #{local_id} on this terminal", False
-        if hazard.get("uid") and record.get("uid") and hazard["uid"] != record["uid"]:
+        uid = getattr(record, "uid", None)  # issue 20's fleet-unique id, once records carry it
+        if hazard.get("uid") and uid and hazard["uid"] != uid:
             return "refused", f"hazard #{local_id} is another record here (uid differs)", False
         tag = mark(action_id)
-        if any(tag in (h.get("note") or "") for h in record.get("history") or ()):
+        if any(tag in h.note for h in record.history):
             return "applied", "", True
         note = str(action.get("note") or "").strip()
         if verb in ("cancel", "note") and not note:
@@ -259,12 +236,17 @@ class HubClient:
                 delay = self.config.poll_interval
                 log.error("hub_poll_failed", error=f"{type(exc).__name__}: {exc}")
 
-    def start(self, stop: threading.Event) -> None:
-        """Run in a thread of its own."""
-        self._thread = threading.Thread(target=self.run, args=(stop,), name="hub-client", daemon=True)
+    def start(self) -> None:
+        """Run in a thread of its own (an agent service: started after the collectors)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, args=(self._stop,), name="hub-client", daemon=True)
         self._thread.start()
 
-    def join(self, timeout: float = 10.0) -> None:
-        """Wait for the thread after `stop` was set."""
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop polling, wait for the thread, close the store it was given to own."""
+        self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            self._thread = None
+        if self._owns_store:
+            self.store.close()

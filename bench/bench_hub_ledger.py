@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.harness import Context, Figure, Stats, percentile
 from sentinel.hub.testing import HubProcess, fleet_inventory, write_hub_config
-from sentinel.testing import free_port
+from tests.support.net import free_port
 
 GOAL_MS = 200.0
 TERMINALS, BRANCHES, PRIMARIES = 10_000, 100, 10

@@ -62,6 +62,11 @@ name = "hub"
 type = "webhook"
 url = "http://127.0.0.1:$HUB_PORT/ingest/v1/tickets"
 secret_file = "$RUN/agent/hub.secret"
+
+[hub]                        # pull the actions people queue in the hub's pages (outbound only)
+url = "http://127.0.0.1:$HUB_PORT"
+secret_file = "$RUN/agent/hub.secret"
+poll_interval = "5s"
 TOML
 
 hub() { "$PY" -m sentinel.hub --config "$RUN/hub/hub.toml" "$@"; }

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import getpass
 import json
-import os
 import sqlite3
 import sys
 from collections.abc import Callable, Mapping
@@ -29,6 +27,7 @@ from sentinel.agent.inspection import raise_tamper_hazard
 from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config, printable
 from sentinel.config.schema import Config
 from sentinel.hazards.baselines import record_update, updates
+from sentinel.hazards.identity import Actor, named, os_actor
 from sentinel.hazards.schema import STORE_FILE
 from sentinel.sources.integrity.baseline import BaselineError, BaselineFiles
 from sentinel.sources.integrity.changes import Change
@@ -57,7 +56,9 @@ def configure(
 
     update = bsub.add_parser("update", help="accept the current state as the new baseline")
     add_config(update)
-    update.add_argument("--by", required=True, metavar="NAME", help="who approves this (audit trail)")
+    update.add_argument(
+        "--by", metavar="NAME", help="the name shown in the audit trail (default: your login)"
+    )
     update.add_argument("--reason", required=True, metavar="TEXT", help="why (change ticket, patch day...)")
     update.add_argument("--quick", action="store_true", help="trust unchanged stat instead of rehashing")
     update.add_argument("--json", action="store_true")
@@ -77,10 +78,9 @@ def _config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def _actor(by: str | None) -> str:
-    if by:
-        return by
-    return os.environ.get("SUDO_USER") or getpass.getuser()
+def _actor(by: str | None) -> Actor:
+    """Who runs this, as the kernel knows them (the login uid); `--by` is only the shown name."""
+    return os_actor(by)
 
 
 def _audit(cfg: Config, **row: Any) -> None:
@@ -214,9 +214,10 @@ def cmd_update(args: argparse.Namespace) -> int:
     files.write(baseline, key)
     files.remove_observed()
     counts = before.counts()
+    actor = _actor(args.by)
     _audit(
         cfg,
-        actor=args.by,
+        actor=actor,
         action="update",
         reason=args.reason,
         old_digest=current.digest,
@@ -236,7 +237,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     else:
         accepted = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no changes"
         print(
-            f"baseline updated by {args.by}: {accepted}; {len(baseline.entries)} paths; "
+            f"baseline updated by {actor.shown_as()}: {accepted}; {len(baseline.entries)} paths; "
             f"digest {baseline.digest[:16]}"
         )
     return EXIT_OK
@@ -287,7 +288,8 @@ def _print_show(info: dict[str, Any]) -> None:
     print("history:" if info["history"] else "history: (none recorded)")
     for h in info["history"]:
         reason = printable(h["reason"])
-        print(f"  {h['at']}  {h['action']:<7} by {h['actor']}: {reason} -> {h['new_digest'][:16]}")
+        who = printable(named(h["actor"], h.get("actor_id")))
+        print(f"  {h['at']}  {h['action']:<7} by {who}: {reason} -> {h['new_digest'][:16]}")
     for path, text in info.get("paths", {}).items():
         print(f"{printable(path)}  {text}")
 

@@ -1,12 +1,15 @@
 """`sentinel hazards ...`: list, show, act on and export hazard records.
 
 Works on the store while the agent runs (its own SQLite connection; WAL). Every lifecycle
-command needs `--by NAME` for the audit trail. JSON output keys are those of DESIGN §3.
+command records who ran it as the kernel knows them (the login uid, which survives sudo and su;
+sentinel.hazards.identity), and `--by NAME` only as the display name beside it. JSON output keys
+are those of DESIGN §3.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -18,6 +21,7 @@ from sentinel.cli.common import EXIT_OK, CliError, clip, load_config, printable,
 from sentinel.config.schema import Config
 from sentinel.hazards import export
 from sentinel.hazards.changes import Change, HazardError
+from sentinel.hazards.identity import Actor, named, os_actor
 from sentinel.hazards.lifecycle import ACTIVE_STATES, Action, State
 from sentinel.hazards.records import HazardRecord
 from sentinel.hazards.schema import STORE_FILE, SchemaTooNew
@@ -33,6 +37,9 @@ _ACTIONS = {
     "note": (Action.NOTE, "add a note to the audit trail"),
     "assign": (Action.ASSIGN, "give a hazard to another owner (--to NAME)"),
 }
+
+
+_BY_HELP = "the name shown in the ledger (default: your login); who you are is taken from the kernel"
 
 
 def configure(
@@ -65,7 +72,7 @@ def configure(
         p = hsub.add_parser(name, help=help_text)
         add_config(p)
         p.add_argument("id", type=int)
-        p.add_argument("--by", required=True, metavar="NAME", help="who does this (audit trail)")
+        p.add_argument("--by", metavar="NAME", help=_BY_HELP)
         p.add_argument("--note", default="", metavar="TEXT")
         if action == Action.ASSIGN:
             p.add_argument("--to", required=True, metavar="NAME", help="the new owner")
@@ -75,9 +82,18 @@ def configure(
     add_config(check)
     check.add_argument("id", type=int)
     check.add_argument("item", type=int, help="item number (see `hazards show`)")
-    check.add_argument("--by", required=True, metavar="NAME")
+    check.add_argument("--by", metavar="NAME", help=_BY_HELP)
     check.add_argument("--note", default="", metavar="TEXT")
+    check.add_argument(
+        "--funding", default="", metavar="TEXT", help="what the measure cost and who paid (ledger)"
+    )
     check.set_defaults(func=cmd_check)
+
+    whoami = hsub.add_parser("whoami", help="the identity your lifecycle commands are recorded as")
+    add_config(whoami)
+    whoami.add_argument("--by", metavar="NAME", help=_BY_HELP)
+    whoami.add_argument("--json", action="store_true")
+    whoami.set_defaults(func=cmd_whoami)
 
     export = hsub.add_parser("export", help="the rectification ledger for the safety committee")
     add_config(export)
@@ -91,8 +107,8 @@ def configure(
 def _store(args: argparse.Namespace) -> tuple[Config, HazardStore]:
     cfg = load_config(args)
     path = cfg.agent.state_dir / STORE_FILE
-    reading = args.hazards_command in ("list", "show", "export")
-    if not path.exists() and args.hazards_command not in ("list", "export"):
+    reading = args.hazards_command in ("list", "show", "export", "whoami")
+    if not path.exists() and args.hazards_command not in ("list", "export", "whoami"):
         raise CliError(f"no hazard store in {cfg.agent.state_dir} (has the agent run yet?)")
     if not reading and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
         # the audit trail must only hold what authorised people did: refuse before touching it
@@ -151,6 +167,7 @@ def render_record(r: HazardRecord) -> str:
     """Human-readable form of one record."""
     lines = [
         f"hazard #{r.id}: {printable(r.title)}" + ("  [drill]" if r.drill else ""),
+        f"  uid {r.uid}",
         f"  state {r.state.value}, severity {r.severity.value}, category {r.category.value}, rule {r.rule}",
         f"  subject {printable(r.subject)} on terminal {r.terminal}",
         f"  owner {r.owner}, deadline {r.deadline or 'none'}"
@@ -160,10 +177,18 @@ def render_record(r: HazardRecord) -> str:
     ]
     if r.related:
         lines.append(f"  recurs after hazards {', '.join(f'#{i}' for i in r.related)}")
+    if r.resolved_by:
+        lines.append(f"  resolved by {_who(r.resolved_by, r.resolved_by_id)} at {r.resolved_at}")
+    if r.closed_by:
+        lines.append(f"  verified and closed by {_who(r.closed_by, r.closed_by_id)} at {r.closed_at}")
     lines.append("  rectification:")
     for item in r.rectification:
         mark = "x" if item.done else " "
-        done = f" (done by {item.done_by} at {item.done_at})" if item.done else ""
+        done = f" (done by {_who(item.done_by, item.done_by_id)} at {item.done_at})" if item.done else ""
+        if item.funding:
+            done += f"; funding {printable(item.funding)}"
+        if item.verified_by:
+            done += f"; verified by {_who(item.verified_by, item.verified_by_id)} at {item.verified_at}"
         kind = " [long-term]" if item.kind == "long_term" else ""
         lines.append(f"    {item.item}. [{mark}] {printable(item.text)}{kind}{done}")
     if not r.rectification:
@@ -175,8 +200,27 @@ def render_record(r: HazardRecord) -> str:
     for h in r.history:
         move = f" {h.from_state or ''}->{h.to_state}" if h.to_state else ""
         note = f": {printable(h.note)}" if h.note else ""
-        lines.append(f"    {h.at}  {h.actor:<12} {h.action}{move}{note}")
+        who = _who(h.actor, h.identity.id if h.identity else None)
+        lines.append(f"    {h.at}  {who:<12} {h.action}{move}{note}")
     return "\n".join(lines)
+
+
+def _who(display: str | None, actor_id: str | None) -> str:
+    """`alice2 (os:alice)`: the typed name, and who it was when that differs."""
+    return printable(named(display, actor_id))
+
+
+def _actor(args: argparse.Namespace, cfg: Config) -> Actor:
+    """Who runs this command. SUDO_USER is believed (without a login uid) for root and for the
+    store's owner, the accounts a person reaches through sudo."""
+    trusted = {0}
+    with contextlib.suppress(OSError):
+        trusted.add((cfg.agent.state_dir / STORE_FILE).stat().st_uid)
+    return os_actor(args.by, sudo_trusted_uids=trusted)
+
+
+def _done(change: Change, actor: Actor, what: str) -> str:
+    return f"hazard #{change.hazard_id}: {what} done by {actor.shown_as()}; state {change.state.value}"
 
 
 def _write(args: argparse.Namespace, change: Callable[[HazardStore], object]) -> None:
@@ -195,20 +239,43 @@ def _write(args: argparse.Namespace, change: Callable[[HazardStore], object]) ->
 def cmd_act(args: argparse.Namespace) -> int:
     """Apply one lifecycle action."""
     done: list[Change] = []
+    actor = _actor(args, load_config(args))
     _write(
         args,
         lambda store: done.append(
-            store.act(args.id, args.action, by=args.by, note=args.note, owner=getattr(args, "to", ""))
+            store.act(args.id, args.action, actor=actor, note=args.note, owner=getattr(args, "to", ""))
         ),
     )
-    print(f"hazard #{done[0].hazard_id}: {args.action.value} done; state {done[0].state.value}")
+    print(_done(done[0], actor, args.action.value))
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Tick a rectification item."""
-    _write(args, lambda store: store.tick(args.id, args.item, by=args.by, note=args.note))
-    print(f"hazard #{args.id}: item {args.item} done")
+    done: list[Change] = []
+    actor = _actor(args, load_config(args))
+    _write(
+        args,
+        lambda store: done.append(
+            store.tick(args.id, args.item, actor=actor, note=args.note, funding=args.funding)
+        ),
+    )
+    print(_done(done[0], actor, f"item {args.item}"))
+    return EXIT_OK
+
+
+def cmd_whoami(args: argparse.Namespace) -> int:
+    """Print the identity lifecycle commands would record."""
+    actor = _actor(args, load_config(args))
+    if args.json:
+        print(json.dumps(actor.to_json(), indent=2, sort_keys=True))
+        return EXIT_OK
+    basis = {
+        "loginuid": f"login uid {actor.loginuid} (kept across sudo and su)",
+        "sudo": f"SUDO_USER, running as uid {actor.uid} (no login uid)",
+        "uid": f"uid {actor.uid} (no login uid{', SUDO_USER not believed' if actor.sudo_user else ''})",
+    }[actor.basis]
+    print(f"{actor.id}, shown as {actor.display!r}; from the {basis}")
     return EXIT_OK
 
 

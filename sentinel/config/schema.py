@@ -88,6 +88,12 @@ class Config:
                 if name in seen:
                     problems.append(((section, i, "name"), f'another entry is already named "{name}"'))
                 seen.add(name)
+        chain = self.hazards.escalation_chain or ("owner",)
+        for i, sink in enumerate(self.sinks):
+            for level in sink.levels:
+                if level not in chain:
+                    message = f"{level!r} is not a level of [hazards] escalation_chain ({', '.join(chain)})"
+                    problems.append((("sinks", i, "levels"), message))
         return problems
 
     def section(self, path: str) -> Any:

@@ -11,6 +11,7 @@ from typing import Any, Literal, TextIO
 import structlog
 
 from sentinel.core.model import clean_text
+from sentinel.core.redact import MASK, redact_text, secret_name
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -48,6 +49,28 @@ def _printable_strings(_logger: Any, _name: str, event: MutableMapping[str, Any]
     return {k: clean_text(v) if isinstance(v, str) else v for k, v in event.items()}
 
 
+def _secret_key(key: object) -> bool:
+    return isinstance(key, str) and secret_name(key)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: MASK if _secret_key(k) and v else _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _redacted(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """No secret in a log line: fields named like secrets are masked, text goes through redact."""
+    return {k: MASK if k not in _OWN_KEYS and secret_name(k) and v else _redact(v) for k, v in event.items()}
+
+
+_OWN_KEYS = frozenset({"event", "level", "timestamp", "logger", "exception"})
+
+
 def configure(
     level: str = "info",
     fmt: Literal["auto", "json", "console"] = "auto",
@@ -66,6 +89,7 @@ def configure(
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
         structlog.processors.UnicodeDecoder(),
+        _redacted,
         _printable_strings,
         renderer,
     ]

@@ -25,6 +25,7 @@ import structlog
 from sentinel.config.schema import Config
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.hazards.changes import HazardError
+from sentinel.hazards.identity import agent_actor
 from sentinel.hazards.lifecycle import ACTIVE_STATES, Action
 from sentinel.hazards.store import HazardStore
 
@@ -230,7 +231,8 @@ class DrillRunner:
             self._close(hazard_id, "leftover", note=note)
 
     def _close(self, hazard_id: int, scenario: str, note: str = "") -> None:
-        """Tick, resolve and close a drill hazard (four-eyes kept: resolver and verifier differ)."""
+        """Tick, resolve and close a drill hazard: the agent's own move (shown as the drill and its
+        verifier), which the store allows on drill hazards only."""
         record = self.store.get(hazard_id)
         if record is None or not record.drill:
             return
@@ -238,11 +240,11 @@ class DrillRunner:
         for item in record.rectification:
             if not item.done:
                 with suppress(HazardError):
-                    self.store.tick(hazard_id, item.item, by=DRILL_ACTOR, note="drill")
+                    self.store.tick(hazard_id, item.item, actor=agent_actor(DRILL_ACTOR), note="drill")
         try:
             if record.state in ACTIVE_STATES:
-                self.store.act(hazard_id, Action.RESOLVE, by=DRILL_ACTOR, note="drill over")
-            self.store.act(hazard_id, Action.CLOSE, by=VERIFIER, note=text)
+                self.store.act(hazard_id, Action.RESOLVE, actor=agent_actor(DRILL_ACTOR), note="drill over")
+            self.store.act(hazard_id, Action.CLOSE, actor=agent_actor(VERIFIER), note=text)
         except HazardError as exc:
             log.warning("drill_close_failed", hazard_id=hazard_id, error=str(exc))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinel.core.db import open_database
+from sentinel.hazards.identity import Actor
 from sentinel.hazards.schema import migrate
 
 
@@ -18,7 +19,7 @@ def record_update(
     store_path: Path,
     *,
     at: float,
-    actor: str,
+    actor: Actor,
     action: str,
     reason: str,
     old_digest: str,
@@ -34,8 +35,19 @@ def record_update(
         try:
             cur = conn.execute(
                 "INSERT INTO baseline_updates (at, actor, action, reason, old_digest, new_digest, entries, "
-                "summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (at, actor, action, reason, old_digest, new_digest, entries, json.dumps(summary)),
+                "summary, actor_id, actor_info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    at,
+                    actor.display,
+                    action,
+                    reason,
+                    old_digest,
+                    new_digest,
+                    entries,
+                    json.dumps(summary),
+                    actor.id,
+                    json.dumps(actor.to_json(), sort_keys=True),
+                ),
             )
         except BaseException:
             conn.execute("ROLLBACK")
@@ -61,6 +73,8 @@ def updates(store_path: Path, limit: int = 20) -> list[dict[str, Any]]:
             "id": r["id"],
             "at": r["at"],
             "actor": r["actor"],
+            "actor_id": r["actor_id"],
+            "identity": json.loads(r["actor_info"]),
             "action": r["action"],
             "reason": r["reason"],
             "old_digest": r["old_digest"],

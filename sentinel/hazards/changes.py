@@ -19,3 +19,4 @@ class Change:
     action: Action
     state: State
     created: bool = False
+    history_id: int | None = None  # the audit row it wrote (people's actions)

@@ -10,17 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from sentinel.core.db import open_database
+from sentinel.core.ids import RANDOM_IDS, Ids
 from sentinel.hazards.schema import migrate
 
 
 class StoreConnection:
     """A migrated connection with the transaction discipline every part of the store follows."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ids: Ids = RANDOM_IDS) -> None:
         self.path = path
         self.lock = threading.RLock()  # one connection, shared by the writer and scrape threads
         self.conn = open_database(path)
-        migrate(self.conn)
+        migrate(self.conn, ids)
+        self.store_id = str(self.conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
+        """The store's random id, made once by the migration that created it (never changes)."""
 
     def close(self) -> None:
         """Close the connection (the WAL is checkpointed by SQLite on last close)."""

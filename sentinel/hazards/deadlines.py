@@ -1,4 +1,9 @@
-"""Deadlines and escalation: an overdue active hazard climbs the escalation chain."""
+"""Deadlines and escalation: an overdue active hazard climbs the escalation chain.
+
+A level named in `[hazards.escalation_owners]` takes the hazard over: its owner becomes the
+accountable one (recorded in the escalation's audit row and ticket), and sinks with `levels`
+route by the level reached.
+"""
 
 from __future__ import annotations
 
@@ -35,21 +40,22 @@ class Deadlines:
                 continue
             with self._db.txn() as db:
                 current = db.execute(
-                    "SELECT state, escalation_level FROM hazards WHERE id = ?", (row["id"],)
+                    "SELECT state, escalation_level, owner FROM hazards WHERE id = ?", (row["id"],)
                 ).fetchone()
                 if current is None or State(current["state"]) not in ACTIVE_STATES:
                     continue
                 if target <= current["escalation_level"]:
                     continue
+                level = self.router.chain_name(target)
+                owner = self.router.escalation_owner(level) or current["owner"]
                 db.execute(
-                    "UPDATE hazards SET escalation_level = ?, updated_at = ? WHERE id = ?",
-                    (target, now, row["id"]),
+                    "UPDATE hazards SET escalation_level = ?, owner = ?, updated_at = ? WHERE id = ?",
+                    (target, owner, now, row["id"]),
                 )
                 late = now - float(row["deadline"])
-                note = (
-                    f"overdue by {_hours(late)}: escalated to level {target} "
-                    f"({self.router.chain_name(target)})"
-                )
+                note = f"overdue by {_hours(late)}: escalated to level {target} ({level})"
+                if owner != current["owner"]:
+                    note += f"; owner {current['owner']} -> {owner}, accountable from now on"
                 self.trail.write(db, int(row["id"]), Action.ESCALATE, None, None, note, now=now)
             changes.append(Change(int(row["id"]), Action.ESCALATE, State(current["state"])))
         return changes

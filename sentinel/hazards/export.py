@@ -1,5 +1,10 @@
 """The rectification ledger a branch hands to its safety committee: markdown, CSV or JSON.
 
+It follows the hazard-ledger practice (register → rectify → verify → close): each hazard with
+its measures, owner, deadline, who did each measure, what it cost (funding) and who re-inspected
+it (the verifier), and who resolved and who verified and closed — by name and, when the typed
+name says less, by identity (`alice2 (os:alice)`).
+
 CSV cells that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or
 carriage return) are prefixed with a quote, so a hostile file name cannot become a formula.
 """
@@ -11,6 +16,7 @@ import io
 import json
 from collections.abc import Sequence
 
+from sentinel.hazards.identity import named
 from sentinel.hazards.records import HazardRecord
 
 COLUMNS = (
@@ -31,6 +37,13 @@ COLUMNS = (
     "closed_by",
     "closed_at",
     "recurring",
+    # added with identities (issue 20); the columns above keep their meaning and order
+    "uid",
+    "resolved_by_id",
+    "closed_by_id",
+    "escalated_to",
+    "funding",
+    "verified_by",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -67,6 +80,14 @@ def _row(record: HazardRecord) -> dict[str, str]:
         "closed_by": record.closed_by or "",
         "closed_at": record.closed_at or "",
         "recurring": "yes" if any(i.kind == "long_term" for i in items) else "no",
+        "uid": record.uid,
+        "resolved_by_id": record.resolved_by_id or "",
+        "closed_by_id": record.closed_by_id or "",
+        "escalated_to": record.escalated_to,
+        "funding": "; ".join(f"{i.item}: {i.funding}" for i in items if i.funding),
+        "verified_by": "; ".join(
+            sorted({named(i.verified_by, i.verified_by_id) for i in items if i.verified_by})
+        ),
     }
 
 
@@ -106,26 +127,38 @@ def to_markdown(records: Sequence[HazardRecord], *, terminal: str, branch: str, 
         lines.append(
             f"| {row['id']} | {row['severity']} | {row['category']} | {row['state']} | {_md(row['title'])} "
             f"| {_md(row['owner'])} | {row['deadline'] or '—'} | {row['overdue']} | {row['measures_done']} "
-            f"| {_md(row['closed_by']) or '—'} |"
+            f"| {_md(named(r.closed_by, r.closed_by_id)) or '—'} |"
         )
     for r in records:
         lines += ["", f"## #{r.id} {_md(r.title)}", ""]
         lines.append(
             f"- Rule `{r.rule}`, subject `{_md(r.subject)}`, first seen {r.first_seen}, "
-            f"{r.occurrences} occurrence(s)"
+            f"{r.occurrences} occurrence(s); uid `{r.uid}`"
         )
         lines.append(f"- Owner {_md(r.owner)}; escalation level {r.escalation_level} ({r.escalated_to})")
         if r.related:
             lines.append(f"- Recurs after: {', '.join(f'#{i}' for i in r.related)}")
         lines.append("- Measures:")
         for item in r.rectification:
-            done = f" — done by {_md(item.done_by or '')} at {item.done_at}" if item.done else ""
+            done = (
+                f" — done by {_md(named(item.done_by, item.done_by_id))} at {item.done_at}"
+                if item.done
+                else ""
+            )
+            if item.funding:
+                done += f"; funding: {_md(item.funding)}"
+            if item.verified_by:
+                done += (
+                    f"; verified by {_md(named(item.verified_by, item.verified_by_id))} at {item.verified_at}"
+                )
             kind = " (long-term mechanism)" if item.kind == "long_term" else ""
             lines.append(f"  - [{'x' if item.done else ' '}] {_md(item.text)}{kind}{done}")
         if not r.rectification:
             lines.append("  - (none listed by the rule)")
         if r.resolved_by:
-            lines.append(f"- Resolved by {_md(r.resolved_by)} at {r.resolved_at}")
+            lines.append(f"- Resolved by {_md(named(r.resolved_by, r.resolved_by_id))} at {r.resolved_at}")
         if r.closed_by:
-            lines.append(f"- Verified and closed by {_md(r.closed_by)} at {r.closed_at}")
+            lines.append(
+                f"- Verified and closed by {_md(named(r.closed_by, r.closed_by_id))} at {r.closed_at}"
+            )
     return "\n".join(lines) + "\n"

@@ -14,13 +14,16 @@ import json
 import sqlite3
 from typing import Any
 
+from sentinel.core.ids import Ids
 from sentinel.core.model import Finding, Severity, clean_text, clean_value
+from sentinel.core.redact import redact_field, redact_text
 from sentinel.core.timefmt import iso
 from sentinel.hazards.changes import Change
 from sentinel.hazards.config import HazardsConfig
+from sentinel.hazards.identity import AGENT
 from sentinel.hazards.lifecycle import ACTIVE_STATES, FINAL_STATES, Action, State, states_sql
 from sentinel.hazards.routing import Router
-from sentinel.hazards.trail import AGENT_ACTOR, Trail
+from sentinel.hazards.trail import Trail
 
 LONG_TERM_ITEM = "Long-term mechanism: find and remove the root cause of this recurring hazard"
 
@@ -32,24 +35,28 @@ def fingerprint(rule: str, terminal: str, subject: str) -> str:
 
 
 def cleaned(finding: Finding) -> Finding:
-    """The finding with every text made safe to store and print (see model.clean_text)."""
+    """The finding with every text made safe to store and print (see model.clean_text) and every
+    secret masked (core.redact): records, tickets and the hub are built from what is kept here."""
     return dataclasses.replace(
         finding,
-        subject=clean_text(finding.subject),
-        title=clean_text(finding.title),
-        evidence=tuple((clean_text(k), clean_value(v)) for k, v in finding.evidence),
-        rectification=tuple(clean_text(r) for r in finding.rectification),
+        subject=redact_text(clean_text(finding.subject)),
+        title=redact_text(clean_text(finding.title)),
+        evidence=tuple((clean_text(k), redact_field(k, clean_value(v))) for k, v in finding.evidence),
+        rectification=tuple(redact_text(clean_text(r)) for r in finding.rectification),
     )
 
 
 class FindingWriter:
     """Applies findings inside the caller's transaction (the writer thread's)."""
 
-    def __init__(self, *, config: HazardsConfig, router: Router, trail: Trail, terminal: str) -> None:
+    def __init__(
+        self, *, config: HazardsConfig, router: Router, trail: Trail, terminal: str, ids: Ids
+    ) -> None:
         self.config = config
         self.router = router
         self.trail = trail
         self.terminal = terminal
+        self.ids = ids
 
     def apply(self, db: sqlite3.Connection, finding: Finding) -> Change | None:
         """Apply one (cleaned) finding; None when it changed nothing worth a Change."""
@@ -80,11 +87,12 @@ class FindingWriter:
         ).fetchall()
         related = [int(r["id"]) for r in earlier]
         cur = db.execute(
-            """INSERT INTO hazards (fingerprint, rule, category, severity, state, title, subject,
+            """INSERT INTO hazards (uid, fingerprint, rule, category, severity, state, title, subject,
                    terminal, evidence, first_seen, last_seen, occurrences, owner, deadline,
                    recurrence_count, related, drill, auto_resolve, condition_active, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, 1, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, 1, ?)""",
             (
+                self.ids.hazard_uid(now),
                 fp,
                 finding.rule,
                 finding.category.value,
@@ -133,7 +141,7 @@ class FindingWriter:
         if state == State.RESOLVED:
             db.execute(
                 """UPDATE hazards SET state = ?, recurrence_count = recurrence_count + 1,
-                       resolved_by = NULL, resolved_at = NULL WHERE id = ?""",
+                       resolved_by = NULL, resolved_by_id = NULL, resolved_at = NULL WHERE id = ?""",
                 (State.OPEN.value, hazard_id),
             )
             self.trail.write(
@@ -185,8 +193,8 @@ class FindingWriter:
         if not live["auto_resolve"] or state not in ACTIVE_STATES:
             return None
         db.execute(
-            "UPDATE hazards SET state = ?, resolved_by = ?, resolved_at = ? WHERE id = ?",
-            (State.RESOLVED.value, AGENT_ACTOR, finding.time, hazard_id),
+            "UPDATE hazards SET state = ?, resolved_by = ?, resolved_by_id = ?, resolved_at = ? WHERE id = ?",
+            (State.RESOLVED.value, AGENT.display, AGENT.id, finding.time, hazard_id),
         )
         self.trail.write(
             db,

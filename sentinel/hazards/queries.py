@@ -23,12 +23,13 @@ class Queries:
         self.records = records
         self.clock = clock
 
-    def get(self, hazard_id: int) -> HazardRecord | None:
-        """The full record (DESIGN §3) with rectification and history, or None."""
+    def get(self, hazard: int | str) -> HazardRecord | None:
+        """The full record (DESIGN §3) with rectification and history, by id or uid, or None."""
+        column = "id" if isinstance(hazard, int) else "uid"
         with self._db.lock:
             conn = self._db.conn
-            exists = conn.execute("SELECT 1 FROM hazards WHERE id = ?", (hazard_id,)).fetchone()
-            return self.records.read(conn, hazard_id) if exists else None
+            row = conn.execute(f"SELECT id FROM hazards WHERE {column} = ?", (hazard,)).fetchone()  # noqa: S608
+            return self.records.read(conn, int(row["id"])) if row else None
 
     def find(
         self,

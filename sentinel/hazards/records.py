@@ -1,8 +1,10 @@
 """The typed hazard record (DESIGN §3) and the queries that read records back from the store.
 
 `HazardRecord.to_json()` is the documented JSON contract (`--json`, tickets, exports, the archive):
-its keys and values are exactly those Sentinel has always written. Times are kept as the RFC 3339
-strings the contract carries, so a record read back and written out again is byte-identical.
+its keys and values are those Sentinel has always written, plus — additively — the identities of
+who acted (`*_by_id`, `identity`), the fleet-unique `uid`, and the ledger's verifier and funding
+per item. Times are kept as the RFC 3339 strings the contract carries, so a record read back and
+written out again is byte-identical.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from sentinel.core.clock import Clock
 from sentinel.core.model import Category, Severity
 from sentinel.core.timefmt import iso
+from sentinel.hazards.identity import Actor
 from sentinel.hazards.lifecycle import ACTIVE_STATES, State
 from sentinel.hazards.routing import Router
 
@@ -28,6 +31,11 @@ class RectificationItem:
     text: str
     done_by: str | None = None
     done_at: str | None = None
+    done_by_id: str | None = None
+    funding: str | None = None  # optional: what the measure costs and who pays (the ledger's 资金)
+    verified_by: str | None = None  # the re-inspector (复查人): who checked the measure worked
+    verified_by_id: str | None = None
+    verified_at: str | None = None
 
     @property
     def done(self) -> bool:
@@ -54,6 +62,11 @@ class RectificationItem:
             "done": self.done,
             "done_by": self.done_by,
             "done_at": self.done_at,
+            "done_by_id": self.done_by_id,
+            "funding": self.funding,
+            "verified_by": self.verified_by,
+            "verified_by_id": self.verified_by_id,
+            "verified_at": self.verified_at,
         }
 
 
@@ -62,11 +75,12 @@ class HistoryRow:
     """One row of a hazard's audit trail."""
 
     at: str
-    actor: str
+    actor: str  # the display name (`--by`)
     action: str
     from_state: str | None
     to_state: str | None
     note: str
+    identity: Actor | None = None  # who it was: compared by four-eyes and roles
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HistoryRow:
@@ -84,7 +98,7 @@ class HistoryRow:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The row as the JSON contract spells it (`from`, `to`)."""
+        """The row as the JSON contract spells it (`from`, `to`; `actor_id`, `identity` added)."""
         return {
             "at": self.at,
             "actor": self.actor,
@@ -92,6 +106,8 @@ class HistoryRow:
             "from": self.from_state,
             "to": self.to_state,
             "note": self.note,
+            "actor_id": self.identity.id if self.identity else None,
+            "identity": self.identity.to_json() if self.identity else None,
         }
 
 
@@ -100,6 +116,7 @@ class HazardRecord:
     """One hazard record as the store reports it (DESIGN §3)."""
 
     id: int
+    uid: str  # fleet-unique (UUIDv7): what tickets, the hub and idempotency keys use
     fingerprint: str
     rule: str
     category: Category
@@ -127,6 +144,8 @@ class HazardRecord:
     closed_at: str | None
     rectification: tuple[RectificationItem, ...]
     history: tuple[HistoryRow, ...] = ()
+    resolved_by_id: str | None = None
+    closed_by_id: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HazardRecord:
@@ -197,6 +216,10 @@ class HazardRecord:
             "closed_at": self.closed_at,
             "rectification": [i.to_json() for i in self.rectification],
             "history": [h.to_json() for h in self.history],
+            # added by issue 20 (after the older keys, whose order is kept)
+            "uid": self.uid,
+            "resolved_by_id": self.resolved_by_id,
+            "closed_by_id": self.closed_by_id,
         }
 
 
@@ -226,7 +249,7 @@ class RecordReader:
         state = State(row["state"])
         deadline = row["deadline"]
         items = db.execute(
-            "SELECT seq, kind, text, done_by, done_at FROM rectification WHERE hazard_id = ? ORDER BY seq",
+            "SELECT * FROM rectification WHERE hazard_id = ? ORDER BY seq",
             (hazard_id,),
         ).fetchall()
         trail: tuple[HistoryRow, ...] = ()
@@ -239,11 +262,13 @@ class RecordReader:
                     from_state=h["from_state"],
                     to_state=h["to_state"],
                     note=h["note"],
+                    identity=_identity(h),
                 )
                 for h in db.execute("SELECT * FROM history WHERE hazard_id = ? ORDER BY id", (hazard_id,))
             )
         return HazardRecord(
             id=hazard_id,
+            uid=row["uid"],
             fingerprint=row["fingerprint"],
             rule=row["rule"],
             category=Category(row["category"]),
@@ -269,9 +294,30 @@ class RecordReader:
             resolved_at=iso(row["resolved_at"]),
             closed_by=row["closed_by"],
             closed_at=iso(row["closed_at"]),
+            resolved_by_id=row["resolved_by_id"],
+            closed_by_id=row["closed_by_id"],
             rectification=tuple(
-                RectificationItem(i["seq"], i["kind"], i["text"], i["done_by"], iso(i["done_at"]))
+                RectificationItem(
+                    i["seq"],
+                    i["kind"],
+                    i["text"],
+                    i["done_by"],
+                    iso(i["done_at"]),
+                    done_by_id=i["done_by_id"],
+                    funding=i["funding"],
+                    verified_by=i["verified_by"],
+                    verified_by_id=i["verified_by_id"],
+                    verified_at=iso(i["verified_at"]),
+                )
                 for i in items
             ),
             history=trail,
         )
+
+
+def _identity(row: sqlite3.Row) -> Actor | None:
+    """The history row's actor object (None if its JSON was damaged: the trail check says so)."""
+    try:
+        return Actor.from_json(json.loads(row["actor_info"]))
+    except (ValueError, KeyError, TypeError):
+        return None

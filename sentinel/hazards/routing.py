@@ -70,6 +70,10 @@ class Router:
             return min(1, top)
         return min(1 + int((now - deadline) // step), top)
 
+    def escalation_owner(self, level_name: str) -> str | None:
+        """The owner `[hazards.escalation_owners]` makes accountable at that level, if any."""
+        return self.config.escalation_owners.get(level_name)
+
     def chain_name(self, level: int) -> str:
         """Who sits at `level` of the responsibility chain."""
         chain = self.config.escalation_chain

@@ -1,17 +1,55 @@
 """The SQLite schema of the hazard store and its forward migrations.
 
 `PRAGMA user_version` holds the schema version. Each migration runs once, in its own
-transaction, in order; a store written by a newer agent is refused rather than damaged.
+transaction, in order; a store written by a newer agent is refused rather than damaged. A
+migration is SQL, or SQL and a Python step that fills what SQL cannot (random ids, JSON).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Callable
+
+from sentinel.core.ids import RANDOM_IDS, Ids
+from sentinel.hazards.identity import legacy_actor
 
 STORE_FILE = "hazards.db"
 """The store's file name in `[agent] state_dir`."""
 
-MIGRATIONS: tuple[str, ...] = (
+MigrationStep = Callable[[sqlite3.Connection, Ids], None]
+
+
+def _v4_identities(conn: sqlite3.Connection, ids: Ids) -> None:
+    """Migration 4's Python step: the store's id, a UUIDv7 per hazard (from its first_seen), and
+    the typed names of earlier rows recorded as `legacy:<name>` (never an authenticated identity;
+    "sentinel" was the agent)."""
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)", (ids.store_id(),))
+    for row in conn.execute("SELECT id, first_seen FROM hazards ORDER BY id").fetchall():
+        conn.execute("UPDATE hazards SET uid = ? WHERE id = ?", (ids.hazard_uid(float(row[1])), row[0]))
+    names: dict[str, str] = {}
+    for table, column in (("history", "actor"), ("baseline_updates", "actor")):
+        for (name,) in conn.execute(f"SELECT DISTINCT {column} FROM {table}").fetchall():  # noqa: S608
+            actor = legacy_actor(str(name))
+            names[str(name)] = actor.id
+            conn.execute(
+                f"UPDATE {table} SET actor_id = ?, actor_info = ? WHERE {column} = ?",  # noqa: S608
+                (actor.id, json.dumps(actor.to_json(), sort_keys=True), name),
+            )
+    for table, name_col, id_col in (
+        ("hazards", "resolved_by", "resolved_by_id"),
+        ("hazards", "closed_by", "closed_by_id"),
+        ("rectification", "done_by", "done_by_id"),
+    ):
+        # table and columns are the literals above, never input
+        query = f"SELECT DISTINCT {name_col} FROM {table} WHERE {name_col} IS NOT NULL"  # noqa: S608
+        for (name,) in conn.execute(query).fetchall():
+            actor_id = names.get(str(name)) or legacy_actor(str(name)).id
+            conn.execute(f"UPDATE {table} SET {id_col} = ? WHERE {name_col} = ?", (actor_id, name))  # noqa: S608
+    conn.execute("CREATE UNIQUE INDEX hazards_by_uid ON hazards (uid)")
+
+
+MIGRATIONS: tuple[str | tuple[str, MigrationStep], ...] = (
     # 1: hazards, their rectification checklists, the audit trail, the ticket outbox, counters.
     """
     CREATE TABLE hazards (
@@ -123,6 +161,37 @@ MIGRATIONS: tuple[str, ...] = (
         summary     TEXT    NOT NULL DEFAULT '{}'
     );
     """,
+    # 4: identities and fleet-unique ids (issue 20): who acted as the kernel or the hub said,
+    # a UUIDv7 per hazard, the store's random id, the hub's applied actions, the ledger's
+    # verifier and funding per rectification item.
+    (
+        """
+        ALTER TABLE hazards ADD COLUMN uid TEXT;
+        ALTER TABLE hazards ADD COLUMN resolved_by_id TEXT;
+        ALTER TABLE hazards ADD COLUMN closed_by_id TEXT;
+        ALTER TABLE history ADD COLUMN actor_id TEXT NOT NULL DEFAULT 'agent';
+        ALTER TABLE history ADD COLUMN actor_info TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE rectification ADD COLUMN done_by_id TEXT;
+        ALTER TABLE rectification ADD COLUMN funding TEXT;
+        ALTER TABLE rectification ADD COLUMN verified_by TEXT;
+        ALTER TABLE rectification ADD COLUMN verified_by_id TEXT;
+        ALTER TABLE rectification ADD COLUMN verified_at REAL;
+        ALTER TABLE baseline_updates ADD COLUMN actor_id TEXT NOT NULL DEFAULT 'agent';
+        ALTER TABLE baseline_updates ADD COLUMN actor_info TEXT NOT NULL DEFAULT '{}';
+        CREATE TABLE hub_actions (
+            action_id  TEXT    PRIMARY KEY,
+            hazard_uid TEXT    NOT NULL,
+            action     TEXT    NOT NULL,
+            actor_id   TEXT    NOT NULL,
+            applied_at REAL    NOT NULL,
+            outcome    TEXT    NOT NULL CHECK (outcome IN ('done', 'refused')),
+            message    TEXT    NOT NULL DEFAULT '',
+            state      TEXT,
+            history_id INTEGER
+        );
+        """,
+        _v4_identities,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -132,7 +201,7 @@ class SchemaTooNew(Exception):
     """The store was written by a newer Sentinel; refuse rather than damage it."""
 
 
-def migrate(conn: sqlite3.Connection) -> int:
+def migrate(conn: sqlite3.Connection, ids: Ids = RANDOM_IDS) -> int:
     """Bring the schema up to SCHEMA_VERSION; return the version found before."""
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if found > SCHEMA_VERSION:
@@ -143,8 +212,12 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version in range(found + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(MIGRATIONS[version - 1]):
+            migration = MIGRATIONS[version - 1]
+            script, step = migration if isinstance(migration, tuple) else (migration, None)
+            for statement in _statements(script):
                 conn.execute(statement)
+            if step is not None:
+                step(conn, ids)
             conn.execute(f"PRAGMA user_version = {version}")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -9,6 +9,7 @@ HazardStore only assembles the store's parts, one job each, over one connection:
 
 - `findings` (sentinel.hazards.findings): findings into records (the writer thread),
 - `people` (sentinel.hazards.actions): what a person asks (the CLI),
+- `hub` (sentinel.hazards.hub_actions): what a person asked through the hub, applied once,
 - `deadlines` (sentinel.hazards.deadlines): escalation of overdue hazards,
 - `queries` (sentinel.hazards.queries): typed records and counts,
 - `drills` (sentinel.hazards.drill_log): drill results and lookups,
@@ -23,14 +24,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.ids import RANDOM_IDS, Ids
 from sentinel.core.model import Finding
-from sentinel.hazards.actions import PeopleActions
+from sentinel.hazards.actions import HazardRef, PeopleActions
 from sentinel.hazards.changes import Change
 from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.connection import StoreConnection
 from sentinel.hazards.deadlines import Deadlines
 from sentinel.hazards.drill_log import DrillLog
 from sentinel.hazards.findings import FindingWriter, cleaned
+from sentinel.hazards.hub_actions import HubAction, HubActions, HubResult
+from sentinel.hazards.identity import Actor
 from sentinel.hazards.lifecycle import Action, State
 from sentinel.hazards.queries import Queries
 from sentinel.hazards.records import HazardRecord, RecordReader
@@ -51,6 +55,7 @@ class HazardStore:
         branch: str,
         clock: Clock = SYSTEM_CLOCK,
         ticketer: Ticketer | None = None,
+        ids: Ids = RANDOM_IDS,
     ) -> None:
         self.path = path
         self.config = config
@@ -58,11 +63,15 @@ class HazardStore:
         self.branch = branch
         self.clock = clock
         self.router = Router(config)
-        self._db = StoreConnection(path)
+        self._db = StoreConnection(path, ids)
+        self.store_id = self._db.store_id
         records = RecordReader(self.router, clock)
-        self.trail = Trail(records, ticketer or NoTickets())
-        self.findings = FindingWriter(config=config, router=self.router, trail=self.trail, terminal=terminal)
-        self.people = PeopleActions(self._db, self.trail, clock)
+        self.trail = Trail(records, ticketer or NoTickets(), self.store_id)
+        self.findings = FindingWriter(
+            config=config, router=self.router, trail=self.trail, terminal=terminal, ids=ids
+        )
+        self.people = PeopleActions(self._db, self.trail, clock, config)
+        self.hub = HubActions(self._db, self.people, clock)
         self.deadlines = Deadlines(self._db, self.router, self.trail, clock)
         self.queries = Queries(self._db, records, clock)
         self.drills = DrillLog(self._db)
@@ -83,13 +92,21 @@ class HazardStore:
         with self._db.txn() as db:
             return [self.findings.apply(db, cleaned(f)) for f in findings]
 
-    def act(self, hazard_id: int, action: Action, *, by: str, note: str = "", owner: str = "") -> Change:
-        """Apply a person's action (ack, start, resolve, close, reopen, cancel, assign, note)."""
-        return self.people.act(hazard_id, action, by=by, note=note, owner=owner)
+    def act(
+        self, hazard: HazardRef, action: Action, *, actor: Actor, note: str = "", owner: str = ""
+    ) -> Change:
+        """Apply a person's action (ack, start, resolve, close, reopen, cancel, assign, note);
+        `hazard` is the local id or the uid; `actor` is who (sentinel.hazards.identity)."""
+        return self.people.act(hazard, action, actor=actor, note=note, owner=owner)
 
-    def tick(self, hazard_id: int, seq: int, *, by: str, note: str = "") -> Change:
-        """Mark rectification item `seq` of a hazard as done."""
-        return self.people.tick(hazard_id, seq, by=by, note=note)
+    def tick(self, hazard: HazardRef, seq: int, *, actor: Actor, note: str = "", funding: str = "") -> Change:
+        """Mark rectification item `seq` of a hazard as done (`funding`: what it cost, optional)."""
+        return self.people.tick(hazard, seq, actor=actor, note=note, funding=funding)
+
+    def apply_hub_action(self, action: HubAction) -> HubResult:
+        """Apply an action a hub-authenticated user made (actor `hub:<user>`), once per action_id;
+        a refusal (roles, four-eyes, lifecycle) is a result, not an exception."""
+        return self.hub.apply(action)
 
     def check_deadlines(self) -> list[Change]:
         """Escalate every overdue active hazard to the chain level its lateness calls for."""
@@ -101,9 +118,9 @@ class HazardStore:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def get(self, hazard_id: int) -> HazardRecord | None:
-        """The full record (DESIGN §3) with rectification and history, or None."""
-        return self.queries.get(hazard_id)
+    def get(self, hazard: HazardRef) -> HazardRecord | None:
+        """The full record (DESIGN §3) with rectification and history, by id or uid, or None."""
+        return self.queries.get(hazard)
 
     def records(
         self,

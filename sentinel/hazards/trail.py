@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from sentinel.hazards.identity import AGENT, Actor
 from sentinel.hazards.lifecycle import Action, State
 from sentinel.hazards.records import HazardRecord, RecordReader
 
-AGENT_ACTOR = "sentinel"
 TICKETED = {
     Action.RAISE: "raised",
     Action.REOPEN: "reopened",
@@ -49,9 +49,10 @@ class Transition:
     record: HazardRecord
     name: str  # the ticket transition ("raised", "resolved", ...)
     history_id: int
-    actor: str
+    actor: Actor
     at: float
     note: str
+    store_id: str
 
 
 class Ticketer(Protocol):
@@ -73,9 +74,10 @@ class NoTickets:
 class Trail:
     """Writes history rows (and their tickets) and the persisted counters."""
 
-    def __init__(self, records: RecordReader, ticketer: Ticketer) -> None:
+    def __init__(self, records: RecordReader, ticketer: Ticketer, store_id: str) -> None:
         self.records = records
         self.ticketer = ticketer
+        self.store_id = store_id
 
     def write(
         self,
@@ -87,34 +89,39 @@ class Trail:
         note: str,
         *,
         now: float,
-        actor: str = AGENT_ACTOR,
-    ) -> None:
-        """One audit row; for a ticketed action also its outbox rows (same transaction)."""
+        actor: Actor = AGENT,
+    ) -> int:
+        """One audit row (its id is returned); for a ticketed action also its outbox rows (same
+        transaction). The row keeps the display name and the identity apart: `actor` is what was
+        typed, `actor_id`/`actor_info` who it was."""
         cur = db.execute(
-            "INSERT INTO history (hazard_id, at, actor, action, from_state, to_state, note) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO history (hazard_id, at, actor, action, from_state, to_state, note, actor_id, "
+            "actor_info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 hazard_id,
                 now,
-                actor,
+                actor.display,
                 action.value,
                 from_state and from_state.value,
                 to_state and to_state.value,
                 note,
+                actor.id,
+                json.dumps(actor.to_json(), sort_keys=True),
             ),
         )
+        history_id = int(cur.lastrowid or 0)
         name = TICKETED.get(action)
         if name is None:
-            return
-        history_id = int(cur.lastrowid or 0)
+            return history_id
         record = self.records.read(db, hazard_id, now=now)
-        transition = Transition(record, name, history_id, actor, now, note)
+        transition = Transition(record, name, history_id, actor, now, note, self.store_id)
         for ticket in self.ticketer.tickets(transition):
             db.execute(
                 "INSERT INTO outbox (hazard_id, history_id, sink, transition, payload, "
                 "idempotency_key, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (hazard_id, history_id, ticket.sink, name, ticket.payload, ticket.key, now, now),
             )
+        return history_id
 
     @staticmethod
     def bump(db: sqlite3.Connection, name: str, **labels: str) -> None:

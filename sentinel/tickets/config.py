@@ -33,6 +33,7 @@ class SinkConfig:
     severities: tuple[Severity, ...] = ()
     transitions: tuple[str, ...] = field((), check=_transitions)
     include_drills: bool = True
+    levels: tuple[str, ...] = ()  # only hazards escalated to these [hazards] escalation_chain levels
     # delivery
     url: str = ""
     urls: tuple[str, ...] = ()
@@ -99,5 +100,7 @@ class SinkConfig:
         if self.severities and record.severity not in self.severities:
             return False
         if self.transitions and transition not in self.transitions:
+            return False
+        if self.levels and record.escalated_to not in self.levels:
             return False
         return self.include_drills or not record.drill

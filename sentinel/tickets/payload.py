@@ -1,11 +1,12 @@
 """The ticket payload: one documented, versioned JSON document per hazard transition.
 
-Schema (version 1), documented in docs/tickets.md:
+Schema (version 1, grown additively — nothing renamed), documented in docs/tickets.md:
 
     {"schema": "sentinel.ticket/1", "idempotency_key": str, "transition": str,
      "terminal": str, "branch": str, "agent_version": str, "drill": bool,
+     "store_id": str, "transition_actor": {"source", "id", "display", ...},
      "sent_for": {"actor": str, "at": iso8601, "note": str},
-     "hazard": <the hazard record, DESIGN §3, with at most the last 20 history rows>}
+     "hazard": <the hazard record, DESIGN §3, with `uid` and at most the last 20 history rows>}
 
 No secrets and no file contents: evidence carries attributes and hashes, never data.
 """
@@ -16,15 +17,18 @@ import json
 from typing import Any
 
 from sentinel.core.timefmt import iso
+from sentinel.hazards.identity import Actor
 from sentinel.hazards.records import HazardRecord
 
 SCHEMA = "sentinel.ticket/1"
 HISTORY_IN_TICKET = 20
 
 
-def idempotency_key(terminal: str, hazard_id: int, history_id: int) -> str:
-    """Stable for one transition across retries, restarts and sinks."""
-    return f"sentinel-{terminal}-{hazard_id}-{history_id}"
+def idempotency_key(hazard_uid: str, history_id: int) -> str:
+    """Stable for one transition across retries, restarts and sinks, and unique across the fleet:
+    the hazard's UUIDv7 is never made twice (a re-imaged terminal with the same name included),
+    and the audit row number tells one transition of that hazard from the next."""
+    return f"sentinel-{hazard_uid}-{history_id}"
 
 
 def build(
@@ -35,9 +39,10 @@ def build(
     terminal: str,
     branch: str,
     agent_version: str,
-    actor: str,
+    actor: Actor,
     at: float,
     note: str,
+    store_id: str,
 ) -> dict[str, Any]:
     """The payload for one transition of one hazard."""
     hazard = record.to_json()
@@ -50,7 +55,9 @@ def build(
         "branch": branch,
         "agent_version": agent_version,
         "drill": record.drill,
-        "sent_for": {"actor": actor, "at": iso(at), "note": note},
+        "store_id": store_id,
+        "transition_actor": actor.to_json(),
+        "sent_for": {"actor": actor.display, "at": iso(at), "note": note},
         "hazard": hazard,
     }
 

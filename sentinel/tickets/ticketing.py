@@ -39,7 +39,7 @@ class Ticketing:
         sinks = self.sinks_for(transition.record, transition.name)
         if not sinks:
             return ()
-        key = payload.idempotency_key(self.terminal, transition.record.id, transition.history_id)
+        key = payload.idempotency_key(transition.record.uid, transition.history_id)
         body = payload.encode(
             payload.build(
                 record=transition.record,
@@ -51,6 +51,7 @@ class Ticketing:
                 actor=transition.actor,
                 at=transition.at,
                 note=transition.note,
+                store_id=transition.store_id,
             )
         )
         return [Ticket(sink, body, key) for sink in sinks]

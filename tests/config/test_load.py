@@ -219,3 +219,33 @@ def test_bad_regex_matchers_fail_at_load(tmp: Path) -> None:
     text = MINIMAL + RULE.format(name="r", threshold=1) + 'match = { mountpoint = "~/data(" }\n'
     (line,) = errors_of(write(tmp / "sentinel.toml", text))
     assert "rules[0].match.mountpoint: invalid regular expression" in line
+
+
+def test_roles_aliases_escalation_owners_and_sink_levels_are_checked(tmp: Path) -> None:
+    """[[hazards.roles]], [hazards.aliases], [hazards.escalation_owners] and a sink's levels:
+    every mistake is named; a valid set loads."""
+    good = MINIMAL + (
+        '[hazards.aliases]\n"hub:awang" = "os:alice"\n'
+        '[hazards.escalation_owners]\nprimary_branch = "committee-0101"\n'
+        '[[hazards.roles]]\nname = "sec"\nactions = ["close"]\ncategories = ["cyber_attack"]\n'
+        'allow = ["group:secops", "hub:*"]\n'
+        '[[sinks]]\nname = "committee"\ntype = "file"\npath = "t.jsonl"\nlevels = ["primary_branch"]\n'
+    )
+    cfg = load(write(tmp / "good.toml", good))
+    assert cfg.hazards.roles[0].allow == ("group:secops", "hub:*")
+    assert cfg.hazards.escalation_owners["primary_branch"] == "committee-0101"
+    assert cfg.sinks[0].levels == ("primary_branch",)
+    bad_values = MINIMAL + (
+        '[hazards.aliases]\nawang = "alice"\n'
+        '[[hazards.roles]]\nname = "r"\nactions = ["approve"]\nallow = ["alice"]\n'
+    )
+    errors = "\n".join(errors_of(write(tmp / "bad.toml", bad_values)))
+    for expected in ("hazards.aliases", "hazards.roles[0].actions", "hazards.roles[0].allow"):
+        assert expected in errors, errors
+    bad_names = MINIMAL + (
+        '[hazards.escalation_owners]\nregion = "x"\n'
+        '[[sinks]]\nname = "s"\ntype = "file"\npath = "t.jsonl"\nlevels = ["region"]\n'
+    )
+    errors = "\n".join(errors_of(write(tmp / "names.toml", bad_names)))
+    for expected in ("hazards.escalation_owners.region", "sinks[0].levels"):
+        assert expected in errors, errors

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,3 +58,27 @@ def test_hazard_fires_and_resolves_in_alertmanager(
     )
     transitions = [r["transition"] for r in json.loads(out.stdout) if r["delivered_at"]]
     assert sorted(transitions) == ["raised", "resolved"]
+
+
+def test_a_reimaged_terminal_is_a_new_alert_in_a_real_alertmanager(
+    alertmanager: Callable[..., Alertmanager], tmp: Path
+) -> None:
+    """Two stores of one terminal name fire two alerts (Alertmanager's own fingerprints differ,
+    and are the ones tests/hazards/test_fleet_ids.py computes)."""
+    from sentinel.tickets.config import SinkConfig
+    from sentinel.tickets.outbox import OutboxRow
+    from sentinel.tickets.sinks.alertmanager import AlertmanagerSink, alert
+    from tests.hazards.test_fleet_ids import fingerprint, same_history
+
+    am = alertmanager()
+    sink = AlertmanagerSink(SinkConfig(name="am", type="alertmanager", urls=(am.url,)))
+    now = time.time()  # Alertmanager refuses alerts that start in the future
+    raised = [same_history(tmp / name / "hazards.db", now=now)[0] for name in ("before", "after")]
+    for payload in raised:
+        row = OutboxRow(1, 1, "am", "raised", json.dumps(payload), payload["idempotency_key"], 0.0, 0)
+        outcome = sink.send(row)
+        assert outcome.kind == "delivered", outcome
+    alerts = wait_until(lambda: (a := am.alerts()) and len(a) == 2 and a, timeout=20)
+    got = {int(a["fingerprint"], 16) for a in alerts}
+    assert got == {fingerprint(alert(p, now=0)["labels"]) for p in raised} and len(got) == 2
+    assert {a["labels"]["hazard_uid"] for a in alerts} == {p["hazard"]["uid"] for p in raised}

@@ -10,6 +10,7 @@ import pytest
 
 from sentinel import __version__
 from sentinel.core.clock import Clock
+from sentinel.core.ids import SequentialIds
 from sentinel.core.model import Category, Finding, Severity, freeze_fields
 from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
@@ -22,6 +23,8 @@ def make_store(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., Hazar
     """Build stores on one file; all are closed at the end."""
     stores: list[HazardStore] = []
 
+    ids = SequentialIds()  # the same uids (and chain hashes) on every run; one per file, like a store
+
     def make(config: HazardsConfig | None = None, *, sinks_for: SinkSelector | None = None) -> HazardStore:
         ticketer = None
         if sinks_for is not None:
@@ -33,6 +36,7 @@ def make_store(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., Hazar
             branch="0101",
             clock=clock,
             ticketer=ticketer,
+            ids=ids,
         )
         stores.append(store)
         return store

@@ -19,6 +19,7 @@ from sentinel.hazards.store import HazardStore
 from sentinel.testing import FakeClock
 from tests.hazards.conftest import finding
 from tests.support.agent import write_config
+from tests.support.people import who
 
 DOCS_EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "ledger.md"
 
@@ -57,13 +58,13 @@ def sample_store(store: HazardStore, clock: FakeClock) -> None:
         )
     )
     clock.advance(3600)
-    store.act(1, Action.ACK, by="wang.li")
-    store.tick(1, 1, by="wang.li")
-    store.tick(1, 2, by="wang.li")
-    store.act(1, Action.RESOLVE, by="wang.li", note="logs archived")
-    store.act(1, Action.CLOSE, by="zhao.min", note="verified free space 41 %")
-    store.act(2, Action.START, by="chen.jie")
-    store.tick(2, 1, by="chen.jie")
+    store.act(1, Action.ACK, actor=who("wang.li"))
+    store.tick(1, 1, actor=who("wang.li"))
+    store.tick(1, 2, actor=who("wang.li"), funding="¥0 (branch IT time)")
+    store.act(1, Action.RESOLVE, actor=who("wang.li"), note="logs archived")
+    store.act(1, Action.CLOSE, actor=who("zhao.min"), note="verified free space 41 %")
+    store.act(2, Action.START, actor=who("chen.jie", "Chen Jie"))
+    store.tick(2, 1, actor=who("chen.jie", "Chen Jie"))
     clock.advance(5 * 3600)
     store.check_deadlines()
 
@@ -135,7 +136,7 @@ def test_cli_round_trip(config_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "cannot close a hazard that is acknowledged" in capsys.readouterr().err
     assert cli.main(["hazards", "show", "99", *args]) == 1
     with pytest.raises(SystemExit) as info:
-        cli.main(["hazards", "ack", "1", *args])  # --by missing
+        cli.main(["hazards", "ack", *args])  # the id missing
     assert info.value.code == 2
     for fmt in ("markdown", "csv", "json"):
         assert cli.main(["hazards", "export", "--format", fmt, *args]) == 0

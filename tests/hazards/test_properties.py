@@ -17,6 +17,7 @@ from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.lifecycle import Action, State, is_legal
 from sentinel.hazards.store import HazardStore
 from sentinel.testing import FakeClock
+from tests.support.people import who
 from tests.support.records import as_json
 
 SUBJECTS = ["/", "/var", "eth0"]
@@ -78,19 +79,21 @@ def run_step(store: HazardStore, clock: FakeClock, step: tuple[Any, ...], firing
     elif kind == "command":
         _, hazard_id, action, person, with_note = step
         with suppress(HazardError):
-            store.act(hazard_id, action, by=person, note="because" if with_note else "", owner="team-x")
+            store.act(
+                hazard_id, action, actor=who(person), note="because" if with_note else "", owner="team-x"
+            )
     elif kind == "tick":
         _, hazard_id, item, person = step
         with suppress(HazardError):
-            store.tick(hazard_id, item, by=person)
+            store.tick(hazard_id, item, actor=who(person))
     elif kind == "close_round":
         _, hazard_id, resolver, verifier = step
         for item in (1, 2):
             with suppress(HazardError):
-                store.tick(hazard_id, item, by=resolver)
+                store.tick(hazard_id, item, actor=who(resolver))
         for action, person in ((Action.RESOLVE, resolver), (Action.CLOSE, verifier)):
             with suppress(HazardError):
-                store.act(hazard_id, action, by=person)
+                store.act(hazard_id, action, actor=who(person))
     else:
         clock.advance(step[1])
         store.check_deadlines()

@@ -55,3 +55,59 @@ def test_migrations_are_idempotent(tmp: Path) -> None:
     assert migrate(conn) == 0
     assert migrate(conn) == SCHEMA_VERSION
     conn.close()
+
+
+def test_a_v3_store_gets_uids_a_store_id_and_legacy_identities(tmp: Path) -> None:
+    """Migration 4: each hazard a UUIDv7 of its first_seen, the store a random id once, typed names
+    become legacy:<name> ("sentinel" the agent), and earlier outbox keys are left as they were."""
+    from sentinel.core.ids import uuid7_time
+
+    path = tmp / "hazards.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:3]:
+        assert isinstance(migration, str)
+        for statement in _statements(migration):
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO hazards (fingerprint, rule, category, severity, state, title, subject, terminal, "
+        "first_seen, last_seen, owner, updated_at, resolved_by, resolved_at) VALUES ('f', 'old', "
+        "'stability', 'minor', 'resolved', 'from v3', '/', 't', 1700000000.5, 1, 'it', 1, 'alice', 2)"
+    )
+    conn.execute(
+        "INSERT INTO rectification (hazard_id, seq, kind, text, done_by, done_at) "
+        "VALUES (1, 1, 'short_term', 'x', 'bob', 2)"
+    )
+    for at, actor, action, state in ((1, "sentinel", "raise", "open"), (2, "alice", "resolve", "resolved")):
+        conn.execute(
+            "INSERT INTO history (hazard_id, at, actor, action, to_state) VALUES (1, ?, ?, ?, ?)",
+            (at, actor, action, state),
+        )
+    conn.execute(
+        "INSERT INTO outbox (hazard_id, history_id, sink, transition, payload, idempotency_key, created_at, "
+        "next_attempt_at) VALUES (1, 2, 'hook', 'resolved', '{}', 'sentinel-t-1-2', 2, 2)"
+    )
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    clock = FakeClock()
+    store = HazardStore(path, config=HazardsConfig(), terminal="t", branch="b", clock=clock)
+    try:
+        store_id = store.store_id
+        record = store.get(1)
+        assert record is not None and record.uid == store.get(record.uid).uid  # type: ignore[union-attr]
+        assert uuid7_time(record.uid) == 1700000000.5
+        assert (record.resolved_by, record.resolved_by_id) == ("alice", "legacy:alice")
+        assert record.rectification[0].done_by_id == "legacy:bob"
+        assert [(h.actor, h.identity.id if h.identity else None) for h in record.history] == [
+            ("sentinel", "agent"),
+            ("alice", "legacy:alice"),
+        ]
+        assert [r["idempotency_key"] for r in store._db.read("SELECT idempotency_key FROM outbox")] == [
+            "sentinel-t-1-2"
+        ]
+    finally:
+        store.close()
+    again = HazardStore(path, config=HazardsConfig(), terminal="t", branch="b", clock=clock)
+    try:
+        assert again.store_id == store_id  # made once
+    finally:
+        again.close()

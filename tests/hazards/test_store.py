@@ -19,6 +19,7 @@ from sentinel.hazards.records import HazardRecord
 from sentinel.hazards.store import HazardStore
 from sentinel.testing import FakeClock
 from tests.hazards.conftest import finding
+from tests.support.people import who
 from tests.support.records import as_json
 
 HOUR = 3600.0
@@ -99,8 +100,8 @@ def test_recurrence_before_close_reopens_the_same_record(store: HazardStore, clo
 def test_recurrence_after_close_opens_a_linked_record(store: HazardStore, clock: FakeClock) -> None:
     """A new record references the closed one."""
     store.apply(finding(clock, rectification=()))
-    store.act(1, Action.RESOLVE, by="alice")
-    store.act(1, Action.CLOSE, by="bob")
+    store.act(1, Action.RESOLVE, actor=who("alice"))
+    store.act(1, Action.CLOSE, actor=who("bob"))
     clock.advance(HOUR)
     store.apply(finding(clock))
     new = as_json(store.get(2))
@@ -115,26 +116,26 @@ def test_third_episode_in_30_days_requires_a_long_term_mechanism(
         store.apply(finding(clock, rectification=()))
         hazard_id = as_json(store.records())[0]["id"]
         if episode < 2:
-            store.act(hazard_id, Action.RESOLVE, by="alice")
-            store.act(hazard_id, Action.CLOSE, by="bob")
+            store.act(hazard_id, Action.RESOLVE, actor=who("alice"))
+            store.act(hazard_id, Action.CLOSE, actor=who("bob"))
         clock.advance(86400)
     record = as_json(store.records())[0]
     assert [i["kind"] for i in record["rectification"]] == ["long_term"]
     assert record["rectification"][0]["text"] == LONG_TERM_ITEM
-    store.act(record["id"], Action.RESOLVE, by="alice")
+    store.act(record["id"], Action.RESOLVE, actor=who("alice"))
     with pytest.raises(HazardError, match="rectification items not done"):
-        store.act(record["id"], Action.CLOSE, by="bob")
-    store.tick(record["id"], 1, by="carol", note="monitoring added")
-    store.act(record["id"], Action.CLOSE, by="bob")
+        store.act(record["id"], Action.CLOSE, actor=who("bob"))
+    store.tick(record["id"], 1, actor=who("carol"), note="monitoring added")
+    store.act(record["id"], Action.CLOSE, actor=who("bob"))
 
 
 def test_four_eyes_rule(store: HazardStore, clock: FakeClock) -> None:
     """The person who resolved a hazard cannot close it."""
     store.apply(finding(clock, rectification=()))
-    store.act(1, Action.RESOLVE, by="alice")
+    store.act(1, Action.RESOLVE, actor=who("alice"))
     with pytest.raises(HazardError, match="four-eyes"):
-        store.act(1, Action.CLOSE, by="alice")
-    store.act(1, Action.CLOSE, by="bob")
+        store.act(1, Action.CLOSE, actor=who("alice"))
+    store.act(1, Action.CLOSE, actor=who("bob"))
     record = as_json(store.get(1))
     assert record is not None and record["closed_by"] == "bob" and record["state"] == "closed"
 
@@ -154,29 +155,27 @@ def test_illegal_transitions_are_refused_clearly(
     """The message names the action, the state and what is allowed."""
     store.apply(finding(clock))
     for step in setup:
-        store.act(1, step, by="alice", note="false alarm")
+        store.act(1, step, actor=who("alice"), note="false alarm")
     with pytest.raises(HazardError, match=message):
-        store.act(1, action, by="bob", note="x")
+        store.act(1, action, actor=who("bob"), note="x")
 
 
-def test_cancel_needs_a_reason_and_by_is_required(store: HazardStore, clock: FakeClock) -> None:
-    """cancel without --note, or any action without --by, is refused."""
+def test_cancel_needs_a_reason(store: HazardStore, clock: FakeClock) -> None:
+    """cancel without --note is refused."""
     store.apply(finding(clock))
     with pytest.raises(HazardError, match="needs a reason"):
-        store.act(1, Action.CANCEL, by="alice")
-    with pytest.raises(HazardError, match="--by"):
-        store.act(1, Action.ACK, by=" ")
-    store.act(1, Action.CANCEL, by="alice", note="test machine, expected")
+        store.act(1, Action.CANCEL, actor=who("alice"))
+    store.act(1, Action.CANCEL, actor=who("alice"), note="test machine, expected")
     assert as_json(store.get(1))["state"] == "cancelled"  # type: ignore[index]
 
 
 def test_audit_trail_records_who_when_and_what(store: HazardStore, clock: FakeClock) -> None:
     """Every action is a history row with actor, from, to and note."""
     store.apply(finding(clock))
-    store.act(1, Action.ACK, by="alice", note="looking")
-    store.act(1, Action.ASSIGN, by="alice", owner="storage-team", note="theirs")
-    store.act(1, Action.NOTE, by="bob", note="called vendor")
-    store.tick(1, 2, by="bob")
+    store.act(1, Action.ACK, actor=who("alice"), note="looking")
+    store.act(1, Action.ASSIGN, actor=who("alice"), owner="storage-team", note="theirs")
+    store.act(1, Action.NOTE, actor=who("bob"), note="called vendor")
+    store.tick(1, 2, actor=who("bob"))
     history = as_json(store.get(1))["history"]  # type: ignore[index]
     assert [(h["actor"], h["action"], h["from"], h["to"]) for h in history] == [
         ("sentinel", "raise", None, "open"),
@@ -234,11 +233,42 @@ def test_escalation_climbs_every_level_of_the_chain(
     assert store.overdue_counts() == {"critical": 1}
 
 
+def test_an_escalation_level_with_an_owner_makes_them_accountable_and_routes_by_level(
+    make_store: Callable[..., HazardStore], clock: FakeClock
+) -> None:
+    """[hazards.escalation_owners]: reaching primary_branch hands the hazard to its committee
+    (trail and ticket say so); a sink with levels = ["primary_branch"] gets it from then on."""
+    from sentinel.tickets.config import SinkConfig
+
+    committee = SinkConfig(name="committee", type="file", path=Path("/dev/null"), levels=("primary_branch",))
+    seen: list[tuple[str, str]] = []
+
+    def sinks_for(record: HazardRecord, transition: str) -> list[str]:
+        if committee.wants(record, transition):
+            seen.append((transition, record.owner))
+            return ["committee"]
+        return []
+
+    config = HazardsConfig(escalation_owners={"primary_branch": "committee-0101"})
+    store = make_store(config, sinks_for=sinks_for)
+    store.apply(finding(clock, severity=Severity.CRITICAL))  # 4 h deadline, owner branch-it
+    for late in (4 * HOUR + 60, 4 * HOUR):  # level 1 (branch), then level 2 (primary_branch)
+        clock.advance(late)
+        store.check_deadlines()
+    record = store.get(1)
+    assert record is not None and (record.escalated_to, record.owner) == ("primary_branch", "committee-0101")
+    notes = [h.note for h in record.history if h.action == "escalate"]
+    assert "owner branch-it -> committee-0101, accountable from now on" in notes[-1]
+    assert "owner" not in notes[0]  # the branch level names no owner: the owner stays
+    store.act(1, Action.ACK, actor=who("chair"))
+    assert seen == [("escalated", "committee-0101"), ("acknowledged", "committee-0101")]
+
+
 def test_no_escalation_once_resolved(make_store: Callable[..., HazardStore], clock: FakeClock) -> None:
     """A resolved hazard is not overdue any more."""
     store = make_store(HazardsConfig(escalation_interval=Duration(HOUR)))
     store.apply(finding(clock, severity=Severity.CRITICAL))
-    store.act(1, Action.RESOLVE, by="alice")
+    store.act(1, Action.RESOLVE, actor=who("alice"))
     clock.advance(10 * HOUR)
     assert store.check_deadlines() == []
     assert not as_json(store.get(1))["overdue"]  # type: ignore[index]
@@ -266,8 +296,8 @@ def test_outbox_rows_are_written_with_the_transition(
 
     store = make_store(sinks_for=sinks_for)
     store.apply(finding(clock))
-    store.act(1, Action.ACK, by="alice")
-    store.act(1, Action.NOTE, by="alice", note="no ticket for a note")
+    store.act(1, Action.ACK, actor=who("alice"))
+    store.act(1, Action.NOTE, actor=who("alice"), note="no ticket for a note")
     rows = store._db.read("SELECT sink, transition, idempotency_key FROM outbox ORDER BY id")
     assert [(r["sink"], r["transition"]) for r in rows] == [
         ("hook", "raised"),
@@ -301,8 +331,8 @@ def test_prune_removes_only_old_closed_records(
     store = make_store(HazardsConfig(retention=Duration(86400)))
     store.apply(finding(clock, subject="a", rectification=()))
     store.apply(finding(clock, subject="b"))
-    store.act(1, Action.RESOLVE, by="alice")
-    store.act(1, Action.CLOSE, by="bob")
+    store.act(1, Action.RESOLVE, actor=who("alice"))
+    store.act(1, Action.CLOSE, actor=who("bob"))
     clock.advance(2 * 86400)
     assert store.prune(archive_dir=tmp_path / "archive") == 1
     assert [r["subject"] for r in as_json(store.records())] == ["b"]
@@ -319,7 +349,7 @@ def test_two_connections_see_each_others_writes(
     """The agent's and the CLI's stores share the file (WAL)."""
     agent, cli = make_store(), make_store()
     agent.apply(finding(clock))
-    cli.act(1, Action.ACK, by="alice")
+    cli.act(1, Action.ACK, actor=who("alice"))
     assert as_json(agent.get(1))["state"] == "acknowledged"  # type: ignore[index]
     assert agent.integrity_check() == "ok"
 

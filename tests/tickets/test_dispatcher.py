@@ -22,6 +22,7 @@ from sentinel.tickets.outbox import Outbox
 from sentinel.tickets.ticketing import Ticketing
 from tests.hazards.conftest import finding
 from tests.support.net import WebhookReceiver, free_port
+from tests.support.people import who
 
 SECRET = b"branch-0101-secret"
 
@@ -68,9 +69,9 @@ def lifecycle(store: HazardStore, clock: Clock, hazards: int) -> list[tuple[int,
     for i in range(hazards):
         store.apply(finding(clock, subject=f"/d{i}", rectification=()))
     for i in range(1, hazards + 1):
-        store.act(i, Action.ACK, by="alice")
-        store.act(i, Action.RESOLVE, by="alice")
-        store.act(i, Action.CLOSE, by="bob")
+        store.act(i, Action.ACK, actor=who("alice"))
+        store.act(i, Action.RESOLVE, actor=who("alice"))
+        store.act(i, Action.CLOSE, actor=who("bob"))
     return [(i, t) for i in range(1, hazards + 1) for t in ("raised", "acknowledged", "resolved", "closed")]
 
 
@@ -128,7 +129,7 @@ def test_rejected_ticket_is_dead_lettered_and_retried_on_demand(
         store.apply(finding(clock))
         wait_until(lambda: dispatcher.outbox.stats().get("hook", {}).get("dead") == 1)
         receiver.status = 200
-        store.act(1, Action.ACK, by="alice")
+        store.act(1, Action.ACK, actor=who("alice"))
         receiver.wait_for(lambda got: [b["transition"] for _, b in got] == ["acknowledged"])
         dead_series = [s for s in dispatcher.samples() if s.name == "sentinel_tickets_dead"]
         assert [s.value for s in dead_series] == [1]

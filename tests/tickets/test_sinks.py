@@ -164,6 +164,7 @@ def test_file_sink_failure_is_a_retry(tmp: Path) -> None:
 def ticket(state: str, transition: str) -> dict[str, object]:
     hazard = {
         "id": 7,
+        "uid": "01a3185c-5000-7000-8000-000000000007",
         "rule": "disk",
         "severity": "major",
         "category": "terminal_equipment",
@@ -189,6 +190,7 @@ def test_alert_labels_and_endsat() -> None:
         "terminal": "t1",
         "branch": "0101",
         "hazard_id": "7",
+        "hazard_uid": "01a3185c-5000-7000-8000-000000000007",
         "drill": "false",
     }
     assert "endsAt" not in firing and firing["startsAt"] == "2026-11-28T10:00:00Z"

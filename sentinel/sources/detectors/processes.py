@@ -29,6 +29,7 @@ from pathlib import Path
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, Scalar, clean_text, freeze_fields
+from sentinel.core.redact import redact_text
 from sentinel.core.settings import Duration, KeyPath, check_regexes, field, positive, ratio
 from sentinel.sources.base import Registration
 from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats
@@ -48,8 +49,6 @@ TOOL_PATTERNS = (
     r"/dev/tcp/\d",
     r"(?i)\b(mimikatz|meterpreter|linpeas|pspy)\b",
 )
-_SECRET = re.compile(r"(?i)((?:--?|\b)(?:pass(?:word|wd)?|pwd|token|secret|api[-_]?key|auth)(?:=|\s+))(\S+)")
-_MYSQL_P = re.compile(r"(\s-p)(\S+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +81,8 @@ class _Seen:
 
 
 def redact(cmdline: str) -> str:
-    """Mask the values of password-like options (`--password=x`, `token x`, mysql's `-px`)."""
-    masked = _SECRET.sub(lambda m: m.group(1) + "***", cmdline)
-    return _MYSQL_P.sub(lambda m: m.group(1) + "***", masked)
+    """A command line with its secrets masked (sentinel.core.redact, the one place for that)."""
+    return redact_text(cmdline)
 
 
 class ProcessesCollector:

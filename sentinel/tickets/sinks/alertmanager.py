@@ -1,8 +1,12 @@
 """The Alertmanager sink: hazards as alerts through the API v2 (`POST /api/v2/alerts`).
 
-Labels identify the alert: alertname (the rule), severity, category, terminal, branch, hazard_id
-and drill. Annotations carry the title, a summary, the rectification measures, the owner and the
-deadline. Alertmanager keeps its state in memory and resolves an alert whose `endsAt` passes, so:
+Labels identify the alert: alertname (the rule), severity, category, terminal, branch, hazard_id,
+hazard_uid (fleet-unique: two terminals, or one re-imaged, never share an alert) and drill.
+Annotations carry the title, a summary, the rectification measures, the owner, the deadline and
+the escalation level. The level is not a label on purpose: a label change would make a new alert
+and time the old one out as "resolved"; route by level with a sink's `levels` instead.
+
+Alertmanager keeps its state in memory and resolves an alert whose `endsAt` passes, so:
 
 - a firing hazard is sent without endsAt, and re-sent every `resend_interval` (shorter than
   Alertmanager's 5 min resolve_timeout) by `resend()`, which the dispatcher calls;
@@ -49,6 +53,8 @@ def alert(ticket: dict[str, Any], *, now: float) -> dict[str, Any]:
         "hazard_id": str(h["id"]),
         "drill": "true" if ticket.get("drill") else "false",
     }
+    if h.get("uid"):  # absent from tickets written before uids existed (Alertmanager: "" = absent)
+        labels["hazard_uid"] = str(h["uid"])
     annotations = {
         "title": h["title"],
         "summary": f"{h['title']} (hazard #{h['id']}, {h['state']}, {h['occurrences']} occurrence(s))",
@@ -57,6 +63,8 @@ def alert(ticket: dict[str, Any], *, now: float) -> dict[str, Any]:
         "deadline": h.get("deadline") or "",
         "state": h["state"],
         "subject": h["subject"],
+        "escalation_level": str(h.get("escalation_level", 0)),
+        "escalated_to": str(h.get("escalated_to") or ""),
     }
     out: dict[str, Any] = {"labels": labels, "annotations": annotations, "startsAt": h["first_seen"]}
     if h["state"] in ENDED or ticket.get("transition") in ENDED:

@@ -6,11 +6,10 @@ store's own lifecycle with the hub user's identity (`hub:<user>`), and posts the
 applied, or refused with the store's reason. The transition itself reaches the hub as an ordinary
 ticket through the outbox.
 
-Never twice: the action's id is written into the trail row its application writes
-(`[hub action <id>]`, in the same transaction as the transition), and before applying an action
-the client looks for that mark in the hazard's trail. A crash between applying and reporting, an
-answer lost on the way, a lease that ran out: the action comes again, is found applied, and is
-reported applied without being applied a second time. An offline terminal gets its actions when
+Never twice: the store keeps each action's outcome under its id in the same transaction as the
+transition (HazardStore.apply_hub_action, issue 20). A crash between applying and reporting, an
+answer lost on the way, a lease that ran out: the action comes again, the store returns the first
+outcome without writing anything, and the client reports it. An offline terminal gets its actions when
 it is back; nothing is lost because the hub keeps them pending.
 
 """
@@ -31,8 +30,7 @@ import structlog
 from sentinel import __version__
 from sentinel.config.sections import HubClientConfig
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.hazards.changes import HazardError
-from sentinel.hazards.lifecycle import Action
+from sentinel.hazards.hub_actions import HubAction
 from sentinel.hazards.store import HazardStore
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.sinks.base import opener
@@ -40,21 +38,8 @@ from sentinel.tickets.sinks.webhook import SecretFile, sign
 
 log = structlog.get_logger("sentinel.agent.hub_client")
 
-LIFECYCLE = {
-    "ack": Action.ACK,
-    "start": Action.START,
-    "resolve": Action.RESOLVE,
-    "close": Action.CLOSE,
-    "cancel": Action.CANCEL,
-    "reopen": Action.REOPEN,
-    "note": Action.NOTE,
-    "assign": Action.ASSIGN,
-}
-
-
-def mark(action_id: str) -> str:
-    """The trail's mark of one hub action."""
-    return f"[hub action {action_id}]"
+VERBS = {"tick": "check"}
+"""The hub's action names where the store's differ (the hub says tick, the CLI check)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,47 +163,40 @@ class HubClient:
     # -- applying -----------------------------------------------------------------------------
 
     def apply(self, action: dict[str, Any]) -> tuple[str, str, bool]:
-        """Apply one action through the store: ("applied" | "refused", reason, was it already)."""
+        """Apply one action through the store: ("applied" | "refused", reason, was it already).
+
+        HazardStore.apply_hub_action (issue 20) runs it through the lifecycle, roles and four-eyes
+        with the actor hub:<user>, and keeps its outcome under the action's id in the same
+        transaction: a repeat returns the first outcome and writes nothing."""
         action_id = str(action["id"])
-        verb = str(action.get("action") or "")
         hazard = _object(action.get("hazard"))
-        local_id = hazard.get("id")
         actor = _object(action.get("actor"))
         by = str(actor.get("id") or "")
         if not by.startswith("hub:"):
             return "refused", "the action carries no hub identity", False
-        if not isinstance(local_id, int):
-            return "refused", "the action names no hazard", False
-        record = self.store.get(local_id)
-        if record is None:
-            return "refused", f"no hazard #{local_id} on this terminal", False
-        uid = getattr(record, "uid", None)  # issue 20's fleet-unique id, once records carry it
-        if hazard.get("uid") and uid and hazard["uid"] != uid:
-            return "refused", f"hazard #{local_id} is another record here (uid differs)", False
-        tag = mark(action_id)
-        if any(tag in h.note for h in record.history):
-            return "applied", "", True
-        note = str(action.get("note") or "").strip()
-        if verb in ("cancel", "note") and not note:
-            return "refused", f"{verb} needs a note", False
-        text = f"{note} {tag}".strip()
+        uid = hazard.get("uid")
+        if not isinstance(uid, str) or not uid:
+            return "refused", "the action names no hazard uid", False
+        verb = VERBS.get(str(action.get("action") or ""), str(action.get("action") or ""))
+        item = action.get("item")
         try:
-            if verb == "tick":
-                item = action.get("item")
-                if not isinstance(item, int):
-                    return "refused", "tick needs a rectification item", False
-                self.store.tick(local_id, item, by=by, note=text)
-            elif verb in LIFECYCLE:
-                self.store.act(
-                    local_id, LIFECYCLE[verb], by=by, note=text, owner=str(action.get("owner") or "")
+            result = self.store.apply_hub_action(
+                HubAction(
+                    action_id=action_id,
+                    hazard_uid=uid,
+                    action=verb,
+                    user=by.removeprefix("hub:"),
+                    display=str(actor.get("display") or ""),
+                    note=str(action.get("note") or ""),
+                    owner=str(action.get("owner") or ""),
+                    item=item if isinstance(item, int) else None,
                 )
-            else:
-                return "refused", f"unknown action {verb!r}", False
-        except HazardError as exc:
-            log.info("hub_action_refused", action=action_id, hazard=local_id, verb=verb, reason=str(exc))
+            )
+        except ValueError as exc:  # malformed: an unknown verb, no user
             return "refused", str(exc), False
-        log.info("hub_action_applied", action=action_id, hazard=local_id, verb=verb, by=by)
-        return "applied", "", False
+        outcome = "applied" if result.outcome == "done" else "refused"
+        log.info("hub_action_" + outcome, action=action_id, verb=verb, by=by, repeated=result.repeated)
+        return outcome, result.message, result.repeated
 
     # -- the loop -----------------------------------------------------------------------------
 

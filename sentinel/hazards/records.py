@@ -84,10 +84,13 @@ class HistoryRow:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HistoryRow:
-        """The inverse of to_json; an actor object (issue 20) is read as its id."""
+        """The inverse of to_json (an actor object in `actor`, as some payloads carry, is read too)."""
         actor = data.get("actor")
+        identity = data.get("identity")
         if isinstance(actor, dict):
-            actor = actor.get("id") or actor.get("display")
+            identity = identity or actor
+            actor = actor.get("display") or actor.get("id")
+        who = Actor.from_json(identity) if isinstance(identity, dict) and identity.get("id") else None
         return cls(
             str(data.get("at") or ""),
             str(actor or ""),
@@ -95,6 +98,7 @@ class HistoryRow:
             _text_or_none(data.get("from")),
             _text_or_none(data.get("to")),
             str(data.get("note") or ""),
+            identity=who,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -154,6 +158,7 @@ class HazardRecord:
         additive fields (issue 20's uid, actor objects) read back too."""
         return cls(
             id=int(data.get("id") or 0),
+            uid=str(data.get("uid") or ""),
             fingerprint=str(data.get("fingerprint") or ""),
             rule=str(data.get("rule") or ""),
             category=Category(data.get("category") or Category.STABILITY.value),
@@ -183,6 +188,8 @@ class HazardRecord:
                 RectificationItem.from_json(i) for i in data.get("rectification") or () if isinstance(i, dict)
             ),
             history=tuple(HistoryRow.from_json(h) for h in data.get("history") or () if isinstance(h, dict)),
+            resolved_by_id=_text_or_none(data.get("resolved_by_id")),
+            closed_by_id=_text_or_none(data.get("closed_by_id")),
         )
 
     def to_json(self) -> dict[str, Any]:

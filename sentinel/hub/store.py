@@ -315,9 +315,9 @@ class HubStore:
             "occurrences": _int(r.get("occurrences")),
             "drill": bool(r.get("drill")),
             "recurring": any(i.get("kind") == "long_term" for i in items),
-            "resolved_by": _actor_text(r.get("resolved_by")),
+            "resolved_by": _actor_text(r.get("resolved_by_id") or r.get("resolved_by")),
             "resolved_at": parse_time(r.get("resolved_at")),
-            "closed_by": _actor_text(r.get("closed_by")),
+            "closed_by": _actor_text(r.get("closed_by_id") or r.get("closed_by")),
             "closed_at": parse_time(r.get("closed_at")),
             "record": fastjson.dumps(record),
             "updated_at": now,
@@ -1071,7 +1071,17 @@ def _int(value: Any) -> int:
 
 
 def _history_row(hazard_pk: int, h: dict[str, Any]) -> dict[str, Any]:
-    actor = Actor.from_json(h.get("actor"))
+    identity = h.get("identity")
+    if isinstance(identity, dict) and identity.get("id"):  # issue 20: who it was, and the typed name
+        actor = Actor(
+            str(identity["id"]),
+            str(h.get("actor") or identity.get("display") or ""),
+            str(identity.get("source") or ""),
+        )
+    elif h.get("actor_id"):
+        actor = Actor(str(h["actor_id"]), str(h.get("actor") or ""), "")
+    else:
+        actor = Actor.from_json(h.get("actor"))
     seq = h.get("seq") if isinstance(h.get("seq"), int) else None
     return {
         "hazard_pk": hazard_pk,

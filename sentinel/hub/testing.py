@@ -32,6 +32,7 @@ from typing import Any
 
 from sentinel.core import timefmt
 from sentinel.core.clock import Clock
+from sentinel.hazards.identity import Actor
 from sentinel.hazards.records import HazardRecord
 from sentinel.hub.config import HubConfig, build
 from sentinel.hub.db import Database
@@ -142,8 +143,7 @@ def hazard_record(
         "rectification": items,
         "history": list(history),
     }
-    if uid is not None:
-        record["uid"] = uid
+    record["uid"] = uid or str(uuid.uuid5(uuid.NAMESPACE_URL, f"sentinel-test:{terminal}:{hazard_id}"))
     return record
 
 
@@ -173,7 +173,7 @@ def ticket(
 ) -> dict[str, Any]:
     """A `sentinel.ticket/1` document for one transition (the agent's own builder)."""
     terminal = record["terminal"]
-    key = payload.idempotency_key(terminal, int(record["id"]), history_id)
+    key = payload.idempotency_key(record["uid"], history_id)
     doc = payload.build(
         record=HazardRecord.from_json(record),
         transition=transition,
@@ -181,14 +181,22 @@ def ticket(
         terminal=terminal,
         branch=branch,
         agent_version=version,
-        actor=actor,
+        actor=_actor(actor),
         at=at,
         note=note,
+        store_id=f"store-{terminal}",
     )
     # what an agent after issue 20 sends: additive fields (uid, actor objects) the typed record
     # of this version does not carry yet
     doc["hazard"] = {**record, "history": list(record.get("history", []))[-payload.HISTORY_IN_TICKET :]}
     return doc
+
+
+def _actor(text: str) -> Actor:
+    source, _, name = text.partition(":")
+    if name and source in ("os", "hub"):
+        return Actor(source, text, name)  # type: ignore[arg-type]
+    return Actor("agent", "agent", text or "sentinel")
 
 
 def encode(doc: dict[str, Any]) -> bytes:

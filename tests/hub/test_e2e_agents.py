@@ -94,7 +94,7 @@ def run_actions(store: HubStore, agents: list[AgentProcess], tmp: Path, hub_url:
         assert all(a.state == "applied" for a in store.actions(hazard_pk=row.pk))
         detail = store.hazard(row.pk)
         assert [(h.action, h.actor.id) for h in detail.history] == [
-            ("raise", "sentinel"),
+            ("raise", "agent"),
             ("ack", "hub:alice"),
             ("resolve", "hub:alice"),
             ("close", "hub:bob"),
@@ -121,8 +121,8 @@ def run_actions(store: HubStore, agents: list[AgentProcess], tmp: Path, hub_url:
                 check=True,
             ).stdout
         )
-        assert [(h["action"], h["actor"]) for h in shown["history"]] == [
-            ("raise", "sentinel"),
+        assert [(h["action"], h["actor_id"]) for h in shown["history"]] == [
+            ("raise", "agent"),
             ("ack", "hub:alice"),
             ("resolve", "hub:alice"),
             ("close", "hub:bob"),
@@ -170,7 +170,7 @@ def test_three_agents_land_under_their_org_units(tmp: Path, hub_process: tuple[H
         assert {r.terminal for r in store.ledger("0102").rows} == {"kiosk-01"}
         assert {r.terminal for r in store.ledger("west").rows} == {"teller-11"}
         for row in store.ledger("HO").rows:
-            assert row.rule == "cpus_present" and row.state == "open"
+            assert row.rule == "cpus_present" and row.state == "open" and row.uid
             assert row.branch_id == AGENTS[row.terminal]
             detail = store.hazard(row.pk)
             assert [t.transition for t in detail.tickets] == ["raised"]

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sentinel.agent.hub_client import mark
 from sentinel.hub.db import Database
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.store import HubStore
@@ -202,12 +201,12 @@ def test_hub_actions_applied_exactly_once_through_kills(tmp: Path, postgres: Pos
         for terminal, agent in agents.items():
             db = sqlite3.connect(agent.directory / "state" / "hazards.db")
             try:
-                notes = [n for (n,) in db.execute("SELECT note FROM history").fetchall()]
+                infos = [i for (i,) in db.execute("SELECT actor_info FROM history").fetchall()]
             finally:
                 db.close()
             mine = [a for a in queued if a.terminal == terminal]
             for action in mine:  # every action applied exactly once on its terminal
-                assert sum(mark(action.uid) in n for n in notes) == 1, (terminal, action.action)
+                assert sum(action.uid in i for i in infos) == 1, (terminal, action.action)
             committed = ticketed_keys(agent, terminal)
             wait_until(lambda t=terminal, k=committed: set(_keys(engine, t)) == k, timeout=60)
     finally:

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from sentinel.agent.hub_client import HubClient, HubError, mark
+from sentinel.agent.hub_client import HubClient, HubError
 from sentinel.config.sections import HubClientConfig
 from sentinel.core.model import Category, Finding, Severity
 from sentinel.hazards.config import HazardsConfig
+from sentinel.hazards.identity import agent_actor
 from sentinel.hazards.store import HazardStore
 from sentinel.hub.config import load
 from sentinel.hub.hub import Hub
@@ -70,7 +71,7 @@ class Setup:
         record = self.store.get(hazard_id)
         assert record is not None
         history_id = 1000 + len(record.history)
-        key = payload.idempotency_key("teller-01", hazard_id, history_id)
+        key = payload.idempotency_key(record.uid, history_id)
         doc = payload.build(
             record=record,
             transition="raised",
@@ -78,7 +79,8 @@ class Setup:
             terminal="teller-01",
             branch="0101",
             agent_version="t",
-            actor="sentinel",
+            actor=agent_actor(),
+            store_id="store-1",
             at=time.time(),
             note="",
         )
@@ -107,8 +109,9 @@ def test_actions_apply_with_the_hub_identity_and_report(setup: Setup) -> None:
     result = setup.client.poll_once()
     assert (result.applied, result.refused, result.reported) == (1, 0, 1)
     trail = setup.store.get(hazard).history
-    assert trail[-1].action == "ack" and trail[-1].actor == "hub:alice"
-    assert mark(queued.uid) in trail[-1].note and trail[-1].note.startswith("on it")
+    assert trail[-1].action == "ack" and trail[-1].identity is not None
+    assert trail[-1].identity.id == "hub:alice" and trail[-1].actor == "Alice" and trail[-1].note == "on it"
+    assert trail[-1].identity.extra["action_id"] == queued.uid
     assert setup.hub.store.action(queued.uid).state == "applied"
 
 
@@ -123,7 +126,7 @@ def test_four_eyes_across_hub_users_is_the_terminals_refusal(setup: Setup) -> No
     bad = {
         "id": "forged-1",
         "action": "close",
-        "hazard": {"id": hazard},
+        "hazard": {"id": hazard, "uid": setup.store.get(hazard).uid},
         "note": "",
         "actor": {"source": "hub", "id": "hub:bob", "display": "Bob"},
     }
@@ -132,7 +135,7 @@ def test_four_eyes_across_hub_users_is_the_terminals_refusal(setup: Setup) -> No
     setup.hub.store.enqueue(setup.pk(hazard), "close", user="carol")
     assert setup.client.poll_once().applied == 1
     record = setup.store.get(hazard)
-    assert (record.state, record.resolved_by, record.closed_by) == ("closed", "hub:bob", "hub:carol")
+    assert (record.state, record.resolved_by_id, record.closed_by_id) == ("closed", "hub:bob", "hub:carol")
 
 
 def test_an_action_applied_but_not_reported_is_never_applied_twice(setup: Setup) -> None:
@@ -153,11 +156,12 @@ def test_refusals_carry_the_reason_and_an_offline_hub_is_retried(setup: Setup, t
     forged: dict[str, Any] = {
         "id": "forged-2",
         "action": "cancel",
-        "hazard": {"id": hazard},
+        "hazard": {"id": hazard, "uid": setup.store.get(hazard).uid},
         "note": " ",
         "actor": {"source": "hub", "id": "hub:alice"},
     }
-    assert setup.client.apply(forged)[:2] == ("refused", "cancel needs a note")
+    outcome, reason, _ = setup.client.apply(forged)
+    assert outcome == "refused" and "reason" in reason
     assert setup.client.apply({**forged, "actor": {"id": "os:root"}})[0] == "refused"
     queued = setup.hub.store.enqueue(setup.pk(hazard), "start", user="alice")
     setup.process.stop()

@@ -17,9 +17,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from sentinel.hub._house import TRANSITIONS, Action, State
-from sentinel.hub.auth.roles import REQUIRED_ROLE, HubAction, Role
+from sentinel.hub.auth.roles import REQUIRED_ROLE, HubAction
 from sentinel.hub.auth.users import UserError
-from sentinel.hub.model import Cursor, HazardDetail, HazardRow, LedgerFilter
+from sentinel.hub.model import Cursor, HazardDetail, LedgerFilter
 from sentinel.hub.web import i18n, labels, queries
 from sentinel.hub.web.i18n import N_
 from sentinel.hub.web.site import STATIC, BadRequest, Forbidden, NotFound, Page, Site, Viewer, new_token
@@ -354,7 +354,7 @@ def act(site: Site, page: Page) -> Response:
             user=viewer.user.name,
             action=action,
             hazard=detail.row.pk,
-            role=(viewer.role_on(path) or Role.VIEWER).label if viewer.role_on(path) else "none",
+            role=role.label if (role := viewer.role_on(path)) else "none",
         )
         raise Forbidden
     note = page.field("note").strip()[:MAX_NOTE]
@@ -570,8 +570,3 @@ def routes(site: Site) -> list[BaseRoute]:
         Route("/board", e(board), methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
-
-
-def hazard_path_for(site: Site, row: HazardRow) -> list[str]:
-    """The unit path of a ledger row (for the templates' per-row role checks)."""
-    return place_path(site, row.primary_id, row.branch_id)

@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from sentinel.testing import free_port
+from tests.support.net import free_port
 
 
 def shipped_config(root: Path, scratch: Path, extra: str = "") -> tuple[Path, int]:

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.harness import Context, Figure, Stats
-from sentinel.collectors.accounts import AccountsCollector, AccountsConfig
-from sentinel.collectors.auth import AuthCollector, AuthConfig
-from sentinel.collectors.listeners import ListenersCollector, ListenersConfig
-from sentinel.collectors.outbound import OutboundCollector, OutboundConfig
-from sentinel.collectors.processes import ProcessesCollector, ProcessesConfig
-from sentinel.collectors.usb import UsbCollector, UsbConfig
+from sentinel.sources.detectors.accounts import AccountsCollector, AccountsConfig
+from sentinel.sources.detectors.auth import AuthCollector, AuthConfig
+from sentinel.sources.detectors.listeners import ListenersCollector, ListenersConfig
+from sentinel.sources.detectors.outbound import OutboundCollector, OutboundConfig
+from sentinel.sources.detectors.processes import ProcessesCollector, ProcessesConfig
+from sentinel.sources.detectors.usb import UsbCollector, UsbConfig
 
 LINES_PER_POLL = 200
 GOAL_SHARE = 0.01  # all detectors together: under 1 % of one core
@@ -48,7 +48,7 @@ def auth_poll(scratch: Path) -> tuple[Callable[[], object], float]:
     def poll() -> object:
         with open(log, "ab") as fh:
             fh.write(chunk)
-        return collector.poll_files(lambda items: None)
+        return collector.poll_files(lambda items: True)
 
     return poll, float(config.poll_interval)
 

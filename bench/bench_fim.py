@@ -140,8 +140,8 @@ def _baseline_figures(ctx: Context, tree: Path, rounds: int) -> list[Figure]:
 
 def _latency_figure(ctx: Context, changes: int) -> Figure:
     """Seconds from a write to its event, one change at a time, on the default debounce."""
-    from sentinel.integrity.collector import IntegrityCollector
-    from sentinel.integrity.config import IntegrityConfig, WatchConfig
+    from sentinel.sources.integrity.config import IntegrityConfig, WatchConfig
+    from sentinel.sources.integrity.monitor import IntegrityCollector
 
     tree = ctx.scratch / "latency"
     tree.mkdir()
@@ -182,10 +182,11 @@ class _Recorder:
         self._cond = threading.Condition()
         self._subjects: set[str] = set()
 
-    def __call__(self, items: Sequence[Any]) -> None:
+    def __call__(self, items: Sequence[Any]) -> bool:
         with self._cond:
             self._subjects.update(i.subject for i in items if getattr(i, "kind", "") == "modified")
             self._cond.notify_all()
+        return True
 
     def wait_for(self, subject: str, timeout: float = 5.0) -> None:
         with self._cond:

@@ -19,11 +19,13 @@ import time
 from pathlib import Path
 
 from bench.harness import Context, Figure, Stats, interleave, percentile
-from sentinel.clock import SYSTEM_CLOCK
-from sentinel.collectors.base import PolledCollector
-from sentinel.collectors.registry import build_collectors
-from sentinel.config import load
-from sentinel.testing import AgentProcess, free_port, wait_until, write_config
+from sentinel.agent.wiring import build_collectors
+from sentinel.config.loader import load
+from sentinel.core.clock import SYSTEM_CLOCK
+from sentinel.sources.base import PolledCollector
+from sentinel.testing import wait_until
+from tests.support.agent import AgentProcess, write_config
+from tests.support.net import free_port
 
 DEVICE = ("health", "filesystems", "disks", "network", "sensors", "services", "timesync")
 TICK = os.sysconf("SC_CLK_TCK")

@@ -43,7 +43,7 @@ from sentinel.hub.testing import (
     ticket,
     write_hub_config,
 )
-from sentinel.testing import free_port
+from tests.support.net import free_port
 
 GOAL_RATE = 5000.0
 CONNECTIONS = 64
@@ -128,8 +128,8 @@ class _Fleet:
     """A hub process on one database with `terminals` enrolled simulated terminals."""
 
     def __init__(self, ctx: Context, name: str, terminals: int, url: str = "") -> None:
-        from sentinel.hub.app import Hub
         from sentinel.hub.config import load
+        from sentinel.hub.hub import Hub
 
         self.port = free_port()
         self.config = write_hub_config(

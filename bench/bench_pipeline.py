@@ -11,13 +11,16 @@ from __future__ import annotations
 import time
 
 from bench.harness import Context, Figure, Stats
-from sentinel.config import HazardsConfig, RuleConfig
+from sentinel import __version__
+from sentinel.core.model import Category, Event, Severity, freeze_fields
+from sentinel.core.status import AgentStatus
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
-from sentinel.model import Category, Event, Severity, freeze_fields
-from sentinel.pipeline import Batch, Pipeline
+from sentinel.pipeline.writer import Batch, Pipeline
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.engine import RuleEngine
-from sentinel.status import AgentStatus
 from sentinel.testing import FakeClock
+from sentinel.tickets.ticketing import Ticketing
 
 BATCH = 100  # events per queued batch, as a log follower hands them over
 
@@ -31,7 +34,9 @@ def one_run(ctx: Context, run: int, findings: int, fingerprints: int) -> float:
         terminal="bench",
         branch="b",
         clock=clock,
-        sinks_for=lambda r, t: ["hook"],
+        ticketer=Ticketing(
+            terminal="bench", branch="b", agent_version=__version__, sinks_for=lambda r, t: ["hook"]
+        ),
     )
     rule = RuleConfig(
         name="burst",

@@ -17,8 +17,8 @@ import time
 
 from bench import agentrun, procstat
 from bench.harness import Context, Figure, Stats
-from sentinel.collectors.drill_probe import clear_probe, set_probe
-from sentinel.testing import WebhookReceiver, free_port
+from sentinel.sources.host.drill_probe import clear_probe, set_probe
+from tests.support.net import WebhookReceiver, free_port
 
 RULE = """
 [[rules]]

@@ -7,13 +7,15 @@ import threading
 import time
 
 from bench.harness import Context, Figure, Stats, percentile
-from sentinel.clock import SYSTEM_CLOCK
-from sentinel.config import HazardsConfig
+from sentinel import __version__
+from sentinel.core.clock import SYSTEM_CLOCK
+from sentinel.core.model import Category, Finding, Severity
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
-from sentinel.model import Category, Finding, Severity
-from sentinel.testing import WebhookReceiver, free_port
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.dispatcher import Dispatcher
+from sentinel.tickets.ticketing import Ticketing
+from tests.support.net import WebhookReceiver, free_port
 
 
 def one_run(ctx: Context, run: int, tickets: int) -> tuple[float, list[float]]:
@@ -37,7 +39,9 @@ def one_run(ctx: Context, run: int, tickets: int) -> tuple[float, list[float]]:
         terminal="bench",
         branch="b",
         clock=SYSTEM_CLOCK,
-        sinks_for=lambda r, t: ["hook"],
+        ticketer=Ticketing(
+            terminal="bench", branch="b", agent_version=__version__, sinks_for=lambda r, t: ["hook"]
+        ),
     )
     dispatcher = Dispatcher(path, [sink], poll_interval=0.05)
     committed: dict[int, float] = {}

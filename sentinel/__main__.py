@@ -1,5 +1,5 @@
 """`python -m sentinel` is the same as the `sentinel` console script."""
 
-from sentinel.cli import main
+from sentinel.cli.main import main
 
 raise SystemExit(main())

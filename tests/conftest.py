@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
-from sentinel.testing import AgentProcess, FakeClock, free_port, write_config
+from sentinel.testing import FakeClock
+from tests.support.agent import AgentProcess, write_config
+from tests.support.net import free_port
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -39,6 +42,13 @@ def no_leaked_threads() -> Iterator[None]:
         thread.join(timeout=3)
     leaked = [t.name for t in leftover if t.is_alive()]
     assert not leaked, f"threads left running: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_logging() -> Iterator[None]:
+    """structlog back to its defaults after each test: a CLI test's stderr set-up must not leak."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -1,44 +1,56 @@
-"""Drill results as metrics, read from the store at scrape time."""
+"""Drill results as metrics, read from the store at scrape time (served by sentinel.exposition)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, Metric
-
+from sentinel.core.model import MetricSpec, Sample
 from sentinel.hazards.store import HazardStore
 
-
-def drill_families(store: HazardStore) -> Iterator[Metric]:
-    """sentinel_drill_last_success_timestamp_seconds, _last_run_timestamp_seconds,
-    _last_result and _stage_latency_seconds (of the last run) per scenario."""
-    success = GaugeMetricFamily(
+METRICS = (
+    MetricSpec(
         "sentinel_drill_last_success_timestamp_seconds",
+        "gauge",
         "When the scenario's last passing drill finished.",
-        labels=["scenario"],
-    )
-    last_run = GaugeMetricFamily(
+        ("scenario",),
+    ),
+    MetricSpec(
         "sentinel_drill_last_run_timestamp_seconds",
+        "gauge",
         "When the scenario's last drill started.",
-        labels=["scenario"],
-    )
-    result = GaugeMetricFamily(
-        "sentinel_drill_last_result", "1 if the scenario's last drill passed.", labels=["scenario"]
-    )
-    latency = GaugeMetricFamily(
+        ("scenario",),
+    ),
+    MetricSpec(
+        "sentinel_drill_last_result", "gauge", "1 if the scenario's last drill passed.", ("scenario",)
+    ),
+    MetricSpec(
         "sentinel_drill_stage_latency_seconds",
+        "gauge",
         "Latency of each stage of the scenario's last drill (stimulus to stage).",
-        labels=["scenario", "stage"],
-    )
-    for row in store.drill_summary():
+        ("scenario", "stage"),
+    ),
+)
+
+
+def drill_samples(store: HazardStore) -> Iterator[Sample]:
+    """Per scenario: last success, last run, last result and the latency of each stage of the last run."""
+    for row in store.drills.summary():
         scenario = str(row["scenario"])
-        last_run.add_metric([scenario], float(row["last_run"]))
-        result.add_metric([scenario], 1.0 if row["passed"] else 0.0)
+        yield Sample.of(
+            "sentinel_drill_last_run_timestamp_seconds", float(row["last_run"]), scenario=scenario
+        )
+        yield Sample.of("sentinel_drill_last_result", 1.0 if row["passed"] else 0.0, scenario=scenario)
         if row["last_success"] is not None:
-            success.add_metric([scenario], float(row["last_success"]))
+            yield Sample.of(
+                "sentinel_drill_last_success_timestamp_seconds", float(row["last_success"]), scenario=scenario
+            )
         for stage in json.loads(row["stages"]):
             if stage.get("latency_seconds") is not None:
                 # ticket stages name their sink: bounded by the config, not by input
-                latency.add_metric([scenario, str(stage["name"])], float(stage["latency_seconds"]))
-    yield from (success, last_run, result, latency)
+                yield Sample.of(
+                    "sentinel_drill_stage_latency_seconds",
+                    float(stage["latency_seconds"]),
+                    scenario=scenario,
+                    stage=str(stage["name"]),
+                )

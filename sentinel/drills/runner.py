@@ -22,10 +22,11 @@ from typing import Any, Protocol
 
 import structlog
 
-from sentinel.clock import SYSTEM_CLOCK, Clock
-from sentinel.config import Config
-from sentinel.hazards.lifecycle import Action, State
-from sentinel.hazards.store import HazardError, HazardStore
+from sentinel.config.schema import Config
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.hazards.changes import HazardError
+from sentinel.hazards.lifecycle import ACTIVE_STATES, Action
+from sentinel.hazards.store import HazardStore
 
 log = structlog.get_logger("sentinel.drills")
 
@@ -138,7 +139,7 @@ class DrillRunner:
         result.stages = list(stages.values())
         result.passed = all(s.passed for s in result.stages)
         result.finished_at = self.clock.time()
-        self.store.record_drill(
+        self.store.drills.record(
             scenario=scenario.name,
             started_at=result.started_at,
             finished_at=result.finished_at,
@@ -167,7 +168,7 @@ class DrillRunner:
             if not stages["detected"].passed and scenario.detected(before, now_text):
                 _pass(stages["detected"], elapsed)
             if result.hazard_id is None:
-                found = self.store.hazard_since(target[0], since, subject=target[1])
+                found = self.store.drills.hazard_since(target[0], since, subject=target[1])
                 if found:
                     result.hazard_id, history_id = found
                     _pass(stages["recorded"], elapsed, f"hazard #{result.hazard_id}")
@@ -199,12 +200,12 @@ class DrillRunner:
     def _sink_names(self, hazard_id: int, history_id: int) -> list[str]:
         if self._sinks is not None:
             return self._sinks(hazard_id, history_id)
-        return [str(r["sink"]) for r in self.store.deliveries(hazard_id, history_id)]
+        return [str(r["sink"]) for r in self.store.drills.deliveries(hazard_id, history_id)]
 
     def _check_tickets(
         self, hazard_id: int, history_id: int, stages: dict[str, Stage], elapsed: float
     ) -> None:
-        for row in self.store.deliveries(hazard_id, history_id):
+        for row in self.store.drills.deliveries(hazard_id, history_id):
             stage = stages.get(f"ticket:{row['sink']}")
             if stage is None or stage.passed:
                 continue
@@ -225,22 +226,21 @@ class DrillRunner:
     # -- closing drill hazards ----------------------------------------------------------------
 
     def _close_leftovers(self, rule: str, note: str) -> None:
-        for hazard_id in self.store.live_hazards(rule):
+        for hazard_id in self.store.drills.live_hazards(rule):
             self._close(hazard_id, "leftover", note=note)
 
     def _close(self, hazard_id: int, scenario: str, note: str = "") -> None:
         """Tick, resolve and close a drill hazard (four-eyes kept: resolver and verifier differ)."""
         record = self.store.get(hazard_id)
-        if record is None or not record["drill"]:
+        if record is None or not record.drill:
             return
         text = note or f"closed automatically after the {scenario} drill"
-        for item in record["rectification"]:
-            if not item["done"]:
+        for item in record.rectification:
+            if not item.done:
                 with suppress(HazardError):
-                    self.store.tick(hazard_id, item["item"], by=DRILL_ACTOR, note="drill")
-        state = State(record["state"])
+                    self.store.tick(hazard_id, item.item, by=DRILL_ACTOR, note="drill")
         try:
-            if state in (State.OPEN, State.ACKNOWLEDGED, State.RECTIFYING):
+            if record.state in ACTIVE_STATES:
                 self.store.act(hazard_id, Action.RESOLVE, by=DRILL_ACTOR, note="drill over")
             self.store.act(hazard_id, Action.CLOSE, by=VERIFIER, note=text)
         except HazardError as exc:

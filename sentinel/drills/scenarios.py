@@ -18,12 +18,12 @@ import random
 from datetime import datetime
 from pathlib import Path
 
-from sentinel.clock import Clock
-from sentinel.collectors.auth import DRILL_LOG
-from sentinel.collectors.drill_probe import PROBE_METRIC, clear_probe, set_probe
-from sentinel.config import Config
+from sentinel.config.schema import Config
+from sentinel.core.clock import Clock
 from sentinel.drills.runner import Scenario
 from sentinel.rules.text import matches
+from sentinel.sources.detectors.auth import DRILL_LOG
+from sentinel.sources.host.drill_probe import PROBE_METRIC, clear_probe, set_probe
 
 PROBE_HOLD = 120.0  # the probe expires on its own if the drill dies half-way
 

@@ -10,7 +10,8 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from typing import Any
+
+from sentinel.hazards.records import HazardRecord
 
 COLUMNS = (
     "id",
@@ -39,37 +40,37 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
-def _measures(record: dict[str, Any]) -> str:
+def _measures(record: HazardRecord) -> str:
     return "; ".join(
-        f"[{'x' if i['done'] else ' '}] {i['text']}" + (" (long-term)" if i["kind"] == "long_term" else "")
-        for i in record["rectification"]
+        f"[{'x' if i.done else ' '}] {i.text}" + (" (long-term)" if i.kind == "long_term" else "")
+        for i in record.rectification
     )
 
 
-def _row(record: dict[str, Any]) -> dict[str, str]:
-    items = record["rectification"]
+def _row(record: HazardRecord) -> dict[str, str]:
+    items = record.rectification
     return {
-        "id": str(record["id"]),
-        "severity": record["severity"],
-        "category": record["category"],
-        "state": record["state"],
-        "title": record["title"],
-        "subject": record["subject"],
-        "owner": record["owner"],
-        "first_seen": record["first_seen"] or "",
-        "deadline": record["deadline"] or "",
-        "overdue": "yes" if record["overdue"] else "no",
-        "escalation_level": str(record["escalation_level"]),
+        "id": str(record.id),
+        "severity": record.severity.value,
+        "category": record.category.value,
+        "state": record.state.value,
+        "title": record.title,
+        "subject": record.subject,
+        "owner": record.owner,
+        "first_seen": record.first_seen or "",
+        "deadline": record.deadline or "",
+        "overdue": "yes" if record.overdue else "no",
+        "escalation_level": str(record.escalation_level),
         "measures": _measures(record),
-        "measures_done": f"{sum(1 for i in items if i['done'])}/{len(items)}",
-        "resolved_by": record["resolved_by"] or "",
-        "closed_by": record["closed_by"] or "",
-        "closed_at": record["closed_at"] or "",
-        "recurring": "yes" if any(i["kind"] == "long_term" for i in items) else "no",
+        "measures_done": f"{sum(1 for i in items if i.done)}/{len(items)}",
+        "resolved_by": record.resolved_by or "",
+        "closed_by": record.closed_by or "",
+        "closed_at": record.closed_at or "",
+        "recurring": "yes" if any(i.kind == "long_term" for i in items) else "no",
     }
 
 
-def to_csv(records: Sequence[dict[str, Any]]) -> str:
+def to_csv(records: Sequence[HazardRecord]) -> str:
     """One row per hazard, formula-safe."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
@@ -79,9 +80,9 @@ def to_csv(records: Sequence[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def to_json(records: Sequence[dict[str, Any]]) -> str:
+def to_json(records: Sequence[HazardRecord]) -> str:
     """The full records."""
-    return json.dumps(list(records), indent=2, sort_keys=True, ensure_ascii=False)
+    return json.dumps([r.to_json() for r in records], indent=2, sort_keys=True, ensure_ascii=False)
 
 
 def _md(text: str) -> str:
@@ -89,7 +90,7 @@ def _md(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
 
-def to_markdown(records: Sequence[dict[str, Any]], *, terminal: str, branch: str, generated: str) -> str:
+def to_markdown(records: Sequence[HazardRecord], *, terminal: str, branch: str, generated: str) -> str:
     """A ledger table plus one section per hazard with its measures and closure."""
     lines = [
         f"# Hazard rectification ledger — terminal {_md(terminal)}, branch {_md(branch)}",
@@ -108,25 +109,23 @@ def to_markdown(records: Sequence[dict[str, Any]], *, terminal: str, branch: str
             f"| {_md(row['closed_by']) or '—'} |"
         )
     for r in records:
-        lines += ["", f"## #{r['id']} {_md(r['title'])}", ""]
+        lines += ["", f"## #{r.id} {_md(r.title)}", ""]
         lines.append(
-            f"- Rule `{r['rule']}`, subject `{_md(r['subject'])}`, first seen {r['first_seen']}, "
-            f"{r['occurrences']} occurrence(s)"
+            f"- Rule `{r.rule}`, subject `{_md(r.subject)}`, first seen {r.first_seen}, "
+            f"{r.occurrences} occurrence(s)"
         )
-        lines.append(
-            f"- Owner {_md(r['owner'])}; escalation level {r['escalation_level']} ({r['escalated_to']})"
-        )
-        if r["related"]:
-            lines.append(f"- Recurs after: {', '.join(f'#{i}' for i in r['related'])}")
+        lines.append(f"- Owner {_md(r.owner)}; escalation level {r.escalation_level} ({r.escalated_to})")
+        if r.related:
+            lines.append(f"- Recurs after: {', '.join(f'#{i}' for i in r.related)}")
         lines.append("- Measures:")
-        for item in r["rectification"] or []:
-            done = f" — done by {_md(item['done_by'])} at {item['done_at']}" if item["done"] else ""
-            kind = " (long-term mechanism)" if item["kind"] == "long_term" else ""
-            lines.append(f"  - [{'x' if item['done'] else ' '}] {_md(item['text'])}{kind}{done}")
-        if not r["rectification"]:
+        for item in r.rectification:
+            done = f" — done by {_md(item.done_by or '')} at {item.done_at}" if item.done else ""
+            kind = " (long-term mechanism)" if item.kind == "long_term" else ""
+            lines.append(f"  - [{'x' if item.done else ' '}] {_md(item.text)}{kind}{done}")
+        if not r.rectification:
             lines.append("  - (none listed by the rule)")
-        if r["resolved_by"]:
-            lines.append(f"- Resolved by {_md(r['resolved_by'])} at {r['resolved_at']}")
-        if r["closed_by"]:
-            lines.append(f"- Verified and closed by {_md(r['closed_by'])} at {r['closed_at']}")
+        if r.resolved_by:
+            lines.append(f"- Resolved by {_md(r.resolved_by)} at {r.resolved_at}")
+        if r.closed_by:
+            lines.append(f"- Verified and closed by {_md(r.closed_by)} at {r.closed_at}")
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ disk at once need not click through every state. Going backwards is not, except 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 
 class State(enum.StrEnum):
@@ -48,6 +49,20 @@ LIVE_STATES = frozenset({State.OPEN, State.ACKNOWLEDGED, State.RECTIFYING, State
 
 ACTIVE_STATES = frozenset({State.OPEN, State.ACKNOWLEDGED, State.RECTIFYING})
 """States in which the deadline runs and escalation applies."""
+
+FINAL_STATES = frozenset(State) - LIVE_STATES
+"""States a record never leaves (closed, cancelled): a recurrence opens a new record."""
+
+
+def states_sql(states: Iterable[State]) -> str:
+    """`('open', 'acknowledged', ...)`: the SQL list of `states`, in lifecycle order.
+
+    Every state filter in SQL is written with this, so the states live only in this module.
+    The values come from the State enum, never from input.
+    """
+    wanted = set(states)
+    return "(" + ", ".join(f"'{s.value}'" for s in State if s in wanted) + ")"
+
 
 TRANSITIONS: dict[Action, tuple[frozenset[State], State]] = {
     Action.ACK: (frozenset({State.OPEN}), State.ACKNOWLEDGED),

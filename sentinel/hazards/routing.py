@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sentinel.config import HazardsConfig
-from sentinel.model import Category, Severity
+from sentinel.core.model import Category, Severity
+from sentinel.hazards.config import HazardsConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import sqlite3
 
+STORE_FILE = "hazards.db"
+"""The store's file name in `[agent] state_dir`."""
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: hazards, their rectification checklists, the audit trail, the ticket outbox, counters.
     """

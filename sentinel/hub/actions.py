@@ -24,14 +24,17 @@ ordinary ticket. Any signed request counts as the terminal being alive.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sentinel.hub.app import Hub, read_body, refusal
+from sentinel.hub.http import read_body, refusal
 from sentinel.hub.ingest import TERMINAL_HEADER, Refused, Signed
+
+if TYPE_CHECKING:
+    from sentinel.hub.hub import Hub
 
 MAX_AGENT_BODY = 256 * 1024
 

@@ -22,7 +22,6 @@ import importlib.util
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,25 +29,18 @@ import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sentinel.hub._house import SYSTEM_CLOCK, Clock
-from sentinel.hub.config import HubConfig
-from sentinel.hub.db import Database
+from sentinel.hub.actions import get_actions, post_result, post_status
+from sentinel.hub.hub import Hub
 from sentinel.hub.ingest import (
     BadTicket,
-    IngestStats,
-    IngestWriter,
     Refused,
-    Verifier,
     parse_body,
     parse_ticket,
 )
-from sentinel.hub.inventory import Inventory, InventoryError
-from sentinel.hub.keys import Keyring, load_master_key
-from sentinel.hub.schema import migrate
-from sentinel.hub.store import HubStore
+from sentinel.hub.metrics import metrics_endpoint
 
 log = structlog.get_logger("sentinel.hub")
 
@@ -67,99 +59,7 @@ class WebParts:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Hub:
-    """Everything one hub process holds: config, database, inventory, store, keys, ingest."""
-
-    def __init__(
-        self,
-        config: HubConfig,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-        db: Database | None = None,
-        inventory: Inventory | None = None,
-        master_key: bytes | None = None,
-    ) -> None:
-        self.config = config
-        self.clock = clock
-        self.db = db or Database.from_config(config)
-        self.inventory = inventory or load_inventory(config)
-        self.store = HubStore(
-            self.db, self.inventory, clock=clock, silent_after=config.terminals.silent_after
-        )
-        key = master_key if master_key is not None else load_master_key(config.hub.key_file, create=True)
-        self.keyring = Keyring(self.db, key, clock=clock)
-        self.verifier = Verifier(
-            self.keyring, lambda: self.inventory, tolerance=config.ingest.tolerance, clock=clock
-        )
-        self.stats = IngestStats()
-        self.writer = IngestWriter(
-            self.store, self.stats, batch_size=config.ingest.batch_size, batch_wait=config.ingest.batch_wait
-        )
-
-    def migrate(self) -> tuple[int, int]:
-        """Bring the schema up to date and write the inventory into it."""
-        found = migrate(self.db.engine)
-        self.store.sync_inventory(self.inventory)
-        return found
-
-    def reload_inventory(self) -> bool:
-        """Re-read the inventory file; a bad file keeps the old one (and says so)."""
-        try:
-            fresh = load_inventory(self.config)
-        except InventoryError as exc:
-            log.error("hub_inventory_invalid", problems=exc.problems, keeps="the previous inventory")
-            return False
-        self.inventory = fresh
-        self.store.sync_inventory(fresh)
-        log.info("hub_inventory_reloaded", terminals=len(fresh.terminals), units=len(fresh.units))
-        return True
-
-    async def startup(self) -> None:
-        """Start the group-commit writer."""
-        await self.writer.start()
-
-    async def shutdown(self) -> None:
-        """Drain the writer and close the database."""
-        await self.writer.stop()
-        self.db.dispose()
-
-
-def load_inventory(config: HubConfig) -> Inventory:
-    """The inventory hub.toml names, or an empty one (head office only) when none is set."""
-    if config.hub.inventory is None:
-        return Inventory.from_data({})
-    return Inventory.load(Path(config.hub.inventory))
-
-
 # -- handlers -------------------------------------------------------------------------------------
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes `limit` bytes (Content-Length is checked first)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Refused(413, "too_large", f"body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, "too_large", f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def refusal(hub: Hub, exc: Refused, request: Request) -> JSONResponse:
-    """Count, log (no body, no secret) and answer a refused request."""
-    hub.stats.refuse(exc.reason)
-    log.warning(
-        "hub_request_refused",
-        path=request.url.path,
-        reason=exc.reason,
-        detail=exc.detail,
-        client=request.client.host if request.client else "",
-    )
-    return JSONResponse({"error": exc.reason, "detail": exc.detail}, status_code=exc.status)
 
 
 class IngestFastPath:
@@ -259,9 +159,6 @@ async def readyz(request: Request) -> Response:
 
 def api_routes() -> list[BaseRoute]:
     """The backend's routes (pages come after them; POST /ingest/v1/tickets is IngestFastPath)."""
-    from sentinel.hub.actions import get_actions, post_result, post_status
-    from sentinel.hub.metrics import metrics_endpoint
-
     return [
         Route("/agent/v1/actions", get_actions, methods=["GET"]),
         Route("/agent/v1/actions/{uid}/result", post_result, methods=["POST"]),

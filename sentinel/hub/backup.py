@@ -41,6 +41,15 @@ def _tool(name: str) -> str:
     return found
 
 
+def _run(tool: str, args: list[str], env: dict[str, str]) -> None:
+    """Run a PostgreSQL client tool; BackupError with the end of its stderr if it fails."""
+    result = subprocess.run(  # noqa: S603 - Debian's client tools, arguments from our own URL
+        args, capture_output=True, text=True, env=env, check=False, timeout=3600
+    )
+    if result.returncode != 0:
+        raise BackupError(f"{tool} failed: {result.stderr.strip()[-500:]}")
+
+
 def _private_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -81,16 +90,7 @@ def backup(db: Database, target: Path) -> Path:
             source.close()
         return target
     args, env = _pg_args(db)
-    result = subprocess.run(  # noqa: S603 - Debian's pg_dump, arguments from our own URL
-        [_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(target), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=3600,
-    )
-    if result.returncode != 0:
-        raise BackupError(f"pg_dump failed: {result.stderr.strip()[-500:]}")
+    _run("pg_dump", [_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(target), *args], env)
     return target
 
 
@@ -131,7 +131,8 @@ def restore(db: Database, source: Path) -> None:
         return
     args, env = _pg_args(db)
     db.dispose()
-    result = subprocess.run(  # noqa: S603 - Debian's pg_restore, arguments from our own URL
+    _run(
+        "pg_restore",
         [
             _tool("pg_restore"),
             "--clean",
@@ -141,14 +142,8 @@ def restore(db: Database, source: Path) -> None:
             *args,
             str(source),
         ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=3600,
+        env,
     )
-    if result.returncode != 0:
-        raise BackupError(f"pg_restore failed: {result.stderr.strip()[-500:]}")
     with db.read() as c:
         version = c.execute(sa.text("SELECT value FROM hub_meta WHERE key = 'schema_version'")).scalar()
     if version is None:

@@ -84,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _config(path: str | None) -> Any:
+    # start-up time: each command loads only what it needs (SQLAlchemy, uvicorn, the pages)
     from sentinel.hub.config import HubConfigError, load
 
     try:
@@ -93,7 +94,8 @@ def _config(path: str | None) -> Any:
 
 
 def _hub(config: Any) -> Any:
-    from sentinel.hub.app import Hub
+    # start-up time: each command loads only what it needs (SQLAlchemy, uvicorn, the pages)
+    from sentinel.hub.hub import Hub
     from sentinel.hub.inventory import InventoryError
 
     try:
@@ -140,6 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         return code
     config = _config(args.config)
     if args.command == "serve":
+        # start-up time: each command loads only what it needs (SQLAlchemy, uvicorn, the pages)
         from sentinel.hub.server import serve
 
         return serve(config)
@@ -167,9 +170,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _enroll(hub: Any, args: argparse.Namespace) -> int:
-    from sentinel.hub._house import payload
+    # start-up time: each command loads only what it needs (SQLAlchemy, uvicorn, the pages)
+    from sentinel.core.settings import parse_duration
+    from sentinel.core.timefmt import iso
     from sentinel.hub.keys import EnrolmentError
-    from sentinel.settings import parse_duration
 
     if args.list:
         rows = hub.keyring.listing()
@@ -180,10 +184,10 @@ def _enroll(hub: Any, args: argparse.Namespace) -> int:
                 status = (
                     "revoked"
                     if r["revoked_at"]
-                    else ("expires " + str(payload.iso(r["expires_at"])) if r["expires_at"] else "active")
+                    else ("expires " + str(iso(r["expires_at"])) if r["expires_at"] else "active")
                 )
                 print(
-                    f"{r['terminal']}\t{r['fingerprint']}\t{payload.iso(r['created_at'])}\t{r['created_by']}\t{status}"
+                    f"{r['terminal']}\t{r['fingerprint']}\t{iso(r['created_at'])}\t{r['created_by']}\t{status}"
                 )
         return EXIT_OK
     if not args.terminal:
@@ -217,6 +221,7 @@ def _enroll(hub: Any, args: argparse.Namespace) -> int:
 
 
 def _backup(hub: Any, args: argparse.Namespace) -> int:
+    # start-up time: each command loads only what it needs (SQLAlchemy, uvicorn, the pages)
     from sentinel.hub.backup import BackupError, backup, restore
 
     try:
@@ -235,6 +240,7 @@ def _backup(hub: Any, args: argparse.Namespace) -> int:
 
 
 def _report(hub: Any, args: argparse.Namespace) -> int:
+    # start-up time: each command loads only what it needs (SQLAlchemy, uvicorn, the pages)
     from sentinel.hub.reports import Period, export_ledger, inspection_report, report_markdown
     from sentinel.hub.store import UnknownUnit
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sentinel.hub._house import Builder, Duration, KeyPath, Size, field, format_path
+from sentinel.core.settings import Builder, Duration, KeyPath, Size, field, format_path
 from sentinel.hub.webconfig import WebConfig
 
 DEFAULT_CONFIG = Path("/etc/sentinel-hub/hub.toml")

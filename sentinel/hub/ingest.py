@@ -41,12 +41,14 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.model import clean_text
 from sentinel.hub import fastjson
-from sentinel.hub._house import SYSTEM_CLOCK, Clock, clean_text, payload
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.keys import Keyring
 from sentinel.hub.model import Actor, Ticket
 from sentinel.hub.store import HubStore, parse_time
+from sentinel.tickets import payload
 
 log = structlog.get_logger("sentinel.hub")
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sentinel.hub._house import Builder, Duration, field, format_path, non_empty
+from sentinel.core.settings import Builder, Duration, field, format_path, non_empty
 from sentinel.hub.config import between
 
 Kind = Literal["head_office", "primary_branch", "branch"]

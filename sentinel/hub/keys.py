@@ -25,7 +25,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from sentinel.hub._house import SYSTEM_CLOCK, Clock
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.hub.db import Database
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.schema import enrolments, terminals

@@ -43,7 +43,7 @@ from sentinel.hub.ingest import IngestStats
 from sentinel.hub.schema import enrolments, terminals
 
 if TYPE_CHECKING:
-    from sentinel.hub.app import Hub
+    from sentinel.hub.hub import Hub
 
 log = structlog.get_logger("sentinel.hub")
 TOP_LAGGING = 20

@@ -1,13 +1,15 @@
 """The hub's value types: what the store returns to the pages, reports and the agent API.
 
 Frozen, slotted dataclasses (DESIGN §4.2). Times are Unix seconds (float) or None; the pages
-format them (sentinel.hub._house.payload.iso gives RFC 3339 UTC).
+format them (sentinel.tickets.payload.iso gives RFC 3339 UTC).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from sentinel.hazards.lifecycle import Action
 
 ActionName = Literal["ack", "assign", "start", "note", "tick", "resolve", "close", "cancel", "reopen"]
 ACTION_NAMES: tuple[ActionName, ...] = (
@@ -24,6 +26,16 @@ ACTION_NAMES: tuple[ActionName, ...] = (
 """What a hub user can ask a terminal to do to a hazard (the agent CLI's verbs)."""
 
 ActionState = Literal["pending", "applied", "refused"]
+
+LIFECYCLE_STEPS: dict[str, Action] = {
+    "ack": Action.ACK,
+    "start": Action.START,
+    "resolve": Action.RESOLVE,
+    "close": Action.CLOSE,
+    "cancel": Action.CANCEL,
+    "reopen": Action.REOPEN,
+}
+"""The hub actions that move a hazard's state, and the lifecycle action each one is."""
 
 
 @dataclass(frozen=True, slots=True)

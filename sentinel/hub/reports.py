@@ -27,7 +27,11 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from sentinel.hub._house import ACTIVE_STATES, Category, Severity, export, payload
+from sentinel.core.model import Category, Severity
+from sentinel.core.timefmt import iso
+from sentinel.hazards import export
+from sentinel.hazards.lifecycle import ACTIVE_STATES
+from sentinel.hazards.records import HazardRecord
 from sentinel.hub.model import HazardRow
 from sentinel.hub.schema import hazards
 from sentinel.hub.store import HubStore, parse_time
@@ -76,37 +80,18 @@ def _records(store: HubStore, unit_id: str | None, period: Period) -> list[tuple
 
 
 def _for_export(row: HazardRow, record: dict[str, Any], now: float) -> dict[str, Any]:
-    """The record in the shape sentinel.hazards.export reads, with fleet-wide ids."""
+    """The record as JSON, with the hub's view of it: overdue now, and where the terminal belongs."""
     out = dict(record)
-    defaults: dict[str, Any] = {
-        "rule": row.rule,
-        "severity": row.severity,
-        "category": row.category,
-        "state": row.state,
-        "title": row.title,
-        "subject": row.subject,
-        "owner": row.owner,
-        "first_seen": None,
-        "deadline": None,
-        "escalation_level": row.escalation_level,
-        "escalated_to": "",
-        "occurrences": row.occurrences,
-        "related": [],
-        "rectification": [],
-        "resolved_by": None,
-        "resolved_at": None,
-        "closed_by": None,
-        "closed_at": None,
-    }
-    for key, value in defaults.items():
-        out.setdefault(key, value)
-    out["id"] = f"{row.terminal}/{row.local_id}"
-    out["related"] = [f"{row.terminal}/{i}" for i in out.get("related") or ()]
+    out.setdefault("id", row.local_id)
     out["overdue"] = bool(row.deadline is not None and row.state in _ACTIVE and now > row.deadline)
     out["terminal"] = row.terminal
     out["branch"] = row.branch_id
     out["primary_branch"] = row.primary_id
     return out
+
+
+def _typed(record: dict[str, Any]) -> HazardRecord:
+    return HazardRecord.from_json({**record, "history": []})
 
 
 def export_ledger(store: HubStore, unit_id: str | None, period: Period, fmt: Format) -> str:
@@ -116,12 +101,13 @@ def export_ledger(store: HubStore, unit_id: str | None, period: Period, fmt: For
     records = [_for_export(row, record, now) for row, record in pairs]
     unit = store.inventory.unit(unit_id) if unit_id else store.inventory.head_office
     unit_name = unit.name if unit else str(unit_id)
+    unit_id_text = unit.id if unit else str(unit_id)
     if fmt == "json":
         trails = store.history_of([row.pk for row, _ in pairs])
         for (row, _), record in zip(pairs, records, strict=True):
             record["history"] = [
                 {
-                    "at": payload.iso(h.at),
+                    "at": iso(h.at),
                     "action": h.action,
                     "from": h.from_state,
                     "to": h.to_state,
@@ -134,9 +120,9 @@ def export_ledger(store: HubStore, unit_id: str | None, period: Period, fmt: For
         return (
             json.dumps(
                 {
-                    "unit": {"id": unit.id if unit else unit_id, "name": unit_name},
+                    "unit": {"id": unit_id_text, "name": unit_name},
                     "period": period.label,
-                    "generated": payload.iso(now),
+                    "generated": iso(now),
                     "hazards": records,
                 },
                 indent=2,
@@ -146,17 +132,23 @@ def export_ledger(store: HubStore, unit_id: str | None, period: Period, fmt: For
             + "\n"
         )
     if fmt == "csv":
-        return _csv_with_places(export.to_csv(records), records)
-    body = export.to_markdown(records, terminal="all", branch=unit_name, generated=payload.iso(now) or "")
-    title = (
-        f"# Hazard rectification ledger — {_md(unit_name)} ({unit.id if unit else unit_id}), {period.label}"
-    )
-    lines = body.split("\n")
-    lines[0] = title
-    lines.insert(
-        2, f"Terminals: {len({r['terminal'] for r in records})}. Rows name the terminal as TERMINAL/ID."
-    )
-    return "\n".join(lines)
+        return _csv_with_places(export.to_csv([_typed(r) for r in records]), records)
+    # markdown: the terminal's own ledger (sentinel.hazards.export), one section per terminal
+    lines = [
+        f"# Hazard rectification ledger — {_md(unit_name)} ({unit_id_text}), {period.label}",
+        "",
+        f"Generated {iso(now)}. {len(records)} hazard(s) on "
+        f"{len({r['terminal'] for r in records})} terminal(s).",
+    ]
+    by_terminal: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        by_terminal[record["terminal"]].append(record)
+    for terminal, group in sorted(by_terminal.items()):
+        body = export.to_markdown(
+            [_typed(r) for r in group], terminal=terminal, branch=group[0]["branch"], generated=iso(now) or ""
+        )
+        lines += ["", "#" + body.replace("\n## ", "\n### ").rstrip()]
+    return "\n".join(lines) + "\n"
 
 
 def _csv_with_places(text: str, records: Sequence[dict[str, Any]]) -> str:
@@ -265,7 +257,7 @@ def inspection_report(
             "category": r.category,
             "title": r.title,
             "state": r.state,
-            "deadline": payload.iso(r.deadline),
+            "deadline": iso(r.deadline),
             "overdue": r.deadline is not None and r.deadline < end,
         }
         for r, _ in real
@@ -282,10 +274,10 @@ def inspection_report(
         },
         "period": {
             "label": period.label,
-            "since": payload.iso(period.since),
-            "until": payload.iso(period.until),
+            "since": iso(period.since),
+            "until": iso(period.until),
         },
-        "generated": payload.iso(now),
+        "generated": iso(now),
         "terminals": {
             "total": len(terminals),
             "enrolled": sum(t.enrolled for t in terminals),
@@ -304,7 +296,7 @@ def inspection_report(
                 "hazard": f"{r.terminal}/{r.local_id}",
                 "severity": r.severity,
                 "title": r.title,
-                "deadline": payload.iso(r.deadline),
+                "deadline": iso(r.deadline),
                 "escalation_level": r.escalation_level,
             }
             for r in sorted(overdue, key=lambda r: r.deadline or 0)

@@ -302,13 +302,17 @@ def create_tables(version: int) -> Callable[[sa.Connection], None]:
     return step
 
 
+STEP_HOOKS: dict[int, list[Callable[[sa.Connection], None]]] = {}
+"""More work for a step, registered by a TABLE_MODULES module when it is imported (so this module
+never imports those back): e.g. sentinel/hub/web/queries.py's indexes for step 2."""
+
+
 def _web_step(conn: sa.Connection) -> None:
     """Step 2 (the web engineer's): sentinel/hub/auth/tables.py, and sentinel/hub/web/queries.py's
     indexes for the ledger's counts (created with hub_hazards on a fresh database)."""
     create_tables(2)(conn)
-    from sentinel.hub.web.queries import create_indexes
-
-    create_indexes(conn)
+    for hook in STEP_HOOKS.get(2, ()):
+        hook(conn)
 
 
 MIGRATIONS: tuple[Migration, ...] = (

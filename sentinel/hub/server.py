@@ -40,8 +40,10 @@ def configure_logging(fmt: str) -> None:
 
 def app_from_environment() -> Any:
     """The app of one worker process (`[hub] workers` > 1): config from $SENTINEL_HUB_CONFIG."""
-    from sentinel.hub.app import Hub, create_app
+    # start-up time: uvicorn workers import the app only in the process that serves
+    from sentinel.hub.app import create_app
     from sentinel.hub.config import CONFIG_ENV, load
+    from sentinel.hub.hub import Hub
 
     config = load(os.environ[CONFIG_ENV])
     configure_logging(config.hub.log_format)
@@ -73,8 +75,10 @@ def serve(config: HubConfig) -> int:
     """Run until SIGTERM/SIGINT; return the exit code."""
     import uvicorn
 
-    from sentinel.hub.app import Hub, create_app
+    # start-up time: uvicorn workers import the app only in the process that serves
+    from sentinel.hub.app import create_app
     from sentinel.hub.config import CONFIG_ENV
+    from sentinel.hub.hub import Hub
 
     configure_logging(config.hub.log_format)
     tls = _tls(config)

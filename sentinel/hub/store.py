@@ -8,6 +8,9 @@ overwrites a newer snapshot. Transitions are unique by idempotency key, history 
 Several hub processes share one PostgreSQL: every write is one transaction, rows are touched in
 a fixed order (no deadlocks between two batches), the snapshot update is conditional on `seq`,
 and the actions queue is claimed with FOR UPDATE SKIP LOCKED.
+
+Size: the fleet ledger's one store (ingest apply, the pages' queries, the actions queue) over
+one schema; to be split by job like sentinel/hazards (ingest, queries, queue): a follow-up.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ import structlog
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.model import clean_text
+from sentinel.hazards.lifecycle import TRANSITIONS, State
 from sentinel.hub import fastjson
-from sentinel.hub._house import SYSTEM_CLOCK, TRANSITIONS, Action, Clock, State, clean_text
 from sentinel.hub.db import Database
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.model import (
     ACTION_NAMES,
+    LIFECYCLE_STEPS,
     ActionRow,
     Actor,
     Board,
@@ -51,6 +57,7 @@ from sentinel.hub.schema import (
     actions,
     checks,
     drill_runs,
+    enrolments,
     hazards,
     history,
     nonces,
@@ -61,14 +68,7 @@ from sentinel.hub.schema import (
 
 log = structlog.get_logger("sentinel.hub")
 
-_LIFECYCLE = {
-    "ack": Action.ACK,
-    "start": Action.START,
-    "resolve": Action.RESOLVE,
-    "close": Action.CLOSE,
-    "cancel": Action.CANCEL,
-    "reopen": Action.REOPEN,
-}
+_LIFECYCLE = LIFECYCLE_STEPS
 _RETRIES = 5
 NO_FILTER = LedgerFilter()
 
@@ -569,19 +569,7 @@ class HubStore:
         return HazardDetail(
             row=self._row(r, pending.get(pk, 0)),
             record=record,
-            history=tuple(
-                HistoryRow(
-                    h.at,
-                    h.action,
-                    h.from_state,
-                    h.to_state,
-                    Actor(h.actor_id, h.actor_display, h.actor_source),
-                    h.note,
-                    h.seq,
-                    h.hash,
-                )
-                for h in trail
-            ),
+            history=tuple(_history(h) for h in trail),
             tickets=tuple(
                 TransitionRow(
                     t.key,
@@ -714,8 +702,6 @@ class HubStore:
         )
 
     def _enrolled(self, c: sa.Connection, name: str | None = None) -> set[str]:
-        from sentinel.hub.schema import enrolments
-
         now = self.clock.time()
         query = sa.select(enrolments.c.terminal).where(
             enrolments.c.revoked_at.is_(None),
@@ -950,18 +936,7 @@ class HubStore:
                 .where(history.c.hazard_pk.in_(list(pks)))
                 .order_by(history.c.hazard_pk, history.c.at, history.c.seq, history.c.id)
             ):
-                out[int(h.hazard_pk)].append(
-                    HistoryRow(
-                        h.at,
-                        h.action,
-                        h.from_state,
-                        h.to_state,
-                        Actor(h.actor_id, h.actor_display, h.actor_source),
-                        h.note,
-                        h.seq,
-                        h.hash,
-                    )
-                )
+                out[int(h.hazard_pk)].append(_history(h))
         return out
 
     def drills(self, unit_id: str | None, *, since: float, until: float) -> list[dict[str, Any]]:
@@ -1112,6 +1087,19 @@ def _history_row(hazard_pk: int, h: dict[str, Any]) -> dict[str, Any]:
         "note": str(h.get("note") or ""),
         "hash": str(h["hash"]) if h.get("hash") else None,
     }
+
+
+def _history(h: Any) -> HistoryRow:
+    return HistoryRow(
+        h.at,
+        h.action,
+        h.from_state,
+        h.to_state,
+        Actor(h.actor_id, h.actor_display, h.actor_source),
+        h.note,
+        h.seq,
+        h.hash,
+    )
 
 
 def _action(a: Any) -> ActionRow:

@@ -7,6 +7,9 @@
 - load_sample(): the sample hazards in every state, overdue, escalated, recurring, a drill, actions.
 - PostgresServer: Debian's PostgreSQL in a temporary directory on a free loopback port (run as
   the `postgres` account when we are root: the server refuses to run as root).
+
+Size: sample fleet data plus three test servers (a private PostgreSQL, a hub process, a load
+balancer) that the backend, the pages and the bench share.
 """
 
 from __future__ import annotations
@@ -27,10 +30,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sentinel.hub._house import Clock, payload
+from sentinel.core import timefmt
+from sentinel.core.clock import Clock
+from sentinel.hazards.records import HazardRecord
 from sentinel.hub.config import HubConfig, build
 from sentinel.hub.db import Database
 from sentinel.hub.inventory import Inventory
+from sentinel.tickets import payload
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 MASTER_KEY = b"k" * 32
@@ -56,9 +62,18 @@ SAMPLE_INVENTORY: dict[str, Any] = {
 }
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def iso(ts: float | None) -> str | None:
     """RFC 3339 UTC, as the agent writes it."""
-    return payload.iso(ts)
+    return timefmt.iso(ts)
 
 
 def hazard_record(
@@ -159,8 +174,8 @@ def ticket(
     """A `sentinel.ticket/1` document for one transition (the agent's own builder)."""
     terminal = record["terminal"]
     key = payload.idempotency_key(terminal, int(record["id"]), history_id)
-    return payload.build(
-        record=record,
+    doc = payload.build(
+        record=HazardRecord.from_json(record),
         transition=transition,
         key=key,
         terminal=terminal,
@@ -170,6 +185,10 @@ def ticket(
         at=at,
         note=note,
     )
+    # what an agent after issue 20 sends: additive fields (uid, actor objects) the typed record
+    # of this version does not carry yet
+    doc["hazard"] = {**record, "history": list(record.get("history", []))[-payload.HISTORY_IN_TICKET :]}
+    return doc
 
 
 def encode(doc: dict[str, Any]) -> bytes:
@@ -244,8 +263,9 @@ def make_hub(
     **sections: dict[str, Any],
 ) -> Any:
     """A migrated Hub with the sample inventory (or `inventory`) and the test master key."""
-    from sentinel.hub._house import SYSTEM_CLOCK
-    from sentinel.hub.app import Hub
+    # start-up time: test helpers load the hub only when a test builds one
+    from sentinel.core.clock import SYSTEM_CLOCK
+    from sentinel.hub.hub import Hub
 
     config = hub_config(tmp, url, **sections)
     inv = Inventory.from_data(inventory if inventory is not None else SAMPLE_INVENTORY)
@@ -264,6 +284,7 @@ def load_sample(hub: Any, *, now: float | None = None) -> dict[str, Any]:
     teller-11: #1 open minor data_security
     Every terminal is enrolled; one pending action, one applied, one refused; drills and checks.
     """
+    # start-up time: test helpers load the hub only when a test builds one
     from sentinel.hub.ingest import Signed, parse_ticket
 
     now = hub.clock.time() if now is None else now
@@ -552,8 +573,6 @@ class PostgresServer:
     """A private PostgreSQL 15 (Debian's package) in a temporary directory on 127.0.0.1."""
 
     def __init__(self, *, fsync: bool = False, port: int | None = None) -> None:
-        from sentinel.testing import free_port
-
         self.port = port or free_port()
         self.fsync = fsync
         self.dir = Path(tempfile.mkdtemp(prefix="sentinel-hub-pg-"))
@@ -800,8 +819,6 @@ class RoundRobinProxy:
 
     def __init__(self, upstreams: Sequence[int], port: int | None = None) -> None:
         import threading
-
-        from sentinel.testing import free_port
 
         self.upstreams = list(upstreams)
         self.port = port or free_port()

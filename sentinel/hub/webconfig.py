@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sentinel.hub._house import Duration, field
+from sentinel.core.settings import Duration, field
 from sentinel.hub.auth.sso import parse_proxies
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sentinel.model import Category, Severity
+from sentinel.core.model import Category, Severity
 from sentinel.rules.text import matches
 
 Outcome = Literal["pass", "fail", "skip", "error"]

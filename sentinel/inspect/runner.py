@@ -8,7 +8,6 @@ per check `raise_hazard`), which auto-resolve when a later inspection finds the 
 
 from __future__ import annotations
 
-import sqlite3
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,10 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sentinel.clock import SYSTEM_CLOCK
-from sentinel.config import Config, RuleConfig
+from sentinel.config.schema import Config
+from sentinel.core.clock import SYSTEM_CLOCK
+from sentinel.core.model import Category, Finding, Sample, Severity, freeze_fields
+from sentinel.hazards.records import HazardRecord
 from sentinel.inspect.checks import Check, CheckResult, Evaluator, validate_test
-from sentinel.model import Category, Finding, Sample, Severity, freeze_fields
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.text import all_match
 from sentinel.rules.threshold import ThresholdRule
 
@@ -230,37 +231,18 @@ def run_inspection(
     return report
 
 
-def collect_health(config: Config) -> Sequence[Sample]:
-    """One reading of every polled collector that a threshold rule reads."""
-    from sentinel.collectors.base import PolledCollector
-    from sentinel.collectors.registry import build_collectors
-
-    wanted = {r.metric for r in config.enabled_rules if r.metric}
-    samples: list[Sample] = []
-    for _name, built in build_collectors(config, clock=SYSTEM_CLOCK):
-        if not isinstance(built, PolledCollector) or not wanted & {m.name for m in built.metrics}:
-            continue
-        samples += [i for i in built.collect() if isinstance(i, Sample)]
-    return samples
-
-
-def hazards_summary(config: Config) -> dict[str, Any]:
-    """Open and overdue hazards from the store, if there is one."""
-    from sentinel.hazards.store import HazardError
-    from sentinel.wiring import STORE_FILE, open_store
-
-    if not (config.agent.state_dir / STORE_FILE).exists():
-        return {}
-    try:
-        store = open_store(config)
-    except (sqlite3.Error, OSError, HazardError):
-        return {"error": "hazard store unreadable"}
-    try:
-        records = store.records(states=["open", "acknowledged", "rectifying"])
-    finally:
-        store.close()
+def summarise_hazards(records: Sequence[HazardRecord]) -> dict[str, Any]:
+    """The report's hazards part: the active hazards and how many are overdue."""
     items = [
-        {k: r[k] for k in ("id", "severity", "title", "owner", "deadline", "overdue", "state")}
+        {
+            "id": r.id,
+            "severity": r.severity.value,
+            "title": r.title,
+            "owner": r.owner,
+            "deadline": r.deadline,
+            "overdue": r.overdue,
+            "state": r.state.value,
+        }
         for r in records
     ]
     return {"open": len(items), "overdue": sum(1 for i in items if i["overdue"]), "items": items}

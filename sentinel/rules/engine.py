@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sentinel.clock import Clock
-from sentinel.config import RuleConfig
-from sentinel.model import Event, Finding, Sample
+from sentinel.core.clock import Clock
+from sentinel.core.model import Event, Finding, Sample
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.events import EventRule
 from sentinel.rules.threshold import ThresholdRule
 

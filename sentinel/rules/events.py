@@ -13,8 +13,8 @@ import fnmatch
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from sentinel.config import RuleConfig
-from sentinel.model import Event, Finding, Scalar, freeze_fields
+from sentinel.core.model import Event, Finding, Scalar, freeze_fields
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.text import all_match, render
 
 MAX_GROUPS = 10_000

@@ -28,9 +28,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sentinel.clock import Clock
-from sentinel.config import RuleConfig
-from sentinel.model import Finding, Labels, Sample, Scalar, Severity, freeze_fields
+from sentinel.core.clock import Clock
+from sentinel.core.model import Finding, Labels, Sample, Scalar, Severity, freeze_fields
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.text import all_match, render
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

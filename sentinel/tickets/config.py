@@ -5,23 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from sentinel.model import Category, Severity
-from sentinel.settings import Duration, KeyPath, field, frozen_map, positive
+from sentinel.core.model import Category, Severity
+from sentinel.core.settings import Duration, KeyPath, field, frozen_map, positive
+from sentinel.hazards.records import HazardRecord
+from sentinel.hazards.trail import TICKETED
 
-TRANSITIONS = (
-    "raised",
-    "reopened",
-    "severity_changed",
-    "escalated",
-    "acknowledged",
-    "rectifying",
-    "resolved",
-    "closed",
-    "cancelled",
-    "assigned",
-)
+TRANSITIONS = tuple(dict.fromkeys(TICKETED.values()))
+"""Every transition a ticket can carry, in lifecycle order (from the store's TICKETED table)."""
 
 
 def _transitions(value: tuple[str, ...]) -> str | None:
@@ -98,14 +90,14 @@ class SinkConfig:
         """Every URL to send to."""
         return tuple(u for u in (self.url, *self.urls) if u)
 
-    def wants(self, record: Mapping[str, Any], transition: str) -> bool:
+    def wants(self, record: HazardRecord, transition: str) -> bool:
         """Whether this sink receives `transition` of the hazard `record`."""
         if not self.enabled:
             return False
-        if self.categories and record["category"] not in self.categories:
+        if self.categories and record.category not in self.categories:
             return False
-        if self.severities and record["severity"] not in self.severities:
+        if self.severities and record.severity not in self.severities:
             return False
         if self.transitions and transition not in self.transitions:
             return False
-        return self.include_drills or not record.get("drill")
+        return self.include_drills or not record.drill

@@ -21,18 +21,30 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from sentinel.clock import SYSTEM_CLOCK, Clock
-from sentinel.tickets.alertmanager import AlertmanagerSink
-from sentinel.tickets.base import Outcome, Sink
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.model import MetricSpec, Sample
 from sentinel.tickets.config import SinkConfig
-from sentinel.tickets.file import FileSink
 from sentinel.tickets.outbox import Outbox, OutboxRow
-from sentinel.tickets.webhook import WebhookSink
+from sentinel.tickets.sinks.alertmanager import AlertmanagerSink
+from sentinel.tickets.sinks.base import Outcome, Sink
+from sentinel.tickets.sinks.file import FileSink
+from sentinel.tickets.sinks.webhook import WebhookSink
 
 log = structlog.get_logger("sentinel.tickets")
 
+METRICS = (
+    MetricSpec("sentinel_tickets_pending", "gauge", "Tickets waiting for delivery.", ("sink",)),
+    MetricSpec(
+        "sentinel_ticket_oldest_pending_seconds",
+        "gauge",
+        "Age of the oldest undelivered ticket (0 when none).",
+        ("sink",),
+    ),
+    MetricSpec("sentinel_tickets_dead", "gauge", "Dead-lettered tickets kept for retry.", ("sink",)),
+    MetricSpec("sentinel_ticket_deliveries", "counter", "Delivery attempts by outcome.", ("sink", "outcome")),
+)
+"""What the dispatcher exports (served by sentinel.exposition)."""
 POLL_INTERVAL = 1.0
 BASE_BACKOFF = 1.0
 # a receiver's Retry-After is honoured up to this: one asking for a year (a bug, or a hostile
@@ -235,30 +247,21 @@ class Dispatcher:
 
     # -- metrics ------------------------------------------------------------------------------
 
-    def families(self) -> Iterator[Metric]:
-        """sentinel_tickets_pending, _ticket_oldest_pending_seconds, _tickets_dead,
-        _ticket_deliveries_total."""
+    def samples(self) -> Iterator[Sample]:
+        """The METRICS series: pending, oldest pending age, dead-lettered and deliveries per sink."""
         stats = self.outbox.stats()
         now = self.clock.time()
-        pending = GaugeMetricFamily(
-            "sentinel_tickets_pending", "Tickets waiting for delivery.", labels=["sink"]
-        )
-        oldest = GaugeMetricFamily(
-            "sentinel_ticket_oldest_pending_seconds",
-            "Age of the oldest undelivered ticket (0 when none).",
-            labels=["sink"],
-        )
-        dead = GaugeMetricFamily(
-            "sentinel_tickets_dead", "Dead-lettered tickets kept for retry.", labels=["sink"]
-        )
-        deliveries = CounterMetricFamily(
-            "sentinel_ticket_deliveries", "Delivery attempts by outcome.", labels=["sink", "outcome"]
-        )
-        for name in [*self.sinks, *self.broken]:
-            s = stats.get(name, {"pending": 0.0, "oldest": 0.0, "dead": 0.0})
-            pending.add_metric([name], s["pending"])
-            oldest.add_metric([name], max(0.0, now - s["oldest"]) if s["pending"] else 0.0)
-            dead.add_metric([name], s["dead"])
+        names = [*self.sinks, *self.broken]
+        rows = [(name, stats.get(name, {"pending": 0.0, "oldest": 0.0, "dead": 0.0})) for name in names]
+        for name, s in rows:
+            yield Sample.of("sentinel_tickets_pending", s["pending"], sink=name)
+        for name, s in rows:
+            age = max(0.0, now - s["oldest"]) if s["pending"] else 0.0
+            yield Sample.of("sentinel_ticket_oldest_pending_seconds", age, sink=name)
+        for name, s in rows:
+            yield Sample.of("sentinel_tickets_dead", s["dead"], sink=name)
+        for name in names:
             for kind in ("delivered", "retry", "dead"):
-                deliveries.add_metric([name, kind], self.outcomes[(name, kind)])
-        yield from (pending, oldest, dead, deliveries)
+                yield Sample.of(
+                    "sentinel_ticket_deliveries", self.outcomes[(name, kind)], sink=name, outcome=kind
+                )

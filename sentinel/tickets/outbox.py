@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentinel.hazards.store import open_database
+from sentinel.core.db import open_database
+from sentinel.hazards.lifecycle import ACTIVE_STATES, states_sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +129,8 @@ class Outbox:
     def firing(self, sink: str) -> list[str]:
         """The latest payload of each active hazard ticketed to `sink` (for Alertmanager re-sends)."""
         rows = self._rows(
-            "SELECT o.payload FROM outbox o JOIN hazards h ON h.id = o.hazard_id "
-            "WHERE o.sink = ? AND h.state IN ('open', 'acknowledged', 'rectifying') "
+            "SELECT o.payload FROM outbox o JOIN hazards h ON h.id = o.hazard_id "  # noqa: S608
+            f"WHERE o.sink = ? AND h.state IN {states_sql(ACTIVE_STATES)} "
             "AND o.id = (SELECT MAX(id) FROM outbox x WHERE x.sink = o.sink AND x.hazard_id = o.hazard_id)",
             (sink,),
         )

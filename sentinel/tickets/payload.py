@@ -13,18 +13,13 @@ No secrets and no file contents: evidence carries attributes and hashes, never d
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
+
+from sentinel.core.timefmt import iso
+from sentinel.hazards.records import HazardRecord
 
 SCHEMA = "sentinel.ticket/1"
 HISTORY_IN_TICKET = 20
-
-
-def iso(ts: float | None) -> str | None:
-    """An RFC 3339 UTC timestamp, or None."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def idempotency_key(terminal: str, hazard_id: int, history_id: int) -> str:
@@ -34,7 +29,7 @@ def idempotency_key(terminal: str, hazard_id: int, history_id: int) -> str:
 
 def build(
     *,
-    record: dict[str, Any],
+    record: HazardRecord,
     transition: str,
     key: str,
     terminal: str,
@@ -45,8 +40,8 @@ def build(
     note: str,
 ) -> dict[str, Any]:
     """The payload for one transition of one hazard."""
-    hazard = dict(record)
-    hazard["history"] = list(record.get("history", []))[-HISTORY_IN_TICKET:]
+    hazard = record.to_json()
+    hazard["history"] = hazard["history"][-HISTORY_IN_TICKET:]
     return {
         "schema": SCHEMA,
         "idempotency_key": key,
@@ -54,7 +49,7 @@ def build(
         "terminal": terminal,
         "branch": branch,
         "agent_version": agent_version,
-        "drill": bool(record.get("drill")),
+        "drill": record.drill,
         "sent_for": {"actor": actor, "at": iso(at), "note": note},
         "hazard": hazard,
     }

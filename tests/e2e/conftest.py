@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from sentinel.testing import AgentProcess, free_port, wait_for_log, wait_until
+from sentinel.testing import wait_until
 from tests.conftest import require_tool
+from tests.support.agent import AgentProcess, wait_for_log
+from tests.support.net import free_port
 
 __all__ = ["AgentProcess", "Alertmanager", "wait_for_log"]
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.collectors.drill_probe import clear_probe, set_probe
-from sentinel.testing import AgentProcess, wait_until
+from sentinel.sources.host.drill_probe import clear_probe, set_probe
+from sentinel.testing import wait_until
 from tests.e2e.conftest import Alertmanager
+from tests.support.agent import AgentProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.collectors.drill_probe import clear_probe, set_probe
-from sentinel.testing import AgentProcess, free_port, wait_until
+from sentinel.sources.host.drill_probe import clear_probe, set_probe
+from sentinel.testing import wait_until
 from tests.conftest import require_tool
 from tests.e2e.conftest import Alertmanager
 from tests.e2e.test_alertmanager import PROBE_RULE
+from tests.support.agent import AgentProcess
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

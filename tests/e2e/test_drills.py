@@ -72,7 +72,7 @@ def test_drill_fails_naming_the_stage_when_the_rule_is_missing(start_agent: Any)
 
 def test_drill_needs_a_running_agent(tmp: Any) -> None:
     """No agent on the state_dir: one line, exit 1."""
-    from sentinel.testing import write_config
+    from tests.support.agent import write_config
 
     config = write_config(tmp)
     result = subprocess.run(
@@ -126,7 +126,7 @@ def hook(receiver_url: str) -> str:
 
 def test_every_scenario_passes_with_a_real_webhook_receiver(start_agent: Any, tmp: Any) -> None:
     """All scenarios, all stages, including the ticket reaching the receiver (marked drill)."""
-    from sentinel.testing import WebhookReceiver, free_port
+    from tests.support.net import WebhookReceiver, free_port
 
     (tmp / "hook.secret").write_bytes(b"drill-secret")
     receiver = WebhookReceiver(b"drill-secret", port=free_port()).start()
@@ -148,7 +148,7 @@ def test_every_scenario_passes_with_a_real_webhook_receiver(start_agent: Any, tm
 
 def test_drill_fails_naming_the_ticket_stage_when_the_receiver_is_down(start_agent: Any, tmp: Any) -> None:
     """Receiver down: detected/recorded/metrics pass, ticket:tickets fails, exit 1."""
-    from sentinel.testing import free_port
+    from tests.support.net import free_port
 
     (tmp / "hook.secret").write_bytes(b"drill-secret")
     down = f"http://127.0.0.1:{free_port()}/hook"
@@ -193,10 +193,10 @@ def test_file_change_drill_twice_leaves_no_open_hazard(start_agent: Any, tmp: An
 def test_a_drill_run_by_root_leaves_the_probe_to_the_agent(tmp: Path) -> None:
     """`sentinel drill` as root must not take the probe from the agent's user (who owns the drill
     directory), or the agent's scheduled drills could no longer rewrite it."""
-    from sentinel.clock import SYSTEM_CLOCK
-    from sentinel.config import load
+    from sentinel.config.loader import load
+    from sentinel.core.clock import SYSTEM_CLOCK
     from sentinel.drills.scenarios import FileChangeScenario
-    from sentinel.testing import write_config
+    from tests.support.agent import write_config
 
     drill_dir = tmp / "drill"
     drill_dir.mkdir()

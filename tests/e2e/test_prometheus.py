@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
-from sentinel.testing import AgentProcess, free_port, wait_until
+from sentinel.testing import wait_until
 from tests.conftest import require_tool
 from tests.e2e.test_agent_process import BURNING_RULE
 from tests.e2e.test_drills import DRILL_RULES
+from tests.support.agent import AgentProcess
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

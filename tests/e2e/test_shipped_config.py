@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.agentrun import shipped_config
-from sentinel.testing import AgentProcess, wait_until
+from sentinel.testing import wait_until
+from tests.support.agent import AgentProcess
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.testing import AgentProcess, free_port, wait_until, write_config
+from sentinel.testing import wait_until
+from tests.support.agent import AgentProcess, write_config
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -58,6 +60,8 @@ def kill_rounds(tmp: Path, rounds: int, seed: int) -> None:
     committed: list[tuple[int, str]] = []
     for round_no in range(rounds):
         agent = AgentProcess(tmp, config, 0)
+        if round_no == 0:  # the first window counts from READY: on a loaded machine the start alone
+            agent.wait_ready()  # can outlast it, and then no round would have anything to race
         deadline = time.monotonic() + rng.uniform(0.3, 2.5)
         k = 0
         while time.monotonic() < deadline:  # CLI transitions race the agent's own writes

@@ -15,13 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
-from sentinel.config import ConfigError, HazardsConfig, load
+from sentinel.config.loader import ConfigError, load
+from sentinel.core.model import Category, Finding, Severity, clean_text, freeze_fields
+from sentinel.core.status import AgentStatus
+from sentinel.exposition.catalog import agent_collectors
 from sentinel.hazards import export
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
-from sentinel.metrics import SentinelCollector
-from sentinel.model import Category, Finding, Severity, clean_text, freeze_fields
 from sentinel.rules.text import render
-from sentinel.status import AgentStatus
 from sentinel.testing import FakeClock
 from sentinel.tickets import payload
 
@@ -128,7 +129,7 @@ def test_hostile_strings_survive_the_store_and_the_exports(hostile_store: Hazard
     """Records keep the exact strings; CSV defuses formulas; markdown rows stay one line each."""
     try:
         records = hostile_store.records(full=True)
-        assert {r["subject"] for r in records} == {clean_text(h) for h in HOSTILE}
+        assert {r.subject for r in records} == {clean_text(h) for h in HOSTILE}
         assert clean_text("\udcff\udcfe invalid utf-8") == "\\xff\\xfe invalid utf-8"
         rows = list(csv.DictReader(io.StringIO(export.to_csv(records))))
         assert len(rows) == len(HOSTILE)
@@ -148,16 +149,15 @@ def test_hostile_strings_never_break_the_exposition(hostile_store: HazardStore, 
     """Paths and titles are not labels; the scrape stays valid for promtool."""
     try:
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(
-            SentinelCollector(
-                status=AgentStatus(),
-                store=hostile_store,
-                specs=dict,
-                terminal="t\n",
-                branch='b"',
-                open_info_limit=100,
-            )
-        )
+        for collector in agent_collectors(
+            status=AgentStatus(),
+            store=hostile_store,
+            specs=dict,
+            terminal="t\n",
+            branch='b"',
+            open_info_limit=100,
+        ):
+            registry.register(collector)
         text = generate_latest(registry).decode()
         for value in HOSTILE:
             assert value not in text
@@ -189,8 +189,8 @@ def test_logging_an_undecodable_file_name_does_not_raise(capsys: pytest.CaptureF
     """A lone surrogate in a log field is escaped, in console and in JSON output."""
     import structlog
 
-    from sentinel import logging as sentinel_logging
-    from sentinel.logging import CurrentStream
+    from sentinel.core import logging as sentinel_logging
+    from sentinel.core.logging import CurrentStream
 
     for fmt in ("console", "json"):
         sentinel_logging.configure("info", fmt, stream=CurrentStream("stdout"))  # type: ignore[arg-type]

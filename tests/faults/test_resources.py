@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 
-from sentinel.collectors.drill_probe import clear_probe, set_probe
-from sentinel.config import HazardsConfig
+from sentinel.core.model import Severity
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
-from sentinel.model import Severity
+from sentinel.sources.host.drill_probe import clear_probe, set_probe
 from sentinel.testing import FakeClock, wait_until
 from tests.e2e.conftest import AgentProcess
 from tests.e2e.test_drills import DRILL_RULES
 from tests.faults.conftest import remount_readonly
 from tests.hazards.conftest import finding
+from tests.support.records import as_json
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +70,7 @@ def test_full_state_filesystem_keeps_monitoring_and_catches_up(
 
 def test_read_only_state_dir_refuses_to_start_clearly(small_fs: Callable[[str], Path]) -> None:
     """A read-only state_dir: one line naming the problem, exit 1, no traceback."""
-    from sentinel.testing import write_config
+    from tests.support.agent import write_config
 
     where = small_fs("1m")
     config = write_config(where, health=False)
@@ -96,13 +97,13 @@ def test_wall_clock_jumps_do_not_unescalate_or_crash(tmp: Path, clock: FakeClock
         store.apply(finding(clock, severity=Severity.CRITICAL))
         clock.advance(5 * 3600)
         store.check_deadlines()
-        assert store.get(1)["escalation_level"] == 1  # type: ignore[index]
+        assert as_json(store.get(1))["escalation_level"] == 1  # type: ignore[index]
         clock.jump_wall(-86400)
         assert store.check_deadlines() == []
-        assert store.get(1)["escalation_level"] == 1  # type: ignore[index]
-        assert not store.get(1)["overdue"]  # type: ignore[index]
+        assert as_json(store.get(1))["escalation_level"] == 1  # type: ignore[index]
+        assert not as_json(store.get(1))["overdue"]  # type: ignore[index]
         clock.jump_wall(365 * 86400)
         store.check_deadlines()
-        assert store.get(1)["escalation_level"] == 3  # type: ignore[index]
+        assert as_json(store.get(1))["escalation_level"] == 3  # type: ignore[index]
     finally:
         store.close()

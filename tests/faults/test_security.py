@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
-from sentinel.collectors.drill_probe import set_probe
-from sentinel.config import load
-from sentinel.testing import AgentProcess, FakeClock, WebhookReceiver, free_port, wait_until, write_config
-from sentinel.wiring import open_store
+from sentinel.agent.wiring import open_store
+from sentinel.config.loader import load
+from sentinel.sources.host.drill_probe import set_probe
+from sentinel.testing import FakeClock, wait_until
 from tests.e2e.test_drills import DRILL_RULES
 from tests.hazards.conftest import finding
+from tests.support.agent import AgentProcess, write_config
+from tests.support.net import WebhookReceiver, free_port
 
 pytestmark = pytest.mark.e2e
 SECRET = b"whsec_c2VudGluZWwtc2VjcmV0LWRvLW5vdC1sZWFr"  # base64 of sentinel-secret-do-not-leak

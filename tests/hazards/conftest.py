@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
-from sentinel.clock import Clock
-from sentinel.config import HazardsConfig
+from sentinel import __version__
+from sentinel.core.clock import Clock
+from sentinel.core.model import Category, Finding, Severity, freeze_fields
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
-from sentinel.model import Category, Finding, Severity, freeze_fields
 from sentinel.testing import FakeClock
+from sentinel.tickets.ticketing import SinkSelector, Ticketing
 
 
 @pytest.fixture
@@ -20,14 +22,17 @@ def make_store(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., Hazar
     """Build stores on one file; all are closed at the end."""
     stores: list[HazardStore] = []
 
-    def make(config: HazardsConfig | None = None, **kwargs: Any) -> HazardStore:
+    def make(config: HazardsConfig | None = None, *, sinks_for: SinkSelector | None = None) -> HazardStore:
+        ticketer = None
+        if sinks_for is not None:
+            ticketer = Ticketing(terminal="t1", branch="0101", agent_version=__version__, sinks_for=sinks_for)
         store = HazardStore(
             tmp_path / "hazards.db",
             config=config or HazardsConfig(),
             terminal="t1",
             branch="0101",
             clock=clock,
-            **kwargs,
+            ticketer=ticketer,
         )
         stores.append(store)
         return store

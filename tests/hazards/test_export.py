@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from sentinel import cli
+from sentinel.cli import main as cli
+from sentinel.core.model import Category, Severity
 from sentinel.hazards import export
 from sentinel.hazards.lifecycle import Action
 from sentinel.hazards.store import HazardStore
-from sentinel.model import Category, Severity
-from sentinel.testing import FakeClock, write_config
+from sentinel.testing import FakeClock
 from tests.hazards.conftest import finding
+from tests.support.agent import write_config
 
 DOCS_EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "ledger.md"
 
@@ -113,8 +114,8 @@ def config_path(tmp: Path) -> Path:
 
 def test_cli_round_trip(config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """list/show/ack/check/export on a store written by the agent's code; errors exit 1 or 2."""
-    from sentinel.config import load
-    from sentinel.wiring import open_store
+    from sentinel.agent.wiring import open_store
+    from sentinel.config.loader import load
 
     store = open_store(load(config_path), clock=FakeClock())
     store.apply(finding(FakeClock(), subject="/data"))

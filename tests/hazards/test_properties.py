@@ -11,11 +11,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sentinel.config import HazardsConfig
+from sentinel.core.model import Category, Finding, Severity
+from sentinel.hazards.changes import HazardError
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.lifecycle import Action, State, is_legal
-from sentinel.hazards.store import HazardError, HazardStore
-from sentinel.model import Category, Finding, Severity
+from sentinel.hazards.store import HazardStore
 from sentinel.testing import FakeClock
+from tests.support.records import as_json
 
 SUBJECTS = ["/", "/var", "eth0"]
 PEOPLE = ["alice", "bob", "carol"]
@@ -128,7 +130,7 @@ def test_random_histories_keep_every_invariant(sequence: list[tuple[Any, ...]]) 
         try:
             for step in sequence:
                 run_step(store, clock, step, firing)
-            records = store.records(full=True)
+            records = as_json(store.records(full=True))
             for record in records:
                 assert replay(record["history"]) == record["state"]
                 if record["state"] == "closed":

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.config import HazardsConfig
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.schema import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew, _statements, migrate
 from sentinel.hazards.store import HazardStore
 from sentinel.testing import FakeClock
 from tests.hazards.conftest import finding
+from tests.support.records import as_json
 
 
 def test_an_old_store_is_migrated_forward_keeping_its_records(tmp: Path) -> None:
@@ -30,9 +31,9 @@ def test_an_old_store_is_migrated_forward_keeping_its_records(tmp: Path) -> None
     clock = FakeClock()
     store = HazardStore(path, config=HazardsConfig(), terminal="t", branch="b", clock=clock)
     try:
-        assert store._read("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+        assert store._db.read("PRAGMA user_version")[0][0] == SCHEMA_VERSION
         store.apply(finding(clock))
-        assert [r["title"] for r in store.records()] == ["disk on /", "from v1"]
+        assert [r["title"] for r in as_json(store.records())] == ["disk on /", "from v1"]
     finally:
         store.close()
 

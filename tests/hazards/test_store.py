@@ -6,17 +6,20 @@ import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from sentinel.config import HazardsConfig, RouteConfig
+from sentinel.core.model import Category, Severity
+from sentinel.core.settings import Duration
+from sentinel.hazards.changes import HazardError
+from sentinel.hazards.config import HazardsConfig, RouteConfig
+from sentinel.hazards.findings import LONG_TERM_ITEM
 from sentinel.hazards.lifecycle import Action
-from sentinel.hazards.store import LONG_TERM_ITEM, HazardError, HazardStore
-from sentinel.model import Category, Severity
-from sentinel.settings import Duration
+from sentinel.hazards.records import HazardRecord
+from sentinel.hazards.store import HazardStore
 from sentinel.testing import FakeClock
 from tests.hazards.conftest import finding
+from tests.support.records import as_json
 
 HOUR = 3600.0
 
@@ -28,7 +31,7 @@ def test_one_root_cause_is_one_record(store: HazardStore, clock: FakeClock) -> N
     for i in range(30):
         clock.advance(60)
         store.apply(finding(clock, used=0.91 + i / 1000))
-    (record,) = store.records(full=True)
+    (record,) = as_json(store.records(full=True))
     assert record["occurrences"] == 31
     assert len(record["evidence"]) == HazardsConfig().evidence_keep
     assert record["evidence"][-1]["used"] == pytest.approx(0.91 + 29 / 1000)
@@ -38,7 +41,7 @@ def test_one_root_cause_is_one_record(store: HazardStore, clock: FakeClock) -> N
 def test_record_has_every_contract_key(store: HazardStore, clock: FakeClock) -> None:
     """The JSON record carries the keys DESIGN §3 promises."""
     store.apply(finding(clock))
-    record = store.get(1)
+    record = as_json(store.get(1))
     assert record is not None
     for key in (
         "id",
@@ -77,7 +80,7 @@ def test_cleared_condition_auto_resolves_only_when_the_rule_allows(
     clock.advance(60)
     store.apply(finding(clock, rule="disk", state="cleared"))
     store.apply(finding(clock, rule="tamper", subject="/etc/passwd", state="cleared", auto_resolve=False))
-    states = {r["rule"]: r for r in store.records()}
+    states = {r["rule"]: r for r in as_json(store.records())}
     assert states["disk"]["state"] == "resolved" and states["disk"]["resolved_by"] == "sentinel"
     assert states["tamper"]["state"] == "open" and not states["tamper"]["condition_active"]
 
@@ -89,7 +92,7 @@ def test_recurrence_before_close_reopens_the_same_record(store: HazardStore, clo
     clock.advance(HOUR)
     change = store.apply(finding(clock))
     assert change is not None and change.action is Action.RECUR
-    (record,) = store.records()
+    (record,) = as_json(store.records())
     assert record["state"] == "open" and record["recurrence_count"] == 1
 
 
@@ -100,7 +103,7 @@ def test_recurrence_after_close_opens_a_linked_record(store: HazardStore, clock:
     store.act(1, Action.CLOSE, by="bob")
     clock.advance(HOUR)
     store.apply(finding(clock))
-    new = store.get(2)
+    new = as_json(store.get(2))
     assert new is not None and new["related"] == [1] and new["recurrence_count"] == 1
 
 
@@ -110,12 +113,12 @@ def test_third_episode_in_30_days_requires_a_long_term_mechanism(
     """Three episodes of one fingerprint flag it recurring, with a long-term item to tick."""
     for episode in range(3):
         store.apply(finding(clock, rectification=()))
-        hazard_id = store.records()[0]["id"]
+        hazard_id = as_json(store.records())[0]["id"]
         if episode < 2:
             store.act(hazard_id, Action.RESOLVE, by="alice")
             store.act(hazard_id, Action.CLOSE, by="bob")
         clock.advance(86400)
-    record = store.records()[0]
+    record = as_json(store.records())[0]
     assert [i["kind"] for i in record["rectification"]] == ["long_term"]
     assert record["rectification"][0]["text"] == LONG_TERM_ITEM
     store.act(record["id"], Action.RESOLVE, by="alice")
@@ -132,7 +135,7 @@ def test_four_eyes_rule(store: HazardStore, clock: FakeClock) -> None:
     with pytest.raises(HazardError, match="four-eyes"):
         store.act(1, Action.CLOSE, by="alice")
     store.act(1, Action.CLOSE, by="bob")
-    record = store.get(1)
+    record = as_json(store.get(1))
     assert record is not None and record["closed_by"] == "bob" and record["state"] == "closed"
 
 
@@ -164,7 +167,7 @@ def test_cancel_needs_a_reason_and_by_is_required(store: HazardStore, clock: Fak
     with pytest.raises(HazardError, match="--by"):
         store.act(1, Action.ACK, by=" ")
     store.act(1, Action.CANCEL, by="alice", note="test machine, expected")
-    assert store.get(1)["state"] == "cancelled"  # type: ignore[index]
+    assert as_json(store.get(1))["state"] == "cancelled"  # type: ignore[index]
 
 
 def test_audit_trail_records_who_when_and_what(store: HazardStore, clock: FakeClock) -> None:
@@ -174,7 +177,7 @@ def test_audit_trail_records_who_when_and_what(store: HazardStore, clock: FakeCl
     store.act(1, Action.ASSIGN, by="alice", owner="storage-team", note="theirs")
     store.act(1, Action.NOTE, by="bob", note="called vendor")
     store.tick(1, 2, by="bob")
-    history = store.get(1)["history"]  # type: ignore[index]
+    history = as_json(store.get(1))["history"]  # type: ignore[index]
     assert [(h["actor"], h["action"], h["from"], h["to"]) for h in history] == [
         ("sentinel", "raise", None, "open"),
         ("alice", "ack", "open", "acknowledged"),
@@ -183,7 +186,7 @@ def test_audit_trail_records_who_when_and_what(store: HazardStore, clock: FakeCl
         ("bob", "check", None, None),
     ]
     assert "branch-it -> storage-team: theirs" in history[2]["note"]
-    assert store.get(1)["owner"] == "storage-team"  # type: ignore[index]
+    assert as_json(store.get(1))["owner"] == "storage-team"  # type: ignore[index]
 
 
 def test_routes_and_sla_set_owner_and_deadline(
@@ -200,11 +203,11 @@ def test_routes_and_sla_set_owner_and_deadline(
     store.apply(finding(clock, rule="brute", category=Category.CYBER_ATTACK, severity=Severity.CRITICAL))
     store.apply(finding(clock, rule="disk", severity=Severity.CRITICAL))
     store.apply(finding(clock, rule="note", severity=Severity.INFO))
-    by_rule = {r["rule"]: r for r in store.records()}
+    by_rule = {r["rule"]: r for r in as_json(store.records())}
     assert by_rule["brute"]["owner"] == "soc"
     assert by_rule["disk"]["owner"] == "hw-team"
     assert by_rule["note"]["deadline"] is None
-    row = store._read("SELECT deadline, first_seen FROM hazards WHERE rule = 'disk'")[0]
+    row = store._db.read("SELECT deadline, first_seen FROM hazards WHERE rule = 'disk'")[0]
     assert row["deadline"] - row["first_seen"] == 4 * HOUR
 
 
@@ -217,14 +220,14 @@ def test_escalation_climbs_every_level_of_the_chain(
     store.apply(finding(clock, severity=Severity.CRITICAL))  # 4 h deadline
     clock.advance(4 * HOUR - 1)
     assert store.check_deadlines() == []
-    assert not store.get(1)["overdue"]  # type: ignore[index]
+    assert not as_json(store.get(1))["overdue"]  # type: ignore[index]
     levels = []
     for _ in range(5):
         clock.advance(4 * HOUR)
         store.check_deadlines()
-        levels.append(store.get(1)["escalation_level"])  # type: ignore[index]
+        levels.append(as_json(store.get(1))["escalation_level"])  # type: ignore[index]
     assert levels == [1, 2, 3, 3, 3]
-    record = store.get(1)
+    record = as_json(store.get(1))
     assert record is not None and record["overdue"] and record["escalated_to"] == "head_office"
     notes = [h["note"] for h in record["history"] if h["action"] == "escalate"]
     assert len(notes) == 3 and "level 3 (head_office)" in notes[-1]
@@ -238,7 +241,7 @@ def test_no_escalation_once_resolved(make_store: Callable[..., HazardStore], clo
     store.act(1, Action.RESOLVE, by="alice")
     clock.advance(10 * HOUR)
     assert store.check_deadlines() == []
-    assert not store.get(1)["overdue"]  # type: ignore[index]
+    assert not as_json(store.get(1))["overdue"]  # type: ignore[index]
 
 
 def test_severity_escalation_tightens_the_deadline(store: HazardStore, clock: FakeClock) -> None:
@@ -246,7 +249,7 @@ def test_severity_escalation_tightens_the_deadline(store: HazardStore, clock: Fa
     store.apply(finding(clock, severity=Severity.MAJOR))
     clock.advance(HOUR)
     store.apply(finding(clock, severity=Severity.CRITICAL))
-    row = store._read("SELECT deadline, first_seen, severity FROM hazards")[0]
+    row = store._db.read("SELECT deadline, first_seen, severity FROM hazards")[0]
     assert row["severity"] == "critical"
     assert row["deadline"] - row["first_seen"] == pytest.approx(5 * HOUR)
 
@@ -257,15 +260,15 @@ def test_outbox_rows_are_written_with_the_transition(
     """Each ticketed transition has one outbox row per selected sink, with a stable key."""
     calls: list[tuple[str, str]] = []
 
-    def sinks_for(record: dict[str, Any], transition: str) -> list[str]:
-        calls.append((record["state"], transition))
+    def sinks_for(record: HazardRecord, transition: str) -> list[str]:
+        calls.append((record.state.value, transition))
         return ["hook", "am"]
 
     store = make_store(sinks_for=sinks_for)
     store.apply(finding(clock))
     store.act(1, Action.ACK, by="alice")
     store.act(1, Action.NOTE, by="alice", note="no ticket for a note")
-    rows = store._read("SELECT sink, transition, idempotency_key FROM outbox ORDER BY id")
+    rows = store._db.read("SELECT sink, transition, idempotency_key FROM outbox ORDER BY id")
     assert [(r["sink"], r["transition"]) for r in rows] == [
         ("hook", "raised"),
         ("am", "raised"),
@@ -281,14 +284,14 @@ def test_a_failed_transaction_leaves_no_half_state(
 ) -> None:
     """If writing the outbox row fails, the state change is rolled back too."""
 
-    def broken(_record: dict[str, Any], _transition: str) -> list[str]:
+    def broken(_record: HazardRecord, _transition: str) -> list[str]:
         raise sqlite3.OperationalError("disk I/O error")
 
     store = make_store(sinks_for=broken)
     with pytest.raises(sqlite3.OperationalError):
         store.apply(finding(clock))
-    assert store.records() == []
-    assert store._read("SELECT COUNT(*) FROM history")[0][0] == 0
+    assert as_json(store.records()) == []
+    assert store._db.read("SELECT COUNT(*) FROM history")[0][0] == 0
 
 
 def test_prune_removes_only_old_closed_records(
@@ -302,7 +305,7 @@ def test_prune_removes_only_old_closed_records(
     store.act(1, Action.CLOSE, by="bob")
     clock.advance(2 * 86400)
     assert store.prune(archive_dir=tmp_path / "archive") == 1
-    assert [r["subject"] for r in store.records()] == ["b"]
+    assert [r["subject"] for r in as_json(store.records())] == ["b"]
     (archive,) = (tmp_path / "archive").iterdir()
     (line,) = archive.read_text().splitlines()
     archived = json.loads(line)
@@ -317,7 +320,7 @@ def test_two_connections_see_each_others_writes(
     agent, cli = make_store(), make_store()
     agent.apply(finding(clock))
     cli.act(1, Action.ACK, by="alice")
-    assert agent.get(1)["state"] == "acknowledged"  # type: ignore[index]
+    assert as_json(agent.get(1))["state"] == "acknowledged"  # type: ignore[index]
     assert agent.integrity_check() == "ok"
 
 
@@ -327,7 +330,7 @@ def test_a_burst_commits_together_or_not_at_all(
     """apply_many: a failure on the third finding rolls back the first two."""
     calls = 0
 
-    def flaky(_record: dict[str, Any], _transition: str) -> list[str]:
+    def flaky(_record: HazardRecord, _transition: str) -> list[str]:
         nonlocal calls
         calls += 1
         if calls == 3:
@@ -338,6 +341,6 @@ def test_a_burst_commits_together_or_not_at_all(
     burst = [finding(clock, subject=f"/d{i}") for i in range(3)]
     with pytest.raises(sqlite3.OperationalError):
         store.apply_many(burst)
-    assert store.records() == []
+    assert as_json(store.records()) == []
     changes = store.apply_many(burst)
     assert [c.created for c in changes if c] == [True, True, True]

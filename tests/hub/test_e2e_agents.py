@@ -11,22 +11,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sentinel.config import load as load_config
 from sentinel.hub.db import Database
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.store import HubActionError, HubStore
 from sentinel.hub.testing import SAMPLE_INVENTORY, HubProcess, write_hub_config
-from sentinel.hubclient import HubClient, HubClientConfig
-from sentinel.settings import Duration
-from sentinel.testing import AgentProcess, free_port, wait_until, write_config
-from sentinel.wiring import open_store
+from sentinel.testing import wait_until
 from tests.e2e.test_agent_process import BURNING_RULE
+from tests.support.agent import AgentProcess, write_config
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -68,24 +65,17 @@ url = "{hub_url}/ingest/v1/tickets"
 secret_file = "{secret}"
 timeout = "5s"
 max_backoff = "2s"
+
+[hub]
+url = "{hub_url}"
+secret_file = "{secret}"
+poll_interval = "1s"
+max_backoff = "2s"
 """
     path = write_config(directory, port=port, extra=BURNING_RULE + sink)
     text = path.read_text().replace('terminal_id = "test-terminal"', f'terminal_id = "{terminal}"')
     path.write_text(text.replace('branch = "0101-test"', f'branch = "{branch}"'))
     return path, port
-
-
-def client_for(agent: AgentProcess, terminal: str, secret: Path, hub_url: str) -> HubClient:
-    """The hub client on the agent's own store (the code the agent runs; wired into the agent
-    process once the house restructure lands)."""
-    store = open_store(load_config(agent.config))  # as the agent and the CLI open it: ticketed
-    return HubClient(
-        HubClientConfig(
-            url=hub_url, secret_file=secret, poll_interval=Duration(0.5), max_backoff=Duration(2)
-        ),
-        store,
-        terminal=terminal,
-    )
 
 
 def run_actions(store: HubStore, agents: list[AgentProcess], tmp: Path, hub_url: str) -> None:
@@ -98,17 +88,8 @@ def run_actions(store: HubStore, agents: list[AgentProcess], tmp: Path, hub_url:
         with pytest.raises(HubActionError, match="four-eyes"):
             store.enqueue(row.pk, "close", user="alice")
         store.enqueue(row.pk, "close", user="bob", display="Bob", note="verified")
-    clients = [client_for(a, t, tmp / f"{t}.secret", hub_url) for a, t in zip(agents, AGENTS, strict=True)]
-    stop = threading.Event()
-    for client in clients:
-        client.start(stop)
-    try:
-        wait_until(lambda: {r.state for r in store.ledger("HO").rows} == {"closed"}, timeout=90)
-    finally:
-        stop.set()
-        for client in clients:
-            client.join()
-            client.store.close()
+    # each agent's own hub client pulls, applies and reports; the transitions come back as tickets
+    wait_until(lambda: {r.state for r in store.ledger("HO").rows} == {"closed"}, timeout=90)
     for terminal, row in rows.items():
         assert all(a.state == "applied" for a in store.actions(hazard_pk=row.pk))
         detail = store.hazard(row.pk)

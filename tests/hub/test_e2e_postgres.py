@@ -9,12 +9,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from sentinel.agent.hub_client import mark
 from sentinel.hub.db import Database
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.store import HubStore
@@ -25,9 +25,10 @@ from sentinel.hub.testing import (
     RoundRobinProxy,
     write_hub_config,
 )
-from sentinel.hubclient import HubClient, mark
-from sentinel.testing import AgentProcess, free_port, wait_until
-from tests.hub.test_e2e_agents import AGENTS, agent_config, client_for, enroll
+from sentinel.testing import wait_until
+from tests.hub.test_e2e_agents import AGENTS, agent_config, enroll
+from tests.support.agent import AgentProcess
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -151,21 +152,8 @@ def test_hub_actions_applied_exactly_once_through_kills(tmp: Path, postgres: Pos
     hubs = [HubProcess(c, p) for c, p in zip(configs, ports, strict=True)]
     proxy = RoundRobinProxy(ports).start()
     agents: dict[str, AgentProcess] = {}
-    clients: dict[str, tuple[HubClient, threading.Event]] = {}
     engine = sa.create_engine(url)
     store = HubStore(Database(url), Inventory.from_data(SAMPLE_INVENTORY))
-
-    def start_client(terminal: str) -> None:
-        stop = threading.Event()
-        client = client_for(agents[terminal], terminal, tmp / f"{terminal}.secret", proxy.url)
-        client.start(stop)
-        clients[terminal] = (client, stop)
-
-    def stop_client(terminal: str) -> None:
-        client, stop = clients.pop(terminal)
-        stop.set()
-        client.join()
-        client.store.close()
 
     try:
         for hub in hubs:
@@ -184,20 +172,16 @@ def test_hub_actions_applied_exactly_once_through_kills(tmp: Path, postgres: Pos
             queued.append(store.enqueue(row.pk, "note", user="alice", note="parts ordered"))
             queued.append(store.enqueue(row.pk, "resolve", user="alice"))
             queued.append(store.enqueue(row.pk, "close", user="bob"))
-        for terminal in AGENTS:
-            start_client(terminal)
         wait_until(lambda: any(a.state == "applied" for a in store.actions()), timeout=60)
         hubs[0].kill()
-        victim = agents["kiosk-01"]  # the terminal dies: its agent and its hub client
+        victim = agents["kiosk-01"]  # the terminal dies: its agent, hub client included
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait(10)
         victim.stop()
-        stop_client("kiosk-01")
         hubs[0] = HubProcess(configs[0], ports[0], log_name="hub-restarted.log").wait_ready()
         hubs[1].kill()
         agents["kiosk-01"] = AgentProcess(victim.directory, victim.config, victim.port)
         agents["kiosk-01"].wait_ready()
-        start_client("kiosk-01")
         hubs[1] = HubProcess(configs[1], ports[1], log_name="hub-b-restarted.log").wait_ready()
 
         def done() -> bool:
@@ -212,8 +196,6 @@ def test_hub_actions_applied_exactly_once_through_kills(tmp: Path, postgres: Pos
             states = {(r.terminal, r.state) for r in store.ledger("HO").rows}
             pending = [(a.terminal, a.action, a.state, a.offered, a.reason) for a in store.actions()]
             raise AssertionError(f"not converged: {states} {pending}") from None
-        for terminal in list(clients):
-            stop_client(terminal)
         with engine.connect() as c:
             keys = [k for (k,) in c.execute(sa.text("SELECT key FROM hub_transitions")).all()]
         assert len(keys) == len(set(keys))
@@ -229,8 +211,6 @@ def test_hub_actions_applied_exactly_once_through_kills(tmp: Path, postgres: Pos
             committed = ticketed_keys(agent, terminal)
             wait_until(lambda t=terminal, k=committed: set(_keys(engine, t)) == k, timeout=60)
     finally:
-        for terminal in list(clients):
-            stop_client(terminal)
         for agent in agents.values():
             agent.stop()
         proxy.stop()

@@ -9,16 +9,17 @@ from typing import Any
 
 import pytest
 
-from sentinel.config import HazardsConfig
+from sentinel.agent.hub_client import HubClient, HubError, mark
+from sentinel.config.sections import HubClientConfig
+from sentinel.core.model import Category, Finding, Severity
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
-from sentinel.hub.app import Hub
 from sentinel.hub.config import load
+from sentinel.hub.hub import Hub
 from sentinel.hub.ingest import Signed, parse_ticket
 from sentinel.hub.testing import SAMPLE_INVENTORY, HubProcess, write_hub_config
-from sentinel.hubclient import HubClient, HubClientConfig, HubError, mark
-from sentinel.model import Category, Finding, Severity
-from sentinel.testing import free_port
 from sentinel.tickets import payload
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +68,8 @@ class Setup:
     def sync(self, hazard_id: int) -> None:
         """Deliver the terminal's record as a ticket (what its webhook sink would do)."""
         record = self.store.get(hazard_id)
-        history_id = 1000 + len(record["history"])
+        assert record is not None
+        history_id = 1000 + len(record.history)
         key = payload.idempotency_key("teller-01", hazard_id, history_id)
         doc = payload.build(
             record=record,
@@ -104,9 +106,9 @@ def test_actions_apply_with_the_hub_identity_and_report(setup: Setup) -> None:
     queued = setup.hub.store.enqueue(setup.pk(hazard), "ack", user="alice", display="Alice", note="on it")
     result = setup.client.poll_once()
     assert (result.applied, result.refused, result.reported) == (1, 0, 1)
-    trail = setup.store.get(hazard)["history"]
-    assert trail[-1]["action"] == "ack" and trail[-1]["actor"] == "hub:alice"
-    assert mark(queued.uid) in trail[-1]["note"] and trail[-1]["note"].startswith("on it")
+    trail = setup.store.get(hazard).history
+    assert trail[-1].action == "ack" and trail[-1].actor == "hub:alice"
+    assert mark(queued.uid) in trail[-1].note and trail[-1].note.startswith("on it")
     assert setup.hub.store.action(queued.uid).state == "applied"
 
 
@@ -130,7 +132,7 @@ def test_four_eyes_across_hub_users_is_the_terminals_refusal(setup: Setup) -> No
     setup.hub.store.enqueue(setup.pk(hazard), "close", user="carol")
     assert setup.client.poll_once().applied == 1
     record = setup.store.get(hazard)
-    assert (record["state"], record["resolved_by"], record["closed_by"]) == ("closed", "hub:bob", "hub:carol")
+    assert (record.state, record.resolved_by, record.closed_by) == ("closed", "hub:bob", "hub:carol")
 
 
 def test_an_action_applied_but_not_reported_is_never_applied_twice(setup: Setup) -> None:
@@ -140,7 +142,7 @@ def test_an_action_applied_but_not_reported_is_never_applied_twice(setup: Setup)
     assert setup.client.apply(queued.to_agent())[0] == "applied"  # the poll whose result was lost
     result = setup.client.poll_once()
     assert (result.applied, result.already, result.reported) == (0, 1, 1)
-    notes = [h for h in setup.store.get(hazard)["history"] if h["action"] == "note"]
+    notes = [h for h in setup.store.get(hazard).history if h.action == "note"]
     assert len(notes) == 1
     assert setup.hub.store.action(queued.uid).state == "applied"
 
@@ -161,8 +163,8 @@ def test_refusals_carry_the_reason_and_an_offline_hub_is_retried(setup: Setup, t
     setup.process.stop()
     with pytest.raises(HubError):
         setup.client.poll_once()
-    assert setup.store.get(hazard)["state"] == "open"
+    assert setup.store.get(hazard).state == "open"
     setup.process = HubProcess(setup.config, setup.port, log_name="hub2.log").wait_ready()
     assert setup.client.poll_once().applied == 1
-    assert setup.store.get(hazard)["state"] == "rectifying"
+    assert setup.store.get(hazard).state == "rectifying"
     assert setup.hub.store.action(queued.uid).state == "applied"

@@ -23,12 +23,13 @@ def test_ledger_export_per_unit_in_three_formats(sample_hub: tuple[Any, dict[str
     period = Period.year(2027)
     md = export_ledger(hub.store, "east", period, "markdown")
     assert md.startswith("# Hazard rectification ledger — East primary branch (east), 2027")
-    assert "teller-01/1" in md and "kiosk-01/1" in md and "teller-11" not in md
+    assert "terminal teller-01, branch 0101" in md and "terminal kiosk-01, branch 0102" in md
+    assert "teller-11" not in md
     rows = list(csv.DictReader(io.StringIO(export_ledger(hub.store, "east", period, "csv"))))
     assert {r["terminal"] for r in rows} == {"teller-01", "teller-02", "kiosk-01"}
     assert {r["branch"] for r in rows} == {"0101", "0102"}
     doc = json.loads(export_ledger(hub.store, "0101", period, "json"))
-    resolved = next(h for h in doc["hazards"] if h["id"] == "teller-01/2")
+    resolved = next(h for h in doc["hazards"] if (h["terminal"], h["id"]) == ("teller-01", 2))
     assert [h["action"] for h in resolved["history"]] == ["raise", "ack", "resolve"]
     assert resolved["history"][1]["actor"]["id"] == "os:alice"
 

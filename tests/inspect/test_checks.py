@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from sentinel.core.model import Category, Severity
 from sentinel.inspect.checks import Check, Evaluator, value_matches
 from sentinel.inspect.runner import load_checks
-from sentinel.model import Category, Severity
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "checks.d" / "posture.toml"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.config import RuleConfig
-from sentinel.model import Category, Event, Severity, freeze_fields
+from sentinel.core.model import Category, Event, Severity, freeze_fields
+from sentinel.core.settings import Duration
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.events import EventRule
-from sentinel.settings import Duration
 
 
 def rule(**overrides: Any) -> RuleConfig:

@@ -8,18 +8,26 @@ from typing import Any
 
 import pytest
 
-from sentinel.collectors.base import PolledCollector
-from sentinel.collectors.disks import DisksCollector, DisksConfig
-from sentinel.collectors.filesystems import FilesystemsCollector, FilesystemsConfig
-from sentinel.collectors.health import HealthCollector, HealthConfig
-from sentinel.collectors.network import NetworkCollector, NetworkConfig
-from sentinel.collectors.sensors import SensorsCollector, SensorsConfig
-from sentinel.collectors.services import ProcessCheck, ServicesCollector, ServicesConfig
-from sentinel.collectors.timesync import STA_UNSYNC, TIME_ERROR, ClockState, TimesyncCollector, TimesyncConfig
-from sentinel.config import Config, load
-from sentinel.model import Event, Finding, Sample, Severity
+from sentinel.config.loader import load
+from sentinel.config.schema import Config
+from sentinel.core.model import Event, Finding, Sample, Severity
 from sentinel.rules.engine import RuleEngine
-from sentinel.testing import FakeClock, write_config
+from sentinel.sources.base import PolledCollector
+from sentinel.sources.host.disks import DisksCollector, DisksConfig
+from sentinel.sources.host.filesystems import FilesystemsCollector, FilesystemsConfig
+from sentinel.sources.host.health import HealthCollector, HealthConfig
+from sentinel.sources.host.network import NetworkCollector, NetworkConfig
+from sentinel.sources.host.sensors import SensorsCollector, SensorsConfig
+from sentinel.sources.host.services import ProcessCheck, ServicesCollector, ServicesConfig
+from sentinel.sources.host.timesync import (
+    STA_UNSYNC,
+    TIME_ERROR,
+    ClockState,
+    TimesyncCollector,
+    TimesyncConfig,
+)
+from sentinel.testing import FakeClock
+from tests.support.agent import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = ROOT / "tests" / "fixtures" / "health" / "terminal"

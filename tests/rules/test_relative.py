@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from sentinel.config import RuleConfig
-from sentinel.model import Category, Finding, Sample, Severity
+from sentinel.core.model import Category, Finding, Sample, Severity
+from sentinel.core.settings import Duration
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.engine import RuleEngine
 from sentinel.rules.threshold import ThresholdRule
-from sentinel.settings import Duration
 from sentinel.testing import FakeClock
 
 TEMP, HIGH, CRIT = (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sentinel.config import RuleConfig
-from sentinel.model import Category, Sample, Severity
+from sentinel.core.model import Category, Sample, Severity
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.engine import RuleEngine
 from sentinel.testing import FakeClock
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.config import RuleConfig
-from sentinel.model import Category, Finding, Sample, Severity
+from sentinel.core.model import Category, Finding, Sample, Severity
+from sentinel.core.settings import Duration
+from sentinel.rules.config import RuleConfig
 from sentinel.rules.threshold import ThresholdRule, linear_fit
-from sentinel.settings import Duration
 from sentinel.testing import FakeClock
 
 

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sentinel.testing import AgentProcess, wait_until
+from sentinel.testing import wait_until
 from sentinel.tickets.outbox import Outbox
+from tests.support.agent import AgentProcess
 
 # one rule the machine always crosses (every machine has a CPU), and a file sink
 EXTRA = """
@@ -87,8 +88,10 @@ def test_agent_appends_every_transition_to_the_file_sink(
     assert all(t["schema"] == "sentinel.ticket/1" and t["hazard"]["id"] == 1 for t in lines)
     assert {(t["terminal"], t["branch"]) for t in lines} == {("test-terminal", "0101-test")}
     outbox = Outbox(tmp / "state" / "hazards.db")
-    try:
-        delivered = [r for r in reversed(outbox.listing()) if r["delivered_at"]]
+    try:  # the dispatcher marks a row delivered just after the line is in the file
+        delivered = wait_until(
+            lambda: len(rows := [r for r in reversed(outbox.listing()) if r["delivered_at"]]) == 2 and rows
+        )
     finally:
         outbox.close()
     assert [r["idempotency_key"] for r in delivered] == [t["idempotency_key"] for t in lines]

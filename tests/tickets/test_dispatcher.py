@@ -9,16 +9,19 @@ from typing import Any
 
 import pytest
 
-from sentinel.clock import SYSTEM_CLOCK, Clock
-from sentinel.config import HazardsConfig
+from sentinel import __version__
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.model import Severity
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.lifecycle import Action
 from sentinel.hazards.store import HazardStore
-from sentinel.model import Severity
-from sentinel.testing import WebhookReceiver, free_port, wait_until
+from sentinel.testing import wait_until
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.dispatcher import Dispatcher, backoff
 from sentinel.tickets.outbox import Outbox
+from sentinel.tickets.ticketing import Ticketing
 from tests.hazards.conftest import finding
+from tests.support.net import WebhookReceiver, free_port
 
 SECRET = b"branch-0101-secret"
 
@@ -50,7 +53,12 @@ def make(tmp: Path, sink: SinkConfig, clock: Clock) -> tuple[HazardStore, Dispat
         terminal="t1",
         branch="0101",
         clock=clock,
-        sinks_for=lambda r, t: [sink.name] if sink.wants(r, t) else [],
+        ticketer=Ticketing(
+            terminal="t1",
+            branch="0101",
+            agent_version=__version__,
+            sinks_for=lambda r, t: [sink.name] if sink.wants(r, t) else [],
+        ),
     )
     return store, Dispatcher(tmp / "h.db", [sink], poll_interval=0.05, seed=1)
 
@@ -122,8 +130,8 @@ def test_rejected_ticket_is_dead_lettered_and_retried_on_demand(
         receiver.status = 200
         store.act(1, Action.ACK, by="alice")
         receiver.wait_for(lambda got: [b["transition"] for _, b in got] == ["acknowledged"])
-        families = {f.name: f for f in dispatcher.families()}
-        assert families["sentinel_tickets_dead"].samples[0].value == 1
+        dead_series = [s for s in dispatcher.samples() if s.name == "sentinel_tickets_dead"]
+        assert [s.value for s in dead_series] == [1]
         (dead,) = dispatcher.outbox.listing(dead=True)
         assert "HTTP 400" in dead["last_error"]
         assert dispatcher.outbox.retry(dead["id"], clock.time()) == 1
@@ -154,7 +162,7 @@ def test_wrong_secret_is_never_accepted(tmp: Path, receiver: WebhookReceiver, cl
 
 def test_routing_by_category_and_drills(tmp: Path, clock: Clock) -> None:
     """A sink for major+ cyber hazards that skips drills gets only those rows."""
-    from sentinel.model import Category
+    from sentinel.core.model import Category
 
     sink = SinkConfig(
         name="soc",

@@ -8,13 +8,15 @@ import threading
 import time
 from pathlib import Path
 
-from sentinel.clock import SYSTEM_CLOCK
-from sentinel.config import HazardsConfig
+from sentinel import __version__
+from sentinel.core.clock import SYSTEM_CLOCK
+from sentinel.core.settings import Duration
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
-from sentinel.settings import Duration
 from sentinel.testing import wait_until
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.dispatcher import Dispatcher
+from sentinel.tickets.ticketing import Ticketing
 from tests.hazards.conftest import finding
 from tests.tickets.test_transport import SECRET, Receiver
 
@@ -73,7 +75,12 @@ def test_a_hung_alertmanager_does_not_delay_webhook_deliveries(tmp: Path) -> Non
         terminal="t1",
         branch="0101",
         clock=SYSTEM_CLOCK,
-        sinks_for=lambda r, t: [s.name for s in sinks if s.wants(r, t)],
+        ticketer=Ticketing(
+            terminal="t1",
+            branch="0101",
+            agent_version=__version__,
+            sinks_for=lambda r, t: [s.name for s in sinks if s.wants(r, t)],
+        ),
     )
     dispatcher = Dispatcher(tmp / "h.db", sinks, poll_interval=0.05, seed=1)
     try:

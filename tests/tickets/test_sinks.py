@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.config import ConfigError, load
-from sentinel.testing import WebhookReceiver, write_config
-from sentinel.tickets.alertmanager import alert
-from sentinel.tickets.base import classify
+from sentinel.config.loader import ConfigError, load
 from sentinel.tickets.config import SinkConfig
-from sentinel.tickets.file import FileSink
 from sentinel.tickets.outbox import OutboxRow
-from sentinel.tickets.webhook import WebhookSink, read_secret, read_secrets, sign
+from sentinel.tickets.sinks.alertmanager import alert
+from sentinel.tickets.sinks.base import classify
+from sentinel.tickets.sinks.file import FileSink
+from sentinel.tickets.sinks.webhook import WebhookSink, read_secret, read_secrets, sign
+from tests.support.agent import write_config
+from tests.support.net import WebhookReceiver
 
 
 def test_signature_matches_the_standard_webhooks_reference_vector(tmp: Path) -> None:

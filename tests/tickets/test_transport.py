@@ -22,17 +22,21 @@ from typing import Any
 
 import pytest
 
-from sentinel.clock import SYSTEM_CLOCK
-from sentinel.config import HazardsConfig
+from sentinel import __version__
+from sentinel.core.clock import SYSTEM_CLOCK
+from sentinel.core.settings import Duration
+from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.store import HazardStore
-from sentinel.settings import Duration
-from sentinel.testing import free_port, make_test_pki, wait_until
+from sentinel.testing import wait_until
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.dispatcher import RETRY_AFTER_LIMIT, Dispatcher
 from sentinel.tickets.outbox import Outbox, OutboxRow
-from sentinel.tickets.webhook import WebhookSink
+from sentinel.tickets.sinks.webhook import WebhookSink
+from sentinel.tickets.ticketing import Ticketing
 from tests.conftest import require_tool
 from tests.hazards.conftest import finding
+from tests.support.net import free_port
+from tests.support.pki import make_test_pki
 
 SECRET = b"transport-test-secret"
 Answer = tuple[int, dict[str, str]]
@@ -490,7 +494,12 @@ def store_and_dispatcher(tmp: Path, sink: SinkConfig) -> tuple[HazardStore, Disp
         terminal="t1",
         branch="0101",
         clock=SYSTEM_CLOCK,
-        sinks_for=lambda r, t: [sink.name] if sink.wants(r, t) else [],
+        ticketer=Ticketing(
+            terminal="t1",
+            branch="0101",
+            agent_version=__version__,
+            sinks_for=lambda r, t: [sink.name] if sink.wants(r, t) else [],
+        ),
     )
     return store, Dispatcher(tmp / "h.db", [sink], poll_interval=0.05, seed=1)
 

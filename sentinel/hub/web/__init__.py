@@ -13,6 +13,7 @@ from typing import Any
 
 def mount(hub: Any) -> Any:
     """The pages for a Hub: `WebParts` with their routes and the session pruning hook (none if disabled)."""
+    # start-up time: the pages load only when the app mounts them
     from sentinel.hub.app import WebParts
     from sentinel.hub.web.pages import routes
     from sentinel.hub.web.site import Site

@@ -15,8 +15,9 @@ from sentinel.hub.auth import cli as user_cli
 
 def user_main(config_path: str | None, argv: Sequence[str]) -> int:
     """Run `sentinel hub user ARGV…`; the exit code (0 done, 1 refused, 2 usage or config)."""
-    from sentinel.hub.app import Hub
+    # start-up time: the user commands open the hub only when they run
     from sentinel.hub.config import HubConfigError, load
+    from sentinel.hub.hub import Hub
     from sentinel.hub.inventory import InventoryError
 
     parser = argparse.ArgumentParser(prog="sentinel hub")

@@ -3,6 +3,8 @@
 Handlers are plain functions `(site, page) -> Response`, run in a worker thread (the store is
 synchronous SQLAlchemy Core). Each one checks what the viewer may see: a unit outside their
 grants is 403, a hazard or terminal outside them is 404 (its existence is not revealed).
+
+Size: every page handler of the web ledger in one table (the web engineer's; to be split by page).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from sentinel.hub._house import TRANSITIONS, Action, State
+from sentinel.hazards.lifecycle import TRANSITIONS, Action, State
 from sentinel.hub.auth.roles import REQUIRED_ROLE, HubAction
 from sentinel.hub.auth.users import UserError
 from sentinel.hub.model import Cursor, HazardDetail, LedgerFilter
@@ -341,6 +343,7 @@ def _hazard_page(
 
 def act(site: Site, page: Page) -> Response:
     """POST /hazards/{pk}/actions: queue an action for the terminal (or say why not)."""
+    # start-up time: loaded on first use by a page that needs it
     from sentinel.hub.store import HubActionError  # the backend's refusal, translated below
 
     detail, path = hazard_detail(site, page, page.request.path_params["pk"])
@@ -462,6 +465,7 @@ def login_form(site: Site, page: Page, *, status: int = 200, problem: str = "") 
 
 def login(site: Site, page: Page) -> Response:
     """POST /login: password check with lockout, then a new session."""
+    # start-up time: loaded on first use by a page that needs it
     from sentinel.hub.auth.sessions import same
     from sentinel.hub.web.site import _name_for_log
 

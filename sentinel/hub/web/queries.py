@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sentinel.hub.schema import hazards
+from sentinel.hub.schema import STEP_HOOKS, hazards
 
 LIVE = ("open", "acknowledged", "rectifying", "resolved")
 ACTIVE = ("open", "acknowledged", "rectifying")
@@ -140,3 +140,6 @@ class TtlCache:
         """Forget everything (after an action, so the person sees its effect on the counts)."""
         with self._lock:
             self._items.clear()
+
+
+STEP_HOOKS.setdefault(2, []).append(create_indexes)  # schema step 2 creates these indexes too

@@ -56,7 +56,7 @@ def serve(app: Any) -> Iterator[Served]:
     """Serve `app` on 127.0.0.1:<free port> in a thread (its lifespan runs there), until the block ends."""
     import uvicorn
 
-    from sentinel.testing import free_port
+    from tests.support.net import free_port
 
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)

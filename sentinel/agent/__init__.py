@@ -1,0 +1,1 @@
+"""The running agent: lifecycle, lock, status, schedule, systemd notify, the composition root."""

@@ -1,0 +1,102 @@
+"""The agent's running collectors: polled ones on their runners, streaming ones on their threads,
+each feeding the pipeline; started and stopped together (a reload replaces the whole set)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+import structlog
+
+from sentinel.agent.wiring import Built
+from sentinel.core.clock import Clock
+from sentinel.core.model import MetricSpec, Sample
+from sentinel.core.status import AgentStatus
+from sentinel.pipeline.runner import PolledRunner
+from sentinel.pipeline.writer import Batch, Pipeline
+from sentinel.sources.base import Item, StreamingCollector
+
+log = structlog.get_logger("sentinel.agent")
+
+
+class RunningCollectors:
+    """The collectors of one config, running; `specs` types what they report for /metrics."""
+
+    def __init__(self, pipeline: Pipeline, status: AgentStatus, clock: Clock) -> None:
+        self.pipeline = pipeline
+        self.status = status
+        self.clock = clock
+        self.specs: dict[str, MetricSpec] = {}
+        self._runners: list[PolledRunner] = []
+        self._streaming: list[StreamingCollector] = []
+        self._emit_stop = threading.Event()
+
+    def start(self, built_all: Sequence[tuple[str, Built]]) -> None:
+        """Start each built collector; one that failed to build is registered as disabled."""
+        specs: dict[str, MetricSpec] = {}
+        for name, built in built_all:
+            if isinstance(built, Exception):
+                self.status.register(name, "polled", enabled=False, error=str(built))
+                log.error("collector_disabled", collector=name, error=str(built))
+                continue
+            for spec in built.metrics:
+                specs[spec.name] = spec
+            if isinstance(built, StreamingCollector):
+                self._start_streaming(built)
+            else:
+                self.status.register(name, "polled")
+                runner = PolledRunner(built, self.pipeline, self.status, clock=self.clock)
+                runner.start()
+                self._runners.append(runner)
+        self.specs = specs
+
+    def _start_streaming(self, collector: StreamingCollector) -> None:
+        pipeline, declared = self.pipeline, frozenset(m.name for m in collector.metrics)
+        lossless = bool(getattr(collector, "lossless", False))
+        stopping = self._emit_stop
+
+        def emit(items: Sequence[Item]) -> bool:
+            batch = Batch(collector.name, tuple(items), declared, complete=False)
+            if lossless:  # a log follower waits for room rather than skip lines it cannot re-read
+                return pipeline.submit_waiting(batch, stopping)
+            # the others drop (counted) and learn it from the answer: the integrity monitor rescans
+            return pipeline.submit(batch)
+
+        self.status.register(collector.name, "streaming")
+        try:
+            collector.start(emit)
+        except Exception as exc:
+            self.status.register(collector.name, "streaming", enabled=False, error=str(exc))
+            log.exception("collector_disabled", collector=collector.name)
+            return
+        self._streaming.append(collector)
+
+    def stop(self) -> None:
+        """Stop and join every collector; forget them in the status."""
+        self._emit_stop.set()  # a collector waiting for queue room gives up: it is stopping
+        for runner in self._runners:
+            runner.stop()
+        for runner in self._runners:
+            if not runner.join(timeout=1.0):
+                log.warning("collector_still_running", collector=runner.collector.name)
+        for streaming in self._streaming:
+            try:
+                streaming.stop()
+            except Exception:
+                log.exception("collector_stop_failed", collector=streaming.name)
+        for name in [r.collector.name for r in self._runners] + [s.name for s in self._streaming]:
+            self.status.unregister(name)
+        self._runners, self._streaming = [], []
+        self._emit_stop = threading.Event()
+
+    def streaming_samples(self) -> Iterable[Sample]:
+        """The streaming collectors' own gauges, read now (at scrape time)."""
+        for collector in list(self._streaming):
+            try:
+                yield from collector.current()
+            except Exception:
+                log.exception("collector_current_failed", collector=collector.name)
+
+    def held_samples(self) -> list[Sample]:
+        """The latest samples of every polled collector (what /metrics serves now)."""
+        return [s for batch in self.status.latest_samples().values() for s in batch]

@@ -1,0 +1,319 @@
+"""The agent: wires config, store, rules, pipeline, collectors and /metrics; runs until told to stop.
+
+Lifecycle of `sentinel run`:
+  lock state_dir -> open store -> bind /metrics -> start writer -> start collectors ->
+  READY=1 -> loop (watchdog pings, status.json) -> SIGTERM/SIGINT -> STOPPING=1 ->
+  stop collectors -> drain and stop writer -> close store -> exit 0.
+SIGHUP reloads the config: an invalid new config is rejected (old one kept, reload metric 0);
+a valid one replaces rules and collectors, keeping the state of unchanged rules.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+import structlog
+
+from sentinel import __version__
+from sentinel.agent.collectors import RunningCollectors
+from sentinel.agent.hub_client import HubClient
+from sentinel.agent.jobs import ScheduledJobs
+from sentinel.agent.lock import StateDirLock, prepare_state_dir
+from sentinel.agent.schedule import Scheduler
+from sentinel.agent.status import STATUS_FILE
+from sentinel.agent.systemd import Notifier
+from sentinel.agent.wiring import build_collectors, open_store
+from sentinel.config import loader as config_mod
+from sentinel.config.loader import ConfigError
+from sentinel.config.schema import Config
+from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.files import write_json_atomic
+from sentinel.core.status import AgentStatus
+from sentinel.drills import metrics as drill_metrics
+from sentinel.exposition.catalog import agent_collectors
+from sentinel.exposition.families import SpecCollector
+from sentinel.exposition.server import MetricsServer
+from sentinel.hazards.schema import STORE_FILE
+from sentinel.hazards.store import HazardStore
+from sentinel.pipeline.writer import Pipeline
+from sentinel.rules.engine import RuleEngine
+from sentinel.sources.base import PolledCollector, StreamingCollector
+from sentinel.tickets import dispatcher as ticket_metrics
+from sentinel.tickets.dispatcher import Dispatcher
+
+log = structlog.get_logger("sentinel.agent")
+
+
+class Agent:
+    """One running Sentinel agent."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        notifier: Notifier | None = None,
+        extra_collectors: Sequence[PolledCollector | StreamingCollector] = (),
+    ) -> None:
+        self.config = config
+        self.extra_collectors = tuple(extra_collectors)
+        self.clock = clock
+        self.notifier = notifier or Notifier()
+        self.status = AgentStatus(clock=clock, hung_after=config.agent.collector_timeout)
+        self._stop = threading.Event()
+        self._reload_requested = threading.Event()
+        self._wake = threading.Event()
+        self._lock = StateDirLock(config.agent.state_dir)
+        self.collectors: RunningCollectors | None = None
+        self.store: HazardStore | None = None
+        self.pipeline: Pipeline | None = None
+        self.metrics: MetricsServer | None = None
+        self.address: tuple[str, int] | None = None
+        self._services: list[Dispatcher | Scheduler | HubClient] = []  # after the collectors, stopped first
+        self._scrape_store: HazardStore | None = None
+        self.scheduler: Scheduler | None = None
+        self.dispatcher: Dispatcher | None = None
+
+    # -- start and stop -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bring everything up; raises on what makes running impossible (lock, bind, store)."""
+        cfg = self.config
+        prepare_state_dir(cfg.agent.state_dir)
+        self._lock.acquire()
+        try:
+            self.store = self._open_store(cfg)
+            scrape_store = self._open_store(cfg)
+            self._scrape_store = scrape_store
+            engine = RuleEngine(cfg.enabled_rules, clock=self.clock, terminal=cfg.agent.terminal_id)
+            self.pipeline = Pipeline(
+                store=self.store,
+                engine=engine,
+                status=self.status,
+                capacity=cfg.agent.queue_size,
+                clock=self.clock,
+                housekeeping_interval=cfg.hazards.check_interval,
+            )
+            self.collectors = collectors = RunningCollectors(self.pipeline, self.status, self.clock)
+            exported = [
+                *agent_collectors(
+                    status=self.status,
+                    store=scrape_store,
+                    specs=lambda: collectors.specs,
+                    streaming=collectors.streaming_samples,
+                    terminal=cfg.agent.terminal_id,
+                    branch=cfg.agent.branch,
+                    open_info_limit=cfg.metrics.open_hazards_info_limit,
+                ),
+                SpecCollector.fixed(
+                    "drills", drill_metrics.METRICS, lambda: drill_metrics.drill_samples(scrape_store)
+                ),
+            ]
+            if any(s.enabled for s in cfg.sinks):
+                self.dispatcher = Dispatcher(cfg.agent.state_dir / STORE_FILE, cfg.sinks, clock=self.clock)
+                exported.append(
+                    SpecCollector.fixed("tickets", ticket_metrics.METRICS, self.dispatcher.samples)
+                )
+            self.metrics = MetricsServer(cfg.metrics, exported)
+            self.address = self.metrics.start()
+            self.pipeline.start()
+            self._start_collectors(cfg)
+            if self.dispatcher is not None:
+                self.pipeline.on_changes(self.dispatcher.wake)
+                self._services.append(self.dispatcher)
+            self.scheduler = Scheduler(
+                cfg.schedules,
+                state_dir=cfg.agent.state_dir,
+                jobs=ScheduledJobs(
+                    lambda: self.config,
+                    clock=self.clock,
+                    pipeline=self.pipeline,
+                    held_samples=collectors.held_samples,
+                    address=lambda: self.address,
+                ).table(),
+                clock=self.clock,
+            )
+            self._services.append(self.scheduler)
+            if cfg.hub.url:  # the fleet ledger: pull the actions people queued there (outbound only)
+                self._services.append(
+                    HubClient(
+                        cfg.hub,
+                        self._open_store(cfg),
+                        terminal=cfg.agent.terminal_id,
+                        clock=self.clock,
+                        owns_store=True,
+                    )
+                )
+            for service in self._services:
+                service.start()
+        except BaseException:
+            self._teardown()
+            raise
+        self.status.reloaded(True)
+        log.info(
+            "agent_started",
+            version=__version__,
+            listen=f"{self.address[0]}:{self.address[1]}",
+            state_dir=str(cfg.agent.state_dir),
+            terminal=cfg.agent.terminal_id,
+            collectors=[c.name for c in self.status.collectors()],
+        )
+        self.notifier.ready(f"monitoring; metrics on {self.address[0]}:{self.address[1]}")
+
+    def _open_store(self, cfg: Config) -> HazardStore:
+        return open_store(cfg, clock=self.clock)
+
+    def stop(self) -> None:
+        """Ask `run()` to return (safe from a signal handler)."""
+        self._stop.set()
+        self._wake.set()
+
+    def _teardown(self) -> None:
+        for service in reversed(self._services):
+            try:
+                service.stop()
+            except Exception:
+                log.exception("service_stop_failed")
+        self._stop_collectors()
+        if self.pipeline is not None:
+            self.pipeline.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
+        if self.store is not None:
+            self.store.close()
+        if self._scrape_store is not None:
+            self._scrape_store.close()
+        self._lock.release()
+
+    def _start_collectors(self, cfg: Config) -> None:
+        assert self.collectors is not None
+        extra = [(c.name, c) for c in self.extra_collectors]
+        self.collectors.start([*build_collectors(cfg, clock=self.clock), *extra])
+
+    def _stop_collectors(self) -> None:
+        if self.collectors is not None:
+            self.collectors.stop()
+
+    # -- reload -------------------------------------------------------------------------------
+
+    def request_reload(self) -> None:
+        """Ask the main loop to reload the config (safe from a signal handler)."""
+        self._reload_requested.set()
+        self._wake.set()
+
+    def reload(self) -> bool:
+        """Load the config file again and apply it; on error keep the old config."""
+        self.notifier.reloading()
+        try:
+            new = config_mod.load(self.config.source)
+        except ConfigError as exc:
+            self.status.reloaded(False)
+            for line in exc.errors:
+                log.error("reload_rejected", error=line)
+            self.notifier.ready("reload rejected; running on the previous config")
+            return False
+        problem = self._unreloadable(new)
+        if problem:
+            self.status.reloaded(False)
+            log.error("reload_rejected", error=problem)
+            self.notifier.ready("reload rejected; running on the previous config")
+            return False
+        assert self.pipeline is not None
+        old_engine = self.pipeline.engine
+        engine = RuleEngine(new.enabled_rules, clock=self.clock, terminal=new.agent.terminal_id)
+        self._stop_collectors()
+        done = threading.Event()
+
+        def swap() -> None:  # the engines belong to the writer thread: hand state over there
+            assert self.pipeline is not None
+            cleared = engine.adopt(old_engine)
+            self.pipeline.engine = engine
+            self.pipeline.apply_now(cleared)
+            done.set()
+
+        self.pipeline.call_soon(swap)
+        done.wait(5)
+        self.config = new
+        self._start_collectors(new)
+        if self.scheduler is not None:
+            self.scheduler.schedules = new.schedules
+        self.status.reloaded(True)
+        log.info("config_reloaded", rules=len(new.enabled_rules), source=str(new.source))
+        self.notifier.ready("monitoring; config reloaded")
+        return True
+
+    def _unreloadable(self, new: Config) -> str:
+        """Settings that need a restart: say so instead of half-applying them."""
+        old = self.config
+        for label, a, b in (
+            ("agent.state_dir", old.agent.state_dir, new.agent.state_dir),
+            ("agent.terminal_id", old.agent.terminal_id, new.agent.terminal_id),
+            ("metrics", old.metrics, new.metrics),
+            ("hazards", old.hazards, new.hazards),
+            ("sinks", old.sinks, new.sinks),
+        ):
+            if a != b:
+                return f"{label} changed; restart the agent to apply it"
+        return ""
+
+    # -- the main loop ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT, stop cleanly. Returns the exit code."""
+        self.start()
+        try:
+            self._loop()
+        finally:
+            log.info("agent_stopping")
+            self.notifier.stopping()
+            self._teardown()
+            log.info("agent_stopped")
+        return 0
+
+    def _loop(self) -> None:
+        ping = self.notifier.watchdog_interval
+        status_every = self.config.agent.status_interval
+        tick = min(ping or status_every, status_every)
+        self._write_status()
+        while True:
+            self._wake.wait(tick)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            if self._reload_requested.is_set():
+                self._reload_requested.clear()
+                self.reload()
+                continue
+            if ping:
+                self.notifier.watchdog()
+            self._write_status()
+
+    def _write_status(self) -> None:
+        extra = {
+            "version": __version__,
+            "terminal": self.config.agent.terminal_id,
+            "listen": f"{self.address[0]}:{self.address[1]}" if self.address else None,
+            "config": str(self.config.source),
+        }
+        try:
+            write_json_atomic(self.config.agent.state_dir / STATUS_FILE, self.status.snapshot(extra))
+        except OSError as exc:
+            log.warning("status_write_failed", error=str(exc))
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT stop, SIGHUP reloads (main thread only)."""
+
+        def on_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal_received", signal=signal.Signals(signum).name)
+            self.stop()
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            log.info("signal_received", signal="SIGHUP")
+            self.request_reload()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)

@@ -1,0 +1,1 @@
+"""`sentinel <command>`: the command-line entry point and its command groups."""

@@ -1,0 +1,76 @@
+"""What every command group shares: exit codes, the one-line error, the argument parser, config
+loading, safe printing and writing a report to a file."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, NoReturn
+
+from sentinel.core.model import clean_text
+
+if TYPE_CHECKING:
+    from sentinel.config.schema import Config
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A problem to report as one line on stderr with an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with Sentinel's usage errors: one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Report a usage error and exit 2."""
+        self.exit(EXIT_USAGE, f"sentinel: {message} (see 'sentinel {self.prog.split()[-1]} --help')\n")
+
+
+def add_config(p: argparse.ArgumentParser) -> None:
+    """The `--config FILE` option every command takes."""
+    p.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="config file (default: $SENTINEL_CONFIG or /etc/sentinel/sentinel.toml)",
+    )
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The config named by --config (or the default), as CliError on failure."""
+    # start-up time: the config pulls in every collector's settings; only commands that need it pay
+    from sentinel.config import loader
+
+    try:
+        return loader.load(getattr(args, "config", None))
+    except loader.ConfigError as exc:
+        raise CliError("\n".join(exc.errors)) from None
+
+
+def printable(text: str) -> str:
+    """Text as it can be shown on a terminal: undecodable bytes and control characters escaped,
+    so a hostile title or file name cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in clean_text(str(text)))
+
+
+def clip(text: str, width: int) -> str:
+    """`printable(text)`, cut to `width` characters with an ellipsis."""
+    text = printable(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def write_report(output: str | None, text: str) -> None:
+    """Print `text`, or write it to `output` (`--output FILE`); a file that cannot be written is
+    a CliError (exit 1)."""
+    if not output:
+        print(text, end="")
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror}", code=EXIT_PROBLEMS) from None

@@ -1,0 +1,243 @@
+"""`sentinel hazards ...`: list, show, act on and export hazard records.
+
+Works on the store while the agent runs (its own SQLite connection; WAL). Every lifecycle
+command needs `--by NAME` for the audit trail. JSON output keys are those of DESIGN §3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sentinel.agent.wiring import open_store
+from sentinel.cli.common import EXIT_OK, CliError, clip, load_config, printable, write_report
+from sentinel.config.schema import Config
+from sentinel.hazards import export
+from sentinel.hazards.changes import Change, HazardError
+from sentinel.hazards.lifecycle import ACTIVE_STATES, Action, State
+from sentinel.hazards.records import HazardRecord
+from sentinel.hazards.schema import STORE_FILE, SchemaTooNew
+from sentinel.hazards.store import HazardStore
+
+_ACTIONS = {
+    "ack": (Action.ACK, "acknowledge a hazard"),
+    "start": (Action.START, "start rectifying a hazard"),
+    "resolve": (Action.RESOLVE, "mark a hazard rectified"),
+    "close": (Action.CLOSE, "verify and close a resolved hazard (not by who resolved it)"),
+    "reopen": (Action.REOPEN, "reopen a resolved hazard"),
+    "cancel": (Action.CANCEL, "cancel a false positive (--note gives the reason)"),
+    "note": (Action.NOTE, "add a note to the audit trail"),
+    "assign": (Action.ASSIGN, "give a hazard to another owner (--to NAME)"),
+}
+
+
+def configure(
+    command: str, hazards: argparse.ArgumentParser, add_config: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """The `hazards` subcommands."""
+    hsub = hazards.add_subparsers(dest="hazards_command", required=True, parser_class=type(hazards))
+
+    lst = hsub.add_parser("list", help="list hazards, newest first")
+    add_config(lst)
+    lst.add_argument(
+        "--state",
+        action="append",
+        choices=[s.value for s in State],
+        default=[],
+        help="only these states (repeatable; default: all)",
+    )
+    lst.add_argument("--open", action="store_true", help="only open, acknowledged and rectifying")
+    lst.add_argument("--limit", type=int, default=None)
+    lst.add_argument("--json", action="store_true", help="full records as a JSON list")
+    lst.set_defaults(func=cmd_list)
+
+    show = hsub.add_parser("show", help="one hazard with its checklist and history")
+    add_config(show)
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_show)
+
+    for name, (action, help_text) in _ACTIONS.items():
+        p = hsub.add_parser(name, help=help_text)
+        add_config(p)
+        p.add_argument("id", type=int)
+        p.add_argument("--by", required=True, metavar="NAME", help="who does this (audit trail)")
+        p.add_argument("--note", default="", metavar="TEXT")
+        if action == Action.ASSIGN:
+            p.add_argument("--to", required=True, metavar="NAME", help="the new owner")
+        p.set_defaults(func=cmd_act, action=action)
+
+    check = hsub.add_parser("check", help="tick a rectification item as done")
+    add_config(check)
+    check.add_argument("id", type=int)
+    check.add_argument("item", type=int, help="item number (see `hazards show`)")
+    check.add_argument("--by", required=True, metavar="NAME")
+    check.add_argument("--note", default="", metavar="TEXT")
+    check.set_defaults(func=cmd_check)
+
+    export = hsub.add_parser("export", help="the rectification ledger for the safety committee")
+    add_config(export)
+    export.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
+    export.add_argument("--state", action="append", choices=[s.value for s in State], default=[])
+    export.add_argument("--since", metavar="DATE", help="only hazards seen since (YYYY-MM-DD or ISO time)")
+    export.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    export.set_defaults(func=cmd_export)
+
+
+def _store(args: argparse.Namespace) -> tuple[Config, HazardStore]:
+    cfg = load_config(args)
+    path = cfg.agent.state_dir / STORE_FILE
+    reading = args.hazards_command in ("list", "show", "export")
+    if not path.exists() and args.hazards_command not in ("list", "export"):
+        raise CliError(f"no hazard store in {cfg.agent.state_dir} (has the agent run yet?)")
+    if not reading and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # the audit trail must only hold what authorised people did: refuse before touching it
+        raise CliError(
+            f"refused: you may not change the hazard store {path} "
+            "(run lifecycle commands as the agent's user or root)",
+            code=1,
+        )
+    try:
+        return cfg, open_store(cfg)
+    except SchemaTooNew as exc:
+        raise CliError(str(exc)) from None
+    except (sqlite3.Error, OSError) as exc:
+        raise CliError(f"cannot open the hazard store in {cfg.agent.state_dir}: {exc}") from None
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print hazards as a table or JSON."""
+    _cfg, store = _store(args)
+    states = list(args.state) + ([s.value for s in State if s in ACTIVE_STATES] if args.open else [])
+    try:
+        records = store.records(states=states, limit=args.limit, full=args.json)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([r.to_json() for r in records], indent=2, sort_keys=True, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{'ID':>5}  {'SEVERITY':<9} {'STATE':<13} {'CATEGORY':<19} {'OWNER':<16} {'DEADLINE':<21} TITLE")
+    for r in records:
+        deadline = (r.deadline or "-") + (" !" if r.overdue else "")
+        drill = " [drill]" if r.drill else ""
+        print(
+            f"{r.id:>5}  {r.severity.value:<9} {r.state.value:<13} {r.category.value:<19} "
+            f"{clip(r.owner, 16):<16} {deadline:<21} {printable(r.title)}{drill}"
+        )
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print one record with checklist and history."""
+    _cfg, store = _store(args)
+    try:
+        record = store.get(args.id)
+    finally:
+        store.close()
+    if record is None:
+        raise CliError(f"no hazard #{args.id}", code=1)
+    if args.json:
+        print(json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=False))
+        return EXIT_OK
+    print(render_record(record))
+    return EXIT_OK
+
+
+def render_record(r: HazardRecord) -> str:
+    """Human-readable form of one record."""
+    lines = [
+        f"hazard #{r.id}: {printable(r.title)}" + ("  [drill]" if r.drill else ""),
+        f"  state {r.state.value}, severity {r.severity.value}, category {r.category.value}, rule {r.rule}",
+        f"  subject {printable(r.subject)} on terminal {r.terminal}",
+        f"  owner {r.owner}, deadline {r.deadline or 'none'}"
+        + (" (OVERDUE)" if r.overdue else "")
+        + f", escalation level {r.escalation_level} ({r.escalated_to})",
+        f"  first seen {r.first_seen}, last seen {r.last_seen}, {r.occurrences} occurrence(s)",
+    ]
+    if r.related:
+        lines.append(f"  recurs after hazards {', '.join(f'#{i}' for i in r.related)}")
+    lines.append("  rectification:")
+    for item in r.rectification:
+        mark = "x" if item.done else " "
+        done = f" (done by {item.done_by} at {item.done_at})" if item.done else ""
+        kind = " [long-term]" if item.kind == "long_term" else ""
+        lines.append(f"    {item.item}. [{mark}] {printable(item.text)}{kind}{done}")
+    if not r.rectification:
+        lines.append("    (none)")
+    lines.append("  evidence (most recent last):")
+    for ev in r.evidence[-5:]:
+        lines.append("    " + printable(json.dumps(ev, sort_keys=True, ensure_ascii=False)))
+    lines.append("  history:")
+    for h in r.history:
+        move = f" {h.from_state or ''}->{h.to_state}" if h.to_state else ""
+        note = f": {printable(h.note)}" if h.note else ""
+        lines.append(f"    {h.at}  {h.actor:<12} {h.action}{move}{note}")
+    return "\n".join(lines)
+
+
+def _write(args: argparse.Namespace, change: Callable[[HazardStore], object]) -> None:
+    """Run one write on the store; refusals and store errors become one line and exit 1."""
+    _cfg, store = _store(args)
+    try:
+        change(store)
+    except HazardError as exc:
+        raise CliError(str(exc), code=1) from None
+    except sqlite3.Error as exc:
+        raise CliError(f"cannot write the hazard store: {exc}", code=1) from None
+    finally:
+        store.close()
+
+
+def cmd_act(args: argparse.Namespace) -> int:
+    """Apply one lifecycle action."""
+    done: list[Change] = []
+    _write(
+        args,
+        lambda store: done.append(
+            store.act(args.id, args.action, by=args.by, note=args.note, owner=getattr(args, "to", ""))
+        ),
+    )
+    print(f"hazard #{done[0].hazard_id}: {args.action.value} done; state {done[0].state.value}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Tick a rectification item."""
+    _write(args, lambda store: store.tick(args.id, args.item, by=args.by, note=args.note))
+    print(f"hazard #{args.id}: item {args.item} done")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the ledger."""
+    since = _parse_since(args.since) if args.since else None
+    cfg, store = _store(args)
+    try:
+        records = list(reversed(store.records(states=args.state, since=since, full=True)))
+    finally:
+        store.close()
+    if args.format == "csv":
+        text = export.to_csv(records)
+    elif args.format == "json":
+        text = export.to_json(records)
+    else:
+        generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        text = export.to_markdown(
+            records, terminal=cfg.agent.terminal_id, branch=cfg.agent.branch, generated=generated
+        )
+    write_report(args.output, text)
+    return EXIT_OK
+
+
+def _parse_since(text: str) -> float:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f'--since: expected a date like "2026-01-31", got "{text}"') from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()

@@ -1,1 +1,0 @@
-"""Collectors observe the terminal and emit Samples and Events; they never judge severity."""

@@ -1,0 +1,1 @@
+"""The whole configuration: the aggregate of every section and its loader."""

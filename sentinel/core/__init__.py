@@ -1,0 +1,1 @@
+"""Value types, clock, typed settings builder and small shared helpers; imports nothing of ours."""

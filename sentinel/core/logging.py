@@ -1,0 +1,78 @@
+"""structlog set-up, done once by `sentinel run` and the CLI: JSON lines to stdout when not on a
+terminal (journald captures them), readable console output on a terminal."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Literal, TextIO
+
+import structlog
+
+from sentinel.core.model import clean_text
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+class CurrentStream:
+    """Writes to whatever sys.stdout/sys.stderr is *now* (tests and daemons swap them)."""
+
+    def __init__(self, name: Literal["stdout", "stderr"]) -> None:
+        self.name = name
+
+    def _target(self) -> TextIO:
+        stream: TextIO = getattr(sys, self.name)
+        return stream
+
+    def write(self, text: str) -> int:
+        """Write to the current stream."""
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        """Flush the current stream."""
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        """Whether the current stream is a terminal."""
+        return self._target().isatty()
+
+
+def _printable_strings(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """Undecodable file names (lone surrogates) must not crash a log write to a UTF-8 stream."""
+    return {k: clean_text(v) if isinstance(v, str) else v for k, v in event.items()}
+
+
+def configure(
+    level: str = "info",
+    fmt: Literal["auto", "json", "console"] = "auto",
+    stream: TextIO | CurrentStream | None = None,
+) -> None:
+    """Configure structlog (and route stdlib logging through the same level)."""
+    out = stream or CurrentStream("stdout")
+    use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    processors: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        structlog.processors.UnicodeDecoder(),
+        _printable_strings,
+        renderer,
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS.get(level, logging.INFO)),
+        logger_factory=structlog.PrintLoggerFactory(file=out),  # type: ignore[arg-type]
+        cache_logger_on_first_use=False,  # reload may change the level; loggers are cheap here
+    )
+    logging.basicConfig(level=LEVELS.get(level, logging.INFO), stream=sys.stderr, force=True)

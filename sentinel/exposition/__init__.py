@@ -1,0 +1,1 @@
+"""/metrics: the scrape-time collectors and the (TLS) server."""

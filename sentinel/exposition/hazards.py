@@ -1,0 +1,93 @@
+"""The hazard store at scrape time: records by state, overdue, raised, and the open ones listed."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+
+import structlog
+
+from sentinel.core.model import Category, MetricSpec, Sample, Severity
+from sentinel.exposition.families import SpecCollector
+from sentinel.hazards.lifecycle import State
+from sentinel.hazards.store import HazardStore
+
+log = structlog.get_logger("sentinel.metrics")
+
+
+def specs(open_info_limit: int) -> tuple[MetricSpec, ...]:
+    """The hazard families (the info series' help names its cap)."""
+    return (
+        MetricSpec(
+            "sentinel_hazards",
+            "gauge",
+            "Hazard records by state, severity and category.",
+            ("state", "severity", "category"),
+        ),
+        MetricSpec("sentinel_hazards_overdue", "gauge", "Active hazards past their deadline.", ("severity",)),
+        MetricSpec(
+            "sentinel_hazards_raised",
+            "counter",
+            "Hazards raised (or escalated in severity).",
+            ("category", "severity"),
+        ),
+        MetricSpec(
+            "sentinel_hazard_open_info",
+            "gauge",
+            f"One series per active hazard (the {open_info_limit} most severe), for listing.",
+            ("hazard_id", "rule", "severity", "category", "state", "drill"),
+        ),
+    )
+
+
+def hazard_collector(store: HazardStore, *, open_info_limit: int = 50) -> SpecCollector:
+    """The hazard families, read from `store` (its own connection: scrapes never wait on the writer)."""
+    lock = threading.Lock()  # the four reads of one scrape together
+
+    def samples() -> Iterator[Sample]:
+        try:
+            with lock:
+                counts = store.state_counts()
+                overdue = store.overdue_counts()
+                raised = store.counter("hazards_raised_total")
+                open_rows = store.open_hazards(open_info_limit)
+        except sqlite3.Error as exc:
+            log.error("metrics_store_read_failed", error=str(exc))
+            return
+        table = {(s, v, c): n for s, v, c, n in counts}
+        for state in State:
+            for severity in Severity:
+                for category in Category:
+                    n = table.get((state.value, severity.value, category.value), 0)
+                    yield Sample.of(
+                        "sentinel_hazards",
+                        n,
+                        state=state.value,
+                        severity=severity.value,
+                        category=category.value,
+                    )
+        for severity in Severity:
+            yield Sample.of(
+                "sentinel_hazards_overdue", overdue.get(severity.value, 0), severity=severity.value
+            )
+        by_kind = {(lab.get("category", ""), lab.get("severity", "")): value for lab, value in raised}
+        for category in Category:  # zeros included: increase() needs the series before the first hazard
+            for severity in Severity:
+                raised_n = by_kind.get((category.value, severity.value), 0.0)
+                yield Sample.of(
+                    "sentinel_hazards_raised", raised_n, category=category.value, severity=severity.value
+                )
+        for row in open_rows:
+            yield Sample.of(
+                "sentinel_hazard_open_info",
+                1,
+                hazard_id=str(row["id"]),
+                rule=row["rule"],
+                severity=row["severity"],
+                category=row["category"],
+                state=row["state"],
+                drill="true" if row["drill"] else "false",
+            )
+
+    return SpecCollector.fixed("hazards", specs(open_info_limit), samples)

@@ -1,0 +1,1 @@
+"""The bounded queue, the single writer thread, and the runners that feed it."""

@@ -1,0 +1,1 @@
+"""Everything that observes, behind the Polled/Streaming protocols (sentinel.sources.base)."""

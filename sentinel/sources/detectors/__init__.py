@@ -1,0 +1,1 @@
+"""Suspicious-event detectors: Events about what happened on the terminal."""

@@ -1,0 +1,1 @@
+"""Device health collectors: Samples about the terminal itself."""

@@ -1,0 +1,1 @@
+"""Where tickets go: webhook, Alertmanager, JSON-lines file."""

@@ -1,0 +1,1 @@
+"""The test harness: real agent processes, receivers, certificates (bench/ uses it too)."""

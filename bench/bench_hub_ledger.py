@@ -203,7 +203,7 @@ def deep_page(browser: Browser, start: str, hops: int) -> str:
     return url
 
 
-def measure(ctx: Context, hazards: int, rounds: int) -> list[Figure]:
+def measure(ctx: Context, hazards: int, rounds: int, *, hops: int = 20) -> list[Figure]:
     """Fill, serve, log in, and time every page `rounds` times (round-robin)."""
     now = time.time()
     port = free_port()
@@ -223,7 +223,7 @@ def measure(ctx: Context, hazards: int, rounds: int) -> list[Figure]:
     try:
         browser.login("bench", PASSWORD)
         urls = pages(now)
-        urls.append(("page 21", deep_page(browser, "/ledger?unit=HO", 20)))
+        urls.append((f"page {hops + 1}", deep_page(browser, "/ledger?unit=HO", hops)))
         for _, url in urls:  # warm the caches once
             status, _, _ = browser.request("GET", url)
             assert status == 200, (url, status)

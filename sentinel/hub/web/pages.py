@@ -18,10 +18,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from sentinel.hazards.lifecycle import TRANSITIONS, Action, State
-from sentinel.hub.auth.roles import REQUIRED_ROLE, HubAction, Role
+from sentinel.hazards.lifecycle import TRANSITIONS, State
+from sentinel.hub.auth.roles import REQUIRED_ROLE, HubAction
 from sentinel.hub.auth.users import UserError
-from sentinel.hub.model import Cursor, HazardDetail, HazardRow, LedgerFilter
+from sentinel.hub.model import LIFECYCLE_STEPS, Cursor, HazardDetail, LedgerFilter
 from sentinel.hub.web import i18n, labels, queries
 from sentinel.hub.web.i18n import N_
 from sentinel.hub.web.site import STATIC, BadRequest, Forbidden, NotFound, Page, Site, Viewer, new_token
@@ -30,14 +30,6 @@ log = structlog.get_logger("sentinel.hub.web")
 
 LIVE = ("open", "acknowledged", "rectifying", "resolved")
 ACTIVE = ("open", "acknowledged", "rectifying")
-_STEP = {
-    "ack": Action.ACK,
-    "start": Action.START,
-    "resolve": Action.RESOLVE,
-    "close": Action.CLOSE,
-    "cancel": Action.CANCEL,
-    "reopen": Action.REOPEN,
-}
 LOGIN_FAILED = N_("The user name or password is wrong, or the account is locked or disabled.")
 MAX_NOTE = 2000
 COUNT_LIMIT = 1000
@@ -274,7 +266,7 @@ def outlook(viewer: Viewer, detail: HazardDetail, path: list[str]) -> Outlook:  
             continue
         if queued.action == "tick" and queued.item is not None:
             ticks.add(queued.item)
-        step = _STEP.get(queued.action)
+        step = LIFECYCLE_STEPS.get(queued.action)
         if step is None or state not in State.__members__.values():
             continue
         allowed, target = TRANSITIONS[step]
@@ -289,7 +281,7 @@ def outlook(viewer: Viewer, detail: HazardDetail, path: list[str]) -> Outlook:  
         if not viewer.may(path, action.value):
             offer[action.value] = False
             continue
-        step = _STEP.get(action.value)
+        step = LIFECYCLE_STEPS.get(action.value)
         if step is not None:
             allowed, _ = TRANSITIONS[step]
             offer[action.value] = state in {s.value for s in allowed}
@@ -357,7 +349,7 @@ def act(site: Site, page: Page) -> Response:
             user=viewer.user.name,
             action=action,
             hazard=detail.row.pk,
-            role=(viewer.role_on(path) or Role.VIEWER).label if viewer.role_on(path) else "none",
+            role=role.label if (role := viewer.role_on(path)) else "none",
         )
         raise Forbidden
     note = page.field("note").strip()[:MAX_NOTE]
@@ -574,8 +566,3 @@ def routes(site: Site) -> list[BaseRoute]:
         Route("/board", e(board), methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
-
-
-def hazard_path_for(site: Site, row: HazardRow) -> list[str]:
-    """The unit path of a ledger row (for the templates' per-row role checks)."""
-    return place_path(site, row.primary_id, row.branch_id)

@@ -11,7 +11,7 @@ from tests.conftest import IN_CI
 from tests.hub.web import browser
 from tests.hub.web.support import PASSWORD, Web
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]  # Chromium: slow on a loaded machine
 
 
 @pytest.fixture

@@ -181,3 +181,40 @@ def test_unknown_things_are_404_and_bad_filters_are_dropped(web: Web, vic: Any) 
     assert vic.get("/terminals/nope").status_code == 404
     assert vic.get("/ledger?unit=nowhere").status_code == 404
     assert vic.get("/ledger?state=exploded").status_code == 200
+
+
+def test_the_checklist_shows_funding_and_the_re_inspector(web: Web, vic: Any) -> None:
+    """The ledger practice's columns: each measure's funding and who re-inspected it (issue 20's fields)."""
+    from sentinel.hub.ingest import Signed, parse_ticket
+    from sentinel.hub.testing import hazard_record, history_row, ticket
+
+    now = web.hub.clock.time()
+    item = {
+        "item": 1,
+        "kind": "short_term",
+        "text": "Replace the disk",
+        "done": True,
+        "done_by": "Dave",
+        "done_at": "2027-01-15T08:00:00Z",
+        "funding": "¥1,200 branch IT budget",
+        "verified_by": "Vera",
+        "verified_by_id": "hub:vera",
+        "verified_at": "2027-01-15T09:00:00Z",
+    }
+    record = hazard_record(
+        "teller-01",
+        88,
+        state="resolved",
+        at=now,
+        rectification=[item],
+        uid="0190c0de-0000-7000-8000-0000000000bb",
+    )
+    record["history"] = [history_row("raise", now, actor="sentinel")]
+    doc = ticket(record, transition="resolved", history_id=880, at=now, actor="sentinel")
+    web.hub.store.apply_tickets(
+        [parse_ticket(doc, Signed("teller-01", doc["idempotency_key"], int(now)))], received_at=now
+    )
+    pk = web.hub.store.hazard_pk("teller-01", record["uid"])
+    page = vic.get(f"/hazards/{pk}").text
+    assert "¥1,200 branch IT budget" in page and "整改资金" in page
+    assert "Vera" in page and "(hub:vera)" in page and "复查人" in page

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-import structlog
 
 from sentinel.hub.auth import tables
-from tests.hub.web.support import PASSWORD, Web
+from tests.hub.web.support import PASSWORD, Web, captured_logs
 
 
 def _secrets(web: Web) -> list[str]:
@@ -40,7 +39,7 @@ def test_no_secret_reaches_a_page(web: Web) -> None:
 
 def test_no_secret_reaches_the_log(web: Web) -> None:
     """Logins (good, bad, locked), actions, CSRF refusals and logout log names, never secrets."""
-    with structlog.testing.capture_logs() as logs:
+    with captured_logs() as logs:
         client = web.login("olga")
         session = next(v for k, v in client.cookies.items() if "sentinel-hub" in k)
         web.act(client, web.pk("teller-01", 1), "ack", note="ok")

@@ -6,9 +6,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import structlog
 
-from tests.hub.web.support import Web, make_web
+from tests.hub.web.support import Web, captured_logs, make_web
 
 PROXY = "10.20.0.5"
 
@@ -33,7 +32,7 @@ def test_the_proxy_header_logs_the_user_in(sso_web: Web) -> None:
 def test_the_header_from_anyone_else_is_ignored_and_logged(sso_web: Web) -> None:
     """A client that sends the header itself gets the login page, and the attempt is logged."""
     client = sso_web.client(client=("10.20.0.77", 40000))
-    with structlog.testing.capture_logs() as logs:
+    with captured_logs() as logs:
         page = client.get("/ledger", headers={"X-Remote-User": "ada"})
     assert "/login" in str(page.url)
     assert any(e["event"] == "hub_sso_header_untrusted" for e in logs)

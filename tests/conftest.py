@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import structlog
 
 from sentinel.testing import FakeClock
+from tests.support.accounts import Account, make_account
 from tests.support.agent import AgentProcess, write_config
 from tests.support.net import free_port
 
@@ -49,6 +51,22 @@ def fresh_logging() -> Iterator[None]:
     """structlog back to its defaults after each test: a CLI test's stderr set-up must not leak."""
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def other() -> Iterator[Account]:
+    """A real second account (created with useradd, removed after the test): the attacker of the
+    symlink tests, or the agent's own account that root's CLI writes for."""
+    yield from make_account(IN_CI)
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A 0755 directory the second account can reach (pytest's tmp_path sits under a 0700 one)."""
+    path = Path(tempfile.mkdtemp(prefix="sentinel-shared-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import structlog
 
 from sentinel.agent.wiring import Built
 from sentinel.core.clock import Clock
-from sentinel.core.model import MetricSpec, Sample
+from sentinel.core.model import Labels, MetricSpec, Sample
 from sentinel.core.status import AgentStatus
 from sentinel.pipeline.runner import PolledRunner
 from sentinel.pipeline.writer import Batch, Pipeline
@@ -30,6 +30,11 @@ class RunningCollectors:
         self._runners: list[PolledRunner] = []
         self._streaming: list[StreamingCollector] = []
         self._emit_stop = threading.Event()
+        # counter totals of streaming collectors a reload replaced: added to their successors'
+        # so that every *_total stays monotonic for the life of the process (Prometheus reads a
+        # drop as a reset and `increase()` would lose what was counted before the reload)
+        self._carried: dict[tuple[str, Labels], float] = {}
+        self._carried_lock = threading.Lock()
 
     def start(self, built_all: Sequence[tuple[str, Built]]) -> None:
         """Start each built collector; one that failed to build is registered as disabled."""
@@ -84,19 +89,49 @@ class RunningCollectors:
                 streaming.stop()
             except Exception:
                 log.exception("collector_stop_failed", collector=streaming.name)
+            self._carry(streaming)
         for name in [r.collector.name for r in self._runners] + [s.name for s in self._streaming]:
             self.status.unregister(name)
         self._runners, self._streaming = [], []
         self._emit_stop = threading.Event()
 
+    def _carry(self, collector: StreamingCollector) -> None:
+        """Keep a stopped collector's counter values (its successor's start from zero)."""
+        counters = _counter_names(collector)
+        try:
+            final = [s for s in collector.current() if s.name in counters]
+        except Exception:
+            log.exception("collector_current_failed", collector=collector.name)
+            return
+        with self._carried_lock:
+            for sample in final:
+                key = (sample.name, sample.labels)
+                self._carried[key] = self._carried.get(key, 0.0) + sample.value
+
     def streaming_samples(self) -> Iterable[Sample]:
-        """The streaming collectors' own gauges, read now (at scrape time)."""
+        """The streaming collectors' own gauges and counters, read now (at scrape time); counters
+        include what the collectors a reload replaced had counted."""
+        with self._carried_lock:
+            carried = dict(self._carried)
         for collector in list(self._streaming):
             try:
-                yield from collector.current()
+                current = list(collector.current())
             except Exception:
                 log.exception("collector_current_failed", collector=collector.name)
+                continue
+            counters = _counter_names(collector)
+            for sample in current:
+                extra = carried.pop((sample.name, sample.labels), 0.0) if sample.name in counters else 0.0
+                yield Sample(sample.name, sample.value + extra, sample.labels) if extra else sample
+        for (name, labels), value in carried.items():  # series the new collectors have not shown yet
+            yield Sample(name, value, labels)
 
     def held_samples(self) -> list[Sample]:
         """The latest samples of every polled collector (what /metrics serves now)."""
         return [s for batch in self.status.latest_samples().values() for s in batch]
+
+
+def _counter_names(collector: StreamingCollector) -> set[str]:
+    """The sample names of a collector's counters (a spec may be named with or without _total)."""
+    names = {m.name for m in collector.metrics if m.type == "counter"}
+    return names | {f"{n}_total" for n in names if not n.endswith("_total")}

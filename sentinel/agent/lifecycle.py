@@ -215,6 +215,11 @@ class Agent:
                 log.error("reload_rejected", error=line)
             self.notifier.ready("reload rejected; running on the previous config")
             return False
+        except Exception as exc:  # a loader bug must not stop a running agent: keep the old config
+            self.status.reloaded(False)
+            log.exception("reload_rejected", error=f"{type(exc).__name__}: {exc}")
+            self.notifier.ready("reload rejected; running on the previous config")
+            return False
         problem = self._unreloadable(new)
         if problem:
             self.status.reloaded(False)

@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from sentinel.core.files import open_private
+from sentinel.core.files import open_private, prepare_private_dir
 
 LOCK_FILE = "agent.lock"
 
@@ -65,5 +65,6 @@ def holder_pid(state_dir: Path) -> int | None:
 
 
 def prepare_state_dir(path: Path) -> None:
-    """Create the state directory 0700 (everything the agent writes lives in it)."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create the state directory 0700 (everything the agent writes lives in it); refuse one
+    that others can write or another account owns (UnsafePathError, one line)."""
+    prepare_private_dir(path)

@@ -4,9 +4,11 @@ loading, safe printing and writing a report to a file."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from sentinel.core.model import clean_text
+from sentinel.core.files import write_text_atomic
+from sentinel.core.model import visible
 
 if TYPE_CHECKING:
     from sentinel.config.schema import Config
@@ -52,9 +54,8 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 def printable(text: str) -> str:
-    """Text as it can be shown on a terminal: undecodable bytes and control characters escaped,
-    so a hostile title or file name cannot drive the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in clean_text(str(text)))
+    """Text as it can be shown on a terminal (core.model.visible)."""
+    return visible(text)
 
 
 def clip(text: str, width: int) -> str:
@@ -69,8 +70,7 @@ def write_report(output: str | None, text: str) -> None:
     if not output:
         print(text, end="")
         return
-    try:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    try:  # replaced, never written through: `--output /tmp/x` may be a link someone planted
+        write_text_atomic(Path(output).absolute(), text, mode=0o644)
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror}", code=EXIT_PROBLEMS) from None

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from sentinel import __version__
 from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, Parser, add_config
+from sentinel.core.files import UnsafePathError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("sentinel.cli.run", "run the agent in the foreground"),
@@ -71,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(exc).splitlines() or [""]:
             print(f"sentinel: {line}", file=sys.stderr)
         return exc.code
+    except UnsafePathError as exc:  # a write another account could have redirected: refused
+        print(f"sentinel: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
     except PermissionError as exc:  # a one-shot command run without the rights it needs
         where = f": {exc.filename}" if exc.filename else ""
         print(

@@ -9,6 +9,7 @@ from sentinel.agent.lifecycle import Agent
 from sentinel.agent.lock import AlreadyRunning
 from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config
 from sentinel.core import logging as sentinel_logging
+from sentinel.core.files import UnsafePathError
 
 
 def configure(
@@ -40,5 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return agent.run()
     except AlreadyRunning as exc:
         raise CliError(str(exc)) from None
+    except UnsafePathError as exc:  # e.g. a state_dir others can write: fix it, then start
+        raise CliError(f"cannot start: {exc}") from None
     except OSError as exc:
         raise CliError(f"cannot start: {exc}", code=EXIT_PROBLEMS) from None

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from sentinel.core.cron import Cron, Period, check_cron
-from sentinel.core.settings import Duration, KeyPath, field, non_empty, non_negative, positive
+from sentinel.core.settings import Duration, KeyPath, field, non_negative, plain_text, positive
 
 _LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
 
@@ -28,8 +28,8 @@ class AgentConfig:
     """`[agent]`: identity of the terminal and where the agent keeps its state."""
 
     state_dir: Path
-    branch: str = field(check=non_empty)
-    terminal_id: str = field(default_factory=socket.gethostname, check=non_empty)
+    branch: str = field(check=plain_text)
+    terminal_id: str = field(default_factory=socket.gethostname, check=plain_text)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     queue_size: int = field(10_000, check=positive)

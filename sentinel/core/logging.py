@@ -99,4 +99,25 @@ def configure(
         logger_factory=structlog.PrintLoggerFactory(file=out),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,  # reload may change the level; loggers are cheap here
     )
-    logging.basicConfig(level=LEVELS.get(level, logging.INFO), stream=sys.stderr, force=True)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(_ThroughStructlog())
+    root.setLevel(LEVELS.get(level, logging.INFO))
+
+
+class _ThroughStructlog(logging.Handler):
+    """Libraries log with the standard library (watchdog's "Inotify queue overflowed" warning):
+    their records become structured lines of the same stream and format as ours —
+    `{"event": "library_log", "logger": ..., "message": ...}` — never plain text in a JSON log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            name = record.levelname.lower()
+            method = name if name in ("debug", "info", "warning", "error", "critical") else "info"
+            extra: dict[str, Any] = {"logger": record.name, "message": record.getMessage()}
+            if record.exc_info:
+                extra["exc_info"] = record.exc_info
+            getattr(structlog.get_logger("library"), method)("library_log", **extra)
+        except Exception:  # logging must never raise into the library that logged
+            self.handleError(record)

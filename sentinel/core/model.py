@@ -189,3 +189,13 @@ def clean_text(text: str) -> str:
 def clean_value(value: Scalar) -> Scalar:
     """clean_text for strings; other scalars as they are."""
     return clean_text(value) if isinstance(value, str) else value
+
+
+def visible(text: str) -> str:
+    """Text as it can be shown or exported: undecodable bytes and control characters escaped
+    (ESC as `\\x1b`, BEL as `\\x07`, a newline as `\\n`), so a hostile file name, user name or
+    title cannot drive a terminal (OSC titles, SGR colours) or split a report's row."""
+    cleaned = clean_text(str(text))
+    if cleaned.isprintable():
+        return cleaned
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in cleaned)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import os
 import re
 import types
@@ -24,6 +25,10 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 KeyPath = tuple[str | int, ...]
+Bounds = Callable[[KeyPath], "tuple[float, float] | None"]
+"""The allowed range of the number at a key path (None: only the type's own limits)."""
+LARGEST = 2**53  # beyond this no setting is meaningful, and floats stop counting in ones
+LONGEST = 100 * 366 * 86400.0  # seconds: a duration past a century is a typo (and overflows waits)
 T = TypeVar("T")
 
 
@@ -139,6 +144,16 @@ def non_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
 
+def plain_text(value: str) -> str | None:
+    """Check: a non-empty name without control characters (it lands in labels, reports, tickets)."""
+    if not value.strip():
+        return "must not be empty"
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        return f"must not contain control characters (found {bad!r} at {value.index(bad)})"
+    return None
+
+
 def check_name(value: str) -> str | None:
     """Check: a lower-case identifier usable as a label value and a key."""
     if _NAME.match(value):
@@ -165,6 +180,18 @@ def format_path(path: KeyPath) -> str:
         else:
             out += f".{part}" if out else part
     return out
+
+
+def _show(value: Any, number: float | None = None) -> str:
+    """`number` (default: `value`) as the config would spell a value of `value`'s type."""
+    if number is None and isinstance(value, int):
+        return str(value)
+    n = float(value if number is None else number)
+    if isinstance(value, Duration):
+        return format_duration(n) if n >= 0.001 else f"{n:g}s"
+    if isinstance(value, int) and n.is_integer():
+        return str(int(n)) if abs(n) < 1e21 else f"{n:g}"
+    return f"{n:g}"
 
 
 def _type_name(hint: Any) -> str:
@@ -209,9 +236,10 @@ class Builder:
     path written in a drop-in is relative to the drop-in's own directory.
     """
 
-    def __init__(self, base_dir: Callable[[KeyPath], Path]) -> None:
+    def __init__(self, base_dir: Callable[[KeyPath], Path], bounds: Bounds | None = None) -> None:
         self.errors: list[tuple[KeyPath, str]] = []
         self._base_dir = base_dir
+        self._bounds = bounds
 
     def error(self, path: KeyPath, message: str) -> None:
         """Record one error at `path`."""
@@ -267,7 +295,7 @@ class Builder:
             if len(options) == 1:
                 return self.convert(options[0], value, path)
             for option in options:  # first option that converts without error wins
-                trial = Builder(self._base_dir)
+                trial = Builder(self._base_dir, self._bounds)
                 result = trial.convert(option, value, path)
                 if result is not _INVALID:
                     return result
@@ -277,15 +305,15 @@ class Builder:
         if hint is bool:
             return value if isinstance(value, bool) else self._bad(path, "true or false", value)
         if hint is Duration:
-            return self._duration(value, path)
+            return self._bounded(path, self._duration(value, path))
         if hint is Size:
-            return self._size(value, path)
+            return self._bounded(path, self._size(value, path))
         if hint is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
-            return value if ok else self._bad(path, "an integer", value)
+            return self._bounded(path, value) if ok else self._bad(path, "an integer", value)
         if hint is float:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
-            return float(value) if ok else self._bad(path, "a number", value)
+            return self._bounded(path, float(value)) if ok else self._bad(path, "a number", value)
         if hint is str:
             return value if isinstance(value, str) else self._bad(path, "a string", value)
         if hint is Path:
@@ -308,6 +336,27 @@ class Builder:
             built = self.build(hint, value, path)  # type: ignore[arg-type]
             return _INVALID if built is None else built
         raise TypeError(f"config type {hint!r} at {format_path(path)} is not supported")
+
+    def _bounded(self, path: KeyPath, value: Any) -> Any:
+        """A converted number within its type's limits and its key's range, or _INVALID."""
+        if value is _INVALID:
+            return value
+        number = float(value)
+        problem = ""
+        if not math.isfinite(number):
+            problem = f"must be a finite number, got {value}"
+        elif isinstance(value, Duration) and number > LONGEST:
+            problem = f"is too long ({number:g}s; a century at most)"
+        elif abs(number) > LARGEST:
+            problem = f"is too large ({number:g}; at most 2^53)"
+        elif self._bounds is not None and (limits := self._bounds(path)) is not None:
+            low, high = limits
+            if not low <= number <= high:
+                problem = f"must be between {_show(value, low)} and {_show(value, high)}, got {_show(value)}"
+        if problem:
+            self.error(path, problem)
+            return _INVALID
+        return value
 
     def _bad(self, path: KeyPath, expected: str, value: Any) -> Any:
         self.error(path, f"expected {expected}, got {_describe(value)}")

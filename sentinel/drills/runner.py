@@ -24,6 +24,7 @@ import structlog
 
 from sentinel.config.schema import Config
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.files import UnsafePathError
 from sentinel.hazards.changes import HazardError
 from sentinel.hazards.identity import agent_actor
 from sentinel.hazards.lifecycle import ACTIVE_STATES, Action
@@ -131,8 +132,8 @@ class DrillRunner:
         stages = {name: Stage(name) for name in ("detected", "recorded")}
         result = DrillResult(scenario.name, False, started, started)
         try:
-            scenario.stimulate(self.config, self.clock)
-            self._watch(scenario, (rule, subject), before, stimulated_at, t0, stages, result)
+            if self._stimulate(scenario, stages):
+                self._watch(scenario, (rule, subject), before, stimulated_at, t0, stages, result)
         finally:
             scenario.cleanup(self.config)
         if result.hazard_id is not None:
@@ -150,6 +151,20 @@ class DrillRunner:
         )
         log.info("drill_done", scenario=scenario.name, passed=result.passed, failed=result.failed_stages)
         return result
+
+    def _stimulate(self, scenario: Scenario, stages: dict[str, Stage]) -> bool:
+        """Apply the stimulus; a refused or failed write fails the drill with a clear line."""
+        try:
+            scenario.stimulate(self.config, self.clock)
+        except UnsafePathError as exc:  # e.g. a link planted where the drill writes
+            log.error("drill_stimulus_refused", scenario=scenario.name, path=exc.path, reason=exc.reason)
+            stages["detected"].detail = str(exc)
+            return False
+        except OSError as exc:
+            log.error("drill_stimulus_failed", scenario=scenario.name, error=str(exc))
+            stages["detected"].detail = f"the stimulus could not be written: {exc}"
+            return False
+        return True
 
     def _watch(
         self,

@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 import random
 from datetime import datetime
 from pathlib import Path
 
 from sentinel.config.schema import Config
 from sentinel.core.clock import Clock
+from sentinel.core.files import Directory
 from sentinel.drills.runner import Scenario
 from sentinel.rules.text import matches
 from sentinel.sources.detectors.auth import DRILL_LOG
@@ -144,10 +144,13 @@ class BruteForceScenario:
             f"from {self.source} port {40000 + i} ssh2\n"
             for i in range(self.burst)
         )
-        path = config.agent.state_dir / DRILL_LOG
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(lines)
+        # state_dir belongs to the agent's account and this may run as root: appended through
+        # core.files (never through a link that account planted), the file stays the agent's
+        with (
+            Directory.open(config.agent.state_dir, strict=True) as state,
+            state.sub(DRILL_LOG.parent.name) as drill,
+        ):
+            drill.append(DRILL_LOG.name, lines.encode("utf-8"), owner=state.owner)
 
     def detected(self, before: str, now: str) -> bool:
         """The auth detector counted the burst."""
@@ -200,14 +203,14 @@ class FileChangeScenario:
     def stimulate(self, config: Config, clock: Clock) -> None:
         """New content (so size and hash change) in the probe file."""
         probe = self._probe(config)
-        probe.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         nonce = "x" * random.randint(1, 64)  # noqa: S311 - a different size every drill
-        probe.write_text(f"sentinel emergency drill at {clock.time():.6f} {nonce}\n", encoding="utf-8")
-        owner = probe.parent.stat()
-        if os.geteuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
-            # run by root from the CLI: the probe stays the agent's, or its scheduled drills
-            # (running as the directory's owner) could no longer rewrite it
-            os.chown(probe, owner.st_uid, owner.st_gid)
+        text = f"sentinel emergency drill at {clock.time():.6f} {nonce}\n"
+        # the drill directory belongs to the agent's account and this may run as root: rewritten
+        # in place through core.files (a link or a hard link planted there is refused, never
+        # followed) and, when new, handed to the directory's owner on the descriptor so that
+        # the agent's scheduled drills can rewrite it
+        with Directory.open(probe.parent, create=True, strict=True) as drill:
+            drill.rewrite(probe.name, text.encode("utf-8"), owner=drill.owner)
 
     def detected(self, before: str, now: str) -> bool:
         """The monitor counted a created or modified critical file."""

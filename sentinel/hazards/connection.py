@@ -9,9 +9,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sentinel.core.db import open_database
+import structlog
+
+from sentinel.core.db import SpaceReserve, checkpoint, is_disk_full, open_database
 from sentinel.core.ids import RANDOM_IDS, Ids
 from sentinel.hazards.schema import migrate
+
+log = structlog.get_logger("sentinel.hazards")
 
 
 class StoreConnection:
@@ -21,9 +25,25 @@ class StoreConnection:
         self.path = path
         self.lock = threading.RLock()  # one connection, shared by the writer and scrape threads
         self.conn = open_database(path)
+        self.reserve = SpaceReserve(path.parent)
         migrate(self.conn, ids)
         self.store_id = str(self.conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
         """The store's random id, made once by the migration that created it (never changes)."""
+
+    def relieve(self, exc: BaseException) -> bool:
+        """After a failed write: if the disk is full, free the space reserve and fold the WAL
+        back into the database so that the next attempt can land; whether it did anything."""
+        if not is_disk_full(exc):
+            return False
+        released = self.reserve.release()
+        with self.lock:
+            folded = checkpoint(self.conn)
+        log.warning("store_disk_full", reserve_released=released, wal_checkpointed=folded)
+        return released or folded
+
+    def keep_reserve(self) -> bool:
+        """Make the space reserve again when there is room (housekeeping); whether it is held."""
+        return self.reserve.restore()
 
     def close(self) -> None:
         """Close the connection (the WAL is checkpointed by SQLite on last close)."""

@@ -16,6 +16,7 @@ import io
 import json
 from collections.abc import Sequence
 
+from sentinel.core.model import visible
 from sentinel.hazards.identity import named
 from sentinel.hazards.records import HazardRecord
 
@@ -97,18 +98,24 @@ def to_csv(records: Sequence[HazardRecord]) -> str:
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for record in records:
-        writer.writerow({k: neutralise(v) for k, v in _row(record).items()})
+        writer.writerow({k: neutralise(visible(v)) for k, v in _row(record).items()})
     return out.getvalue()
 
 
+# JSON escapes C0 controls itself; DEL and the C1 range (U+009B is a one-character CSI) too
+_C1 = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
+
+
 def to_json(records: Sequence[HazardRecord]) -> str:
-    """The full records."""
-    return json.dumps([r.to_json() for r in records], indent=2, sort_keys=True, ensure_ascii=False)
+    """The full records (non-ASCII text kept readable, every control character escaped)."""
+    text = json.dumps([r.to_json() for r in records], indent=2, sort_keys=True, ensure_ascii=False)
+    return text.translate(_C1)
 
 
 def _md(text: str) -> str:
-    """Escape what would break a markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    """Escape what would break a markdown table cell, and every control character (`visible`):
+    a ledger is read in terminals and editors that obey ESC and BEL."""
+    return visible(text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " "))
 
 
 def to_markdown(records: Sequence[HazardRecord], *, terminal: str, branch: str, generated: str) -> str:

@@ -192,6 +192,39 @@ MIGRATIONS: tuple[str | tuple[str, MigrationStep], ...] = (
         """,
         _v4_identities,
     ),
+    # 5: the outbox at scale (a sink down for days: 100,000 pending rows). A partial index by due
+    # time, so the dispatcher reads only what is due; one by age for the oldest pending; and
+    # per-sink counts kept by triggers in the same transactions, so that a scrape never counts
+    # rows (a large backlog made every scrape and every dispatch read all of it).
+    """
+    CREATE INDEX outbox_due ON outbox (sink, next_attempt_at, id)
+        WHERE delivered_at IS NULL AND dead = 0;
+    CREATE INDEX outbox_pending_age ON outbox (sink, created_at)
+        WHERE delivered_at IS NULL AND dead = 0;
+    CREATE TABLE outbox_counts (
+        sink    TEXT    PRIMARY KEY,
+        pending INTEGER NOT NULL DEFAULT 0,
+        dead    INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO outbox_counts (sink, pending, dead)
+        SELECT sink, SUM(delivered_at IS NULL AND dead = 0), SUM(dead != 0) FROM outbox GROUP BY sink;
+    CREATE TRIGGER outbox_counts_insert AFTER INSERT ON outbox BEGIN
+        INSERT OR IGNORE INTO outbox_counts (sink) VALUES (NEW.sink);
+        UPDATE outbox_counts SET pending = pending + (NEW.delivered_at IS NULL AND NEW.dead = 0),
+            dead = dead + (NEW.dead != 0) WHERE sink = NEW.sink;
+    END;
+    CREATE TRIGGER outbox_counts_update AFTER UPDATE OF delivered_at, dead, sink ON outbox BEGIN
+        UPDATE outbox_counts SET pending = pending - (OLD.delivered_at IS NULL AND OLD.dead = 0),
+            dead = dead - (OLD.dead != 0) WHERE sink = OLD.sink;
+        INSERT OR IGNORE INTO outbox_counts (sink) VALUES (NEW.sink);
+        UPDATE outbox_counts SET pending = pending + (NEW.delivered_at IS NULL AND NEW.dead = 0),
+            dead = dead + (NEW.dead != 0) WHERE sink = NEW.sink;
+    END;
+    CREATE TRIGGER outbox_counts_delete AFTER DELETE ON outbox BEGIN
+        UPDATE outbox_counts SET pending = pending - (OLD.delivered_at IS NULL AND OLD.dead = 0),
+            dead = dead - (OLD.dead != 0) WHERE sink = OLD.sink;
+    END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

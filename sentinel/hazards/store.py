@@ -83,6 +83,14 @@ class HazardStore:
 
     # -- writes -------------------------------------------------------------------------------
 
+    def relieve(self, exc: BaseException) -> bool:
+        """After a failed write: on a full disk, free the space reserve and checkpoint the WAL."""
+        return self._db.relieve(exc)
+
+    def keep_reserve(self) -> bool:
+        """Re-make the space reserve when the filesystem has room again (housekeeping)."""
+        return self._db.keep_reserve()
+
     def apply(self, finding: Finding) -> Change | None:
         """Turn one finding into a new record, an update, a reopen or an auto-resolution."""
         return self.apply_many([finding])[0]

@@ -35,6 +35,7 @@ MAX_RETAINED_FINDINGS = 100_000
 RETRY_INTERVAL = 1.0
 TRANSACTION_SIZE = 256  # findings committed together: one fsync per burst, bounded txn time
 PRUNE_INTERVAL = 3600.0
+STOP_PUT_TIMEOUT = 2.0  # how long a stopping log follower may wait for room for its last batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +90,13 @@ class Pipeline:
         return True
 
     def submit_waiting(self, batch: Batch, stop: threading.Event) -> bool:
-        """Queue a batch, waiting as long as it takes (backpressure) unless `stop` is set.
+        """Queue a batch, waiting as long as it takes (backpressure) until `stop` is set; then
+        one last bounded wait (a reload or shutdown is no reason to drop what fits).
 
         For sources that can wait and must not lose a line (log followers): the caller only
-        moves its offset after this returns True.
+        moves its offset after this returns True; on False (the queue stayed full while
+        stopping, counted and logged) it keeps the batch's lines unread so that the collector
+        that follows it (after a reload or a restart) reads them again.
         """
         while not stop.is_set():
             try:
@@ -100,8 +104,13 @@ class Pipeline:
             except queue.Full:
                 continue
             return True
-        self.status.dropped(batch.collector)
-        return False
+        try:
+            self._queue.put(batch, timeout=max(self._put_timeout, STOP_PUT_TIMEOUT))
+        except queue.Full:
+            self.status.dropped(batch.collector)
+            log.warning("queue_full_at_stop", collector=batch.collector, items=len(batch.items))
+            return False
+        return True
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the writer thread (to touch the engine or store from elsewhere)."""
@@ -181,6 +190,7 @@ class Pipeline:
             except sqlite3.Error as exc:
                 self.status.store_write_error()
                 log.error("store_write_failed", error=str(exc), retained=len(self._retained))
+                self.store.relieve(exc)  # a full disk: free the reserve, fold the WAL back
                 break
             for _ in chunk:
                 self._retained.popleft()
@@ -203,6 +213,7 @@ class Pipeline:
 
     def _housekeeping(self) -> None:
         self.engine.housekeeping()
+        self.store.keep_reserve()  # after a full disk: the reserve comes back once there is room
         try:
             self._notify(self.store.check_deadlines())
             if self.clock.monotonic() >= self._next_prune:
@@ -213,6 +224,7 @@ class Pipeline:
         except sqlite3.Error as exc:
             self.status.store_write_error()
             log.error("housekeeping_failed", error=str(exc))
+            self.store.relieve(exc)
 
     def _notify(self, changes: Sequence[Change]) -> None:
         if not changes:

@@ -17,6 +17,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,17 @@ def backoff(attempts: int, cap: float, rng: random.Random) -> float:
     return max(0.1, rng.uniform(0, ceiling))
 
 
+@dataclass(slots=True)
+class _Held:
+    """A delivery outcome waiting for the store to accept it."""
+
+    sink: str
+    row: OutboxRow
+    outcome: Outcome
+    tries: int = 0
+    retry_at: float = 0.0
+
+
 class Dispatcher:
     """Delivers tickets for every enabled sink."""
 
@@ -81,7 +93,7 @@ class Dispatcher:
         seed: int | None = None,
     ) -> None:
         self.clock = clock
-        self.outbox = Outbox(store_path)
+        self.outbox = Outbox(store_path, sinks=[c.name for c in sinks if c.enabled])
         self.sinks: dict[str, Sink] = {}
         self.broken: dict[str, str] = {}
         for config in sinks:
@@ -97,6 +109,9 @@ class Dispatcher:
             for name, s in self.sinks.items()
         }
         self._in_flight: dict[str, set[int]] = {name: set() for name in self.sinks}
+        # outcomes the store could not record (disk full, locked): kept here, retried with the
+        # same backoff as a failed delivery; their hazards wait, and nothing is sent again
+        self._held: dict[int, _Held] = {}
         self._resending: set[str] = set()  # Alertmanager sinks with a re-send queued or running
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -143,13 +158,16 @@ class Dispatcher:
 
     def dispatch_once(self) -> int:
         """Hand every due row to its sink's workers; returns how many were handed out."""
+        self._record_held()
         now = self.clock.time()
         handed = 0
         for name, sink in self.sinks.items():
             with self._lock:
-                busy = set(self._in_flight[name])
-                room = sink.config.concurrency - (len(busy) if not sink.batched else 0)
-            if room <= 0 or (sink.batched and busy):
+                held = {h.row.hazard_id for h in self._held.values() if h.sink == name}
+                running = self._in_flight[name]
+                busy = running | held
+                room = sink.config.concurrency - (len(running) if not sink.batched else 0)
+            if room <= 0 or (sink.batched and running):
                 continue
             limit = 500 if sink.batched else room
             rows = self.outbox.due(name, now, limit=limit, busy=busy)
@@ -184,18 +202,49 @@ class Dispatcher:
                 log.exception("sink_raised", sink=name)
                 outcomes = [Outcome("retry", f"{type(exc).__name__}: {exc}")] * len(rows)
             for row, outcome in zip(rows, outcomes, strict=True):
+                self.outcomes[(name, outcome.kind)] += 1
                 try:
                     self._record(name, row, outcome)
-                except sqlite3.Error as exc:  # unrecorded: the row stays due and is sent again
-                    log.error("ticket_state_write_failed", sink=name, key=row.key, error=str(exc))
+                except sqlite3.Error as exc:  # unrecorded: held and retried, never re-sent
+                    self._hold(_Held(name, row, outcome), exc)
         finally:
             with self._lock:
                 self._in_flight[name].difference_update(r.hazard_id for r in rows)
             self._wake.set()  # the next row of these hazards may be due now
 
+    def _hold(self, held: _Held, exc: sqlite3.Error) -> None:
+        """Keep an outcome the store refused; try to record it again after a backoff."""
+        held.tries += 1
+        delay = backoff(held.tries, self.sinks[held.sink].config.max_backoff, self._rng)
+        held.retry_at = self.clock.monotonic() + delay
+        with self._lock:
+            self._held[held.row.id] = held
+        log.error(
+            "ticket_state_write_failed",
+            sink=held.sink,
+            key=held.row.key,
+            outcome=held.outcome.kind,
+            retry_in=round(delay, 1),
+            error=str(exc),
+        )
+
+    def _record_held(self) -> None:
+        """Record the held outcomes whose backoff has passed (their hazards move on after)."""
+        now = self.clock.monotonic()
+        with self._lock:
+            due = [h for h in self._held.values() if h.retry_at <= now]
+        for held in due:
+            try:
+                self._record(held.sink, held.row, held.outcome)
+            except sqlite3.Error as exc:
+                self._hold(held, exc)
+                continue
+            with self._lock:
+                self._held.pop(held.row.id, None)
+            log.info("ticket_state_recorded", sink=held.sink, key=held.row.key, tries=held.tries + 1)
+
     def _record(self, name: str, row: OutboxRow, outcome: Outcome) -> None:
         now = self.clock.time()
-        self.outcomes[(name, outcome.kind)] += 1
         if outcome.kind == "delivered":
             self.outbox.delivered(row.id, now)
             log.debug("ticket_delivered", sink=name, hazard_id=row.hazard_id, transition=row.transition)

@@ -119,7 +119,7 @@ BAD_CONFIGS = [
     (
         "impossible value",
         MINIMAL + "queue_size = -3\n",
-        "sentinel.toml: agent.queue_size: must be greater than 0, got -3",
+        "sentinel.toml: agent.queue_size: must be between 1 and 10000000, got -3",
     ),
     (
         "missing required key",

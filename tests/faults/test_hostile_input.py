@@ -198,3 +198,58 @@ def test_logging_an_undecodable_file_name_does_not_raise(capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert "\\xffname" in out
     sentinel_logging.configure("warning", "console", stream=CurrentStream("stderr"))
+
+
+TERMINAL_CONTROL = "\x1b]0;owned\x07\x1b[31m\x1b[2J\x9b1m\x00\x08"  # OSC title, SGR, clear, CSI, NUL, BS
+
+
+def test_exports_escape_control_characters(tmp: Path) -> None:
+    """Item 9: ESC, BEL and the other controls from a file or user name never reach an export raw."""
+    clock = FakeClock()
+    store = HazardStore(tmp / "h.db", config=HazardsConfig(), terminal="t", branch="b", clock=clock)
+    try:
+        for i, text in enumerate((f"/srv/{TERMINAL_CONTROL}.txt", f"root{TERMINAL_CONTROL}")):
+            store.apply(
+                Finding(
+                    rule=f"r{i}",
+                    subject=text,
+                    state="firing",
+                    severity=Severity.MAJOR,
+                    category=Category.DATA_SECURITY,
+                    title=f"changed {text}",
+                    time=clock.time(),
+                    evidence=freeze_fields({"path": text}),
+                    rectification=(f"check {text}",),
+                )
+            )
+        records = store.records(full=True)
+        outputs = {
+            "markdown": export.to_markdown(records, terminal="t\x1b[1m", branch="b\x07", generated="now"),
+            "csv": export.to_csv(records),
+            "json": export.to_json(records),
+        }
+        for name, text in outputs.items():
+            raw = [c for c in text if not c.isprintable() and c != "\n"]
+            assert raw == [], (name, sorted(set(raw)))
+        assert "\\x1b]0;owned\\x07" in outputs["markdown"] and "\\x1b]0;owned\\x07" in outputs["csv"]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("key", ["branch", "terminal_id"])
+def test_identity_with_control_characters_is_refused_at_load(tmp: Path, key: str) -> None:
+    """Item 9: an ESC in agent.branch (or terminal_id) is one config error, never a label."""
+    from sentinel.config.loader import ConfigError, load
+
+    config = tmp / "sentinel.toml"
+    config.write_text(
+        f'[agent]\nstate_dir = "s"\nbranch = "b"\n{key} = "01\\u001b]0;x\\u0007"\n'.replace(
+            'branch = "b"\nbranch', "branch"
+        )
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(config)
+    assert (
+        len(caught.value.errors) == 1
+        and f"agent.{key}: must not contain control characters" in (caught.value.errors[0])
+    )

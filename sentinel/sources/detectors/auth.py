@@ -204,12 +204,13 @@ class AuthCollector:
         busy = False
         for follower in self._followers:
             skipped_before = follower.skipped
-            lines = follower.read()
+            mark, lines = follower.position(), follower.read()
             self.stats.malformed(follower.skipped - skipped_before)
             busy = busy or bool(lines)
             events = self._events_from_lines(lines)
-            if events:
-                emit(events)
+            if events and emit(events) is False:  # not taken (stopping, queue full): read again later
+                follower.rewind(mark)
+                continue
             if lines or follower.skipped != skipped_before:
                 self._dirty = True
         self.stats.set_up(any(f.is_open for f in self._followers))
@@ -223,13 +224,14 @@ class AuthCollector:
     def poll_drill(self, emit: Emit) -> None:
         """Read the drill log (`sentinel drill` writes synthetic lines there); its events are drills."""
         assert self._drill is not None
-        lines = self._drill.read()
+        mark, lines = self._drill.position(), self._drill.read()
         events = [
             Event(e.detector, e.kind, e.subject, e.time, (*e.fields, ("drill", True)))
             for e in self._events_from_lines(lines)
         ]
-        if events:
-            emit(events)
+        if events and emit(events) is False:  # not taken (stopping, queue full): read again later
+            self._drill.rewind(mark)
+            return
         if lines:
             self._dirty = True
             self._save()
@@ -302,9 +304,10 @@ class AuthCollector:
             if len(buffer) > limit:  # one entry larger than any real one: drop it, count it
                 self.stats.malformed()
                 buffer, discarding = b"", True
-            events = self._events_from_journal(lines, limit)
-            if events:
-                emit(events)
+            cursor, events = self._cursor, self._events_from_journal(lines, limit)
+            if events and emit(events) is False:  # not taken (stopping): resume before them
+                self._cursor = cursor
+                return
             self._save()
 
     def _events_from_journal(self, lines: Iterable[bytes], limit: int) -> list[Event]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.core.files import write_json_atomic
+from sentinel.core.files import Directory
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.core.settings import Duration, field, positive
 from sentinel.sources.base import Registration
@@ -37,13 +37,18 @@ def probe_path(state_dir: Path) -> Path:
 def set_probe(state_dir: Path, value: float, *, until: float) -> None:
     """Raise the probe to `value` until wall time `until` (used by the drill runner)."""
     path = probe_path(state_dir)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_json_atomic(path, {"value": value, "until": until})
+    with Directory.open(state_dir, strict=True) as state, state.sub(path.parent.name) as drill:
+        drill.write_json(path.name, {"value": value, "until": until}, owner=state.owner, only_files=True)
 
 
 def clear_probe(state_dir: Path) -> None:
     """Lower the probe."""
-    probe_path(state_dir).unlink(missing_ok=True)
+    path = probe_path(state_dir)
+    try:
+        with Directory.open(path.parent) as drill:
+            drill.unlink(path.name)
+    except FileNotFoundError:
+        pass
 
 
 class DrillProbeCollector:

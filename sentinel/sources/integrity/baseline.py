@@ -126,7 +126,7 @@ class BaselineFiles:
         """Create the key (0600) if missing; return it."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_bytes(KEY_BYTES)
-        if not create_exclusive(self.key, key):
+        if not create_exclusive(self.key, key):  # O_EXCL, never through a link
             return self.read_key()
         return key
 
@@ -155,7 +155,8 @@ class BaselineFiles:
         path = self.baseline if record.kind == "baseline" else self.observed
         mac, digest = hmac.new(key, digestmod=hashlib.sha256), hashlib.sha256()
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with atomic_writer(path, sync_dir=True) as fh:
+        # a random temporary name, O_EXCL and no link followed: state_dir may be another account's
+        with atomic_writer(path) as fh:
             fh.write(MAGIC + b"0" * 64 + b"\n")
             for i, block in enumerate(record.lines()):
                 data = block if i == 0 else b"\n" + block

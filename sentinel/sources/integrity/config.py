@@ -54,6 +54,7 @@ class WatchConfig:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     follow_symlinks: bool = False  # symlinks are recorded as links; followed only when asked
+    follow_outside: bool = False  # followed links may lead out of the watched trees (else: recorded as links)
     check: tuple[Attribute, ...] | None = None  # default: DEFAULT_CHECKS[policy]
     realtime: bool = True  # False: scans only (no inotify watches)
 

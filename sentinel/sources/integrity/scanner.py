@@ -35,7 +35,7 @@ from sentinel.sources.integrity.table import EntryTable
 log = structlog.get_logger("sentinel.integrity.scanner")
 
 CHUNK = 256  # files per hashing task: big enough to amortise the pool, small enough to balance
-SKIP_REASONS = ("unreadable", "vanished", "special", "unstable", "loop")
+SKIP_REASONS = ("unreadable", "vanished", "special", "unstable", "loop", "outside")
 
 
 class ScanAborted(Exception):
@@ -52,6 +52,12 @@ class WatchSet:
         self._excluded_set = frozenset(self.excluded)
         self._excluded_prefixes = tuple(e.rstrip("/") + "/" for e in self.excluded)
         self._cache: dict[str, WatchConfig | None] = {}  # directory -> entry deciding for its children
+        # where followed links may lead: inside a watched tree, as the kernel resolves it
+        self._real_roots = tuple(os.path.realpath(r).rstrip("/") + "/" for r in self._by_root)
+
+    def inside(self, target: str) -> bool:
+        """Whether the resolved path `target` lies in a watched tree (or is a watched root)."""
+        return (target.rstrip("/") + "/").startswith(self._real_roots)
 
     @property
     def roots(self) -> tuple[str, ...]:
@@ -196,7 +202,7 @@ class Scanner:
         if watch is None:
             return
         try:
-            st = self.follow(root, os.lstat(root), watch, stats)
+            st = self.follow(root, os.lstat(root), watch, stats, self.watchset)
         except FileNotFoundError:
             stats.skipped["vanished"] += 1
             return
@@ -217,7 +223,7 @@ class Scanner:
                 if self.watchset.is_root(path) or self.watchset.is_excluded(path):
                     continue  # another entry (or nobody) decides below here
                 here = self.watchset.wants(path, is_dir=stat.S_ISDIR(listed.st_mode))
-                item = self.follow(path, listed, here, stats) if here is not None else None
+                item = self.follow(path, listed, here, stats, self.watchset) if here is not None else None
                 if here is None or item is None:
                     continue
                 yield path, self._entry(path, item, stats), here
@@ -229,9 +235,19 @@ class Scanner:
                     stack.append(path)
 
     @staticmethod
-    def follow(path: str, st: os.stat_result, watch: WatchConfig, stats: ScanStats) -> os.stat_result | None:
-        """The stat to record: the link's own, or its target's when the entry follows links."""
+    def follow(
+        path: str, st: os.stat_result, watch: WatchConfig, stats: ScanStats, watchset: WatchSet
+    ) -> os.stat_result | None:
+        """The stat to record: the link's own, or its target's when the entry follows links.
+
+        A followed link leads only into the watched trees (`/etc` linked under a watched root
+        is not walked and hashed whole) unless the entry says `follow_outside = true`; a link
+        pointing out is recorded as a link and counted (`skipped{reason="outside"}`).
+        """
         if not (stat.S_ISLNK(st.st_mode) and watch.follow_symlinks):
+            return st
+        if not watch.follow_outside and not watchset.inside(os.path.realpath(path)):
+            stats.skipped["outside"] += 1
             return st
         try:
             return os.stat(path)

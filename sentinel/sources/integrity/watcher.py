@@ -214,7 +214,7 @@ class RealtimeWatcher:
         watch = self.watchset.wants(path, is_dir=stat.S_ISDIR(st.st_mode))
         if watch is None:
             return None
-        followed = Scanner.follow(path, st, watch, ScanStats())  # recorded as the scans record it
+        followed = Scanner.follow(path, st, watch, ScanStats(), self.watchset)  # as the scans record it
         if followed is None:
             return None
         st = followed

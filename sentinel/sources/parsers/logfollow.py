@@ -76,6 +76,17 @@ class FileFollower:
             self._fh.close()
             self._fh = None
 
+    def rewind(self, position: dict[str, Any] | None) -> None:
+        """Go back to `position` (an earlier `position()`): what was read after it is read again.
+
+        For lines that could not be handed on (the agent was stopping with a full queue): the
+        position saved next is this one, so the collector that follows reads them again."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self._saved, self._pending, self._discarding = position, [], False
+        self._start_at_end = False
+
     def read(self, budget: int = READ_CHUNK) -> list[bytes]:
         """Complete new lines (without the newline), at most about `budget` bytes of them."""
         if self._fh is None and not self._open():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sentinel.core.files import append_durably
+from sentinel.core.files import UnsafePathError, append_durably
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.outbox import OutboxRow
 from sentinel.tickets.sinks.base import DELIVERED, Outcome
@@ -31,7 +31,10 @@ class FileSink:
         data = b"".join(row.payload.encode("utf-8") + b"\n" for row in rows)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # the directory may be a shared log directory: never through a planted link
             append_durably(self.path, data)
+        except UnsafePathError as exc:
+            return [Outcome("retry", str(exc))] * len(rows)
         except OSError as exc:
             return [Outcome("retry", f"{self.path}: {exc.strerror or exc}")] * len(rows)
         return [DELIVERED] * len(rows)

@@ -55,11 +55,13 @@ def test_symlinks_recorded_not_followed(tmp: Path) -> None:
 
 
 def test_a_followed_link_records_and_hashes_its_target(tmp: Path) -> None:
-    """Following links, a link to a file is that file: its type, and the hash of its content."""
+    """Following links, a link to a file is that file: its type, and the hash of its content
+    (the target lies outside the watched tree: that takes follow_outside, issue 19)."""
     (tmp / "t").mkdir()
     (tmp / "elsewhere").write_bytes(b"the real content")
     (tmp / "t" / "link").symlink_to(tmp / "elsewhere")
-    entry = scanner(WatchConfig(tmp / "t", follow_symlinks=True)).scan()[str(tmp / "t" / "link")]
+    watch = WatchConfig(tmp / "t", follow_symlinks=True, follow_outside=True)
+    entry = scanner(watch).scan()[str(tmp / "t" / "link")]
     assert entry.type == "file" and entry.target is None
     assert entry.sha256 == hashlib.sha256(b"the real content").hexdigest()
 
@@ -194,3 +196,39 @@ def test_pacing_holds_the_cpu_share_and_gives_no_io_credit_for_idle_time() -> No
     clock.advance(3600)
     throttle.pace(0.0, 2_000_000)
     assert stop.waits[-1] == pytest.approx(2.0)
+
+
+def _outside_tree(tmp: Path) -> tuple[Path, Path]:
+    """A watched root holding a link to a tree outside it (as `etc-link -> /etc` would)."""
+    outside = tmp / "outside"
+    outside.mkdir()
+    for i in range(20):
+        (outside / f"f{i}").write_text(str(i))
+    root = tmp / "root"
+    root.mkdir()
+    (root / "a.txt").write_text("a")
+    (root / "inner").mkdir()
+    (root / "inner" / "b.txt").write_text("b")
+    os.symlink(outside, root / "out-link")
+    os.symlink(root / "inner", root / "in-link")
+    return root, outside
+
+
+def test_followed_links_stay_inside_the_watched_trees(tmp: Path) -> None:
+    """Item 11: follow_symlinks follows links into watched trees only; a link out is a link."""
+    root, _ = _outside_tree(tmp)
+    watch = WatchConfig(path=root, policy="critical", follow_symlinks=True)
+    stats = ScanStats()
+    walked = {p: e for p, e, _ in Scanner(WatchSet([watch])).walk(stats=stats)}
+    assert not any(p.startswith(str(root / "out-link") + "/") for p in walked)
+    assert walked[str(root / "out-link")].type == "symlink"
+    assert stats.skipped["outside"] == 1
+    assert str(root / "in-link" / "b.txt") in walked  # inside: followed as before
+
+
+def test_follow_outside_is_an_explicit_choice(tmp: Path) -> None:
+    """With follow_outside = true the link out is walked, as configured."""
+    root, _ = _outside_tree(tmp)
+    watch = WatchConfig(path=root, policy="critical", follow_symlinks=True, follow_outside=True)
+    walked = [p for p, _, _ in Scanner(WatchSet([watch])).walk()]
+    assert sum(p.startswith(str(root / "out-link") + "/") for p in walked) == 20

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from sentinel.core.files import open_private
 from sentinel.hub.db import Database
 from sentinel.hub.schema import schema_version
 
@@ -51,9 +52,9 @@ def _run(tool: str, args: list[str], env: dict[str, str]) -> None:
 
 
 def _private_file(path: Path) -> None:
+    """Create (or empty) the backup file 0600 before a tool writes it, never through a link."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.close(fd)
+    os.close(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
 
 
 def _pg_args(db: Database) -> tuple[list[str], dict[str, str]]:

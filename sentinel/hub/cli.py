@@ -24,11 +24,12 @@ import argparse
 import getpass
 import importlib
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from sentinel.core.files import write_text_atomic
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -107,10 +108,9 @@ def _hub(config: Any) -> Any:
 
 
 def _write_private(path: Path, text: str) -> None:
+    """A secret or an export: 0600, atomically, never through a link (core.files)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    write_text_atomic(path, text)
 
 
 def _emit(text: str, output: str | None) -> None:

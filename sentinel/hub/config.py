@@ -8,8 +8,9 @@
     [tls]        cert_file, key_file, client_ca_file (mutual TLS with the bank's CA)
     [web]        the pages, logins and sessions (sentinel/hub/webconfig.py)
 
-The same settings Builder as the agent's config (sentinel.settings): every error names the file
-and key, all of them are reported at once, and `load()` raises HubConfigError with the list.
+The same settings Builder as the agent's config (sentinel.core.settings): every error names the
+file and key, all of them are reported at once, and `load()` raises HubConfigError with the list;
+every number has its range in sentinel/hub/bounds.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sentinel.core.settings import Builder, Duration, KeyPath, Size, field, format_path
+from sentinel.core.tomlread import TooDeep, parse_toml
+from sentinel.hub.bounds import hub_bounds
 from sentinel.hub.webconfig import WebConfig
 
 DEFAULT_CONFIG = Path("/etc/sentinel-hub/hub.toml")
@@ -36,17 +39,6 @@ class HubConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
-
-
-def between(low: float, high: float) -> Any:
-    """Check: low <= value <= high (a range check with both ends said in the error)."""
-
-    def check(value: float) -> str | None:
-        if low <= value <= high:
-            return None
-        return f"must be between {low:g} and {high:g}, got {value:g}"
-
-    return check
 
 
 def _listen(value: str) -> str | None:
@@ -74,7 +66,7 @@ class ServerConfig:
     master_key_file: Path | None = None  # default: <state_dir>/master.key
     public_url: str = ""  # how people and agents reach it (printed by `make run`, used in links)
     log_format: Literal["auto", "json", "console"] = "auto"
-    workers: int = field(1, check=between(1, 64))  # uvicorn worker processes
+    workers: int = field(1)  # uvicorn worker processes
 
     @property
     def host(self) -> str:
@@ -98,8 +90,8 @@ class DatabaseConfig:
 
     url: str = field("", check=lambda v: _db_url(v) if v else None)  # default: sqlite in state_dir
     password_file: Path | None = None
-    pool_size: int = field(8, check=between(1, 200))
-    busy_timeout: Duration = field(Duration(10), check=between(0.1, 600))
+    pool_size: int = field(8)
+    busy_timeout: Duration = field(Duration(10))
     echo: bool = False
 
 
@@ -107,26 +99,26 @@ class DatabaseConfig:
 class IngestConfig:
     """`[ingest]`: the signed ticket webhook."""
 
-    max_body: Size = field(Size(1024 * 1024), check=between(4096, 64 * 1024 * 1024))
-    tolerance: Duration = field(Duration(300), check=between(10, 3600))  # replay window, each way
-    batch_size: int = field(500, check=between(1, 10_000))  # tickets per group commit
-    batch_wait: Duration = field(Duration(0.002), check=between(0, 1))  # to gather a batch
+    max_body: Size = field(Size(1024 * 1024))
+    tolerance: Duration = field(Duration(300))  # replay window, each way
+    batch_size: int = field(500)  # tickets per group commit
+    batch_wait: Duration = field(Duration(0.002))  # to gather a batch
 
 
 @dataclass(frozen=True, slots=True)
 class ActionsConfig:
     """`[actions]`: the queue of hub actions the terminals pull."""
 
-    lease: Duration = field(Duration(30), check=between(5, 86400))  # re-offered after this
-    max_per_poll: int = field(50, check=between(1, 1000))
-    keep: Duration = field(Duration(400 * 86400), check=between(86400, 3650 * 86400))
+    lease: Duration = field(Duration(30))  # re-offered after this
+    max_per_poll: int = field(50)
+    keep: Duration = field(Duration(400 * 86400))
 
 
 @dataclass(frozen=True, slots=True)
 class TerminalsConfig:
     """`[terminals]`: when a quiet terminal counts as silent (the inventory may say per terminal)."""
 
-    silent_after: Duration = field(Duration(300), check=between(10, 30 * 86400))
+    silent_after: Duration = field(Duration(300))
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +165,7 @@ class HubConfig:
 def build(data: dict[str, Any], *, source: Path | None = None) -> HubConfig:
     """Build a HubConfig from parsed TOML; HubConfigError lists every problem."""
     base = source.parent if source else Path.cwd()
-    builder = Builder(lambda _path: base)
+    builder = Builder(lambda _path: base, hub_bounds)
     config = builder.build(HubConfig, data, ())
     if builder.errors or config is None:
         where = f"{source}: " if source else ""
@@ -186,9 +178,13 @@ def load(path: str | os.PathLike[str] | None = None) -> HubConfig:
     chosen = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
     try:
         with open(chosen, "rb") as fh:
-            data = tomllib.load(fh)
+            data = parse_toml(fh.read())
     except OSError as exc:
         raise HubConfigError([f"{chosen}: cannot read: {exc.strerror or exc}"]) from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, TooDeep) as exc:
         raise HubConfigError([f"{chosen}: not valid TOML: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise HubConfigError(
+            [f"{chosen}: not valid TOML: not UTF-8 ({exc.reason} at byte {exc.start})"]
+        ) from None
     return build(data, source=chosen.resolve())

@@ -9,6 +9,7 @@ ordinary READ COMMITTED transactions; the queue claims rows with FOR UPDATE SKIP
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from sentinel.core.files import open_private
 from sentinel.hub.config import HubConfig
 
 
@@ -86,7 +88,7 @@ class Database:
         path = Path(database)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.close(open_private(path, os.O_CREAT | os.O_WRONLY))
 
     @property
     def dialect(self) -> str:
@@ -111,6 +113,16 @@ class Database:
         """A read-only transaction (one consistent snapshot on PostgreSQL and SQLite WAL)."""
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    def lock(self, conn: sa.Connection, name: str) -> None:
+        """Serialise a write transaction with every other hub process doing the same `name`
+        (PostgreSQL: a transaction-scoped advisory lock; SQLite: `write()` already holds the
+        database's only write lock)."""
+        if not self.is_sqlite:
+            key = int.from_bytes(
+                hashlib.sha256(f"sentinel-hub/{name}".encode()).digest()[:8], "big", signed=True
+            )
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     def insert_ignore(self, table: sa.Table, index: Sequence[str]) -> Any:
         """INSERT … ON CONFLICT (index) DO NOTHING, in the dialect of this database."""

@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sentinel.core.settings import Builder, Duration, field, format_path, non_empty
-from sentinel.hub.config import between
+from sentinel.core.tomlread import TooDeep, parse_toml
+from sentinel.hub.bounds import inventory_bounds
 
 Kind = Literal["head_office", "primary_branch", "branch"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -103,14 +104,14 @@ class _Branch:
     id: str = field(check=_name)
     primary: str = field(check=_name)
     name: str = ""
-    silent_after: Duration | None = field(None, check=lambda v: between(10, 30 * 86400)(v) if v else None)
+    silent_after: Duration | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class _Terminal:
     name: str = field(check=_name)
     branch: str = field(check=_name)
-    silent_after: Duration | None = field(None, check=lambda v: between(10, 30 * 86400)(v) if v else None)
+    silent_after: Duration | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,9 @@ class _FileSd:
 
 
 @dataclass(frozen=True, slots=True)
-class _File:
+class InventoryFile:
+    """The inventory file as written (checked by the settings Builder, ranges in hub/bounds.py)."""
+
     head_office: _HeadOffice = dataclasses.field(default_factory=_HeadOffice)
     primary_branches: tuple[_Primary, ...] = ()
     branches: tuple[_Branch, ...] = ()
@@ -197,11 +200,15 @@ class Inventory:
         """Read the inventory file (and the file_sd files it names); InventoryError lists problems."""
         try:
             with open(path, "rb") as fh:
-                data = tomllib.load(fh)
+                data = parse_toml(fh.read())
         except OSError as exc:
             raise InventoryError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, TooDeep) as exc:
             raise InventoryError([f"{path}: not valid TOML: {exc}"]) from None
+        except UnicodeDecodeError as exc:
+            raise InventoryError(
+                [f"{path}: not valid TOML: not UTF-8 ({exc.reason} at byte {exc.start})"]
+            ) from None
         return cls.from_data(data, source=path)
 
     @classmethod
@@ -209,15 +216,15 @@ class Inventory:
         """Build from parsed TOML."""
         where = f"{source}: " if source else ""
         base = source.parent if source else Path.cwd()
-        builder = Builder(lambda _p: base)
-        parsed = builder.build(_File, data, ())
+        builder = Builder(lambda _p: base, inventory_bounds)
+        parsed = builder.build(InventoryFile, data, ())
         if builder.errors or parsed is None:
             raise InventoryError([f"{where}{format_path(p)}: {m}" for p, m in builder.errors])
         return _assemble(parsed, base, where, source)
 
 
 def _assemble(  # noqa: PLR0912 - one pass over the file's sections, each with its own errors
-    parsed: _File, base: Path, where: str, source: Path | None
+    parsed: InventoryFile, base: Path, where: str, source: Path | None
 ) -> Inventory:
     problems: list[str] = []
     head = OrgUnit(parsed.head_office.id, "head_office", parsed.head_office.name, None)
@@ -307,6 +314,9 @@ def _read_file_sd(path: Path, problems: list[str]) -> list[tuple[str, dict[str, 
                 raise ValueError(str(exc).replace("\n", " ")) from None
     except ValueError as exc:
         problems.append(f"{path}: cannot parse: {exc}")
+        return []
+    except RecursionError:  # a hostile nesting: still one line
+        problems.append(f"{path}: cannot parse: nested too deeply")
         return []
     if groups is None:
         return []

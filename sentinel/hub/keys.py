@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets as random
 import threading
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
+from sentinel.core.files import create_exclusive
 from sentinel.hub.db import Database
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.schema import enrolments, terminals
@@ -50,12 +50,8 @@ def load_master_key(path: Path, *, create: bool = False) -> bytes:
             raise
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = random.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, base64.b64encode(key) + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if not create_exclusive(path, base64.b64encode(key) + b"\n"):  # another process made it first
+            return load_master_key(path)
         return key
     key = base64.b64decode(raw.strip(), validate=True)
     if len(key) < 32:

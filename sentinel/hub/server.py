@@ -8,34 +8,25 @@ Logs are structlog lines: JSON under systemd (or `log_format = "json"`), console
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import ssl
-import sys
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
+from sentinel.core import logging as logging_setup
+from sentinel.core.logging import CurrentStream
 from sentinel.hub.config import HubConfig
 
 log = structlog.get_logger("sentinel.hub")
 
 
-def configure_logging(fmt: str) -> None:
-    """structlog once: JSON lines under systemd, console renderer on a terminal."""
-    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )
+def configure_logging(fmt: Literal["auto", "json", "console"]) -> None:
+    """The house's structlog set-up (sentinel.core.logging: redaction, controls escaped, library
+    records as structured lines), on stderr: JSON lines under systemd, console on a terminal.
+    uvicorn's own records (log_config=None below) become `library_log` lines of the same stream."""
+    logging_setup.configure("info", fmt, CurrentStream("stderr"))
 
 
 def app_from_environment() -> Any:
@@ -68,6 +59,7 @@ _UVICORN: dict[str, Any] = {
     "server_header": False,
     "timeout_keep_alive": 30,
     "http": "httptools",
+    "log_config": None,  # no handlers of its own: its records go through ours (configure_logging)
 }
 
 

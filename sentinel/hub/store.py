@@ -128,51 +128,59 @@ class HubStore:
     # -- the organisation ---------------------------------------------------------------------
 
     def sync_inventory(self, inventory: Inventory | None = None) -> None:
-        """Write the inventory's org units and terminal places into the database."""
+        """Write the inventory's org units and terminal places into the database.
+
+        Hub processes starting together each sync: one at a time (the database's lock), and by
+        upserts, so a second sync of the same inventory changes nothing and never collides."""
         if inventory is not None:
             self.inventory = inventory
         inv = self.inventory
+        units = [
+            {"id": u.id, "kind": u.kind, "name": u.name, "parent_id": u.parent_id}
+            for u in sorted(inv.units.values(), key=lambda u: u.id)
+        ]
+        rows = [
+            {
+                "name": t.name,
+                "branch_id": t.branch_id,
+                "primary_id": t.primary_id,
+                "in_inventory": True,
+                "silent_after": t.silent_after or self.silent_after,
+                "tickets": 0,
+            }
+            for t in sorted(inv.terminals.values(), key=lambda t: t.name)
+        ]
         with self.db.write() as c:
-            c.execute(sa.delete(org_units))
-            c.execute(
-                sa.insert(org_units),
-                [
-                    {"id": u.id, "kind": u.kind, "name": u.name, "parent_id": u.parent_id}
-                    for u in inv.units.values()
-                ],
-            )
-            known = {r.name for r in c.execute(sa.select(terminals.c.name))}
-            rows = [
-                {
-                    "name": t.name,
-                    "branch_id": t.branch_id,
-                    "primary_id": t.primary_id,
-                    "in_inventory": True,
-                    "silent_after": t.silent_after or self.silent_after,
-                    "tickets": 0,
-                }
-                for t in sorted(inv.terminals.values(), key=lambda t: t.name)
-            ]
-            new = [r for r in rows if r["name"] not in known]
-            if new:
-                c.execute(sa.insert(terminals), new)
-            for r in rows:
-                if r["name"] in known:
-                    c.execute(
-                        sa.update(terminals)
-                        .where(terminals.c.name == r["name"])
-                        .values(
-                            branch_id=r["branch_id"],
-                            primary_id=r["primary_id"],
-                            in_inventory=True,
-                            silent_after=r["silent_after"],
-                        )
-                    )
-            gone = known - set(inv.terminals)
-            if gone:
+            self.db.lock(c, "inventory")
+            gone_units = set(c.execute(sa.select(org_units.c.id)).scalars()) - set(inv.units)
+            if gone_units:
+                c.execute(sa.delete(org_units).where(org_units.c.id.in_(sorted(gone_units))))
+            c.execute(self.db.upsert(org_units, ["id"], ["kind", "name", "parent_id"]), units)
+            if rows:
+                c.execute(self.db.insert_ignore(terminals, ["name"]), rows)
                 c.execute(
-                    sa.update(terminals).where(terminals.c.name.in_(sorted(gone))).values(in_inventory=False)
+                    sa.update(terminals)
+                    .where(terminals.c.name == sa.bindparam("_name"))
+                    .values(
+                        branch_id=sa.bindparam("_branch"),
+                        primary_id=sa.bindparam("_primary"),
+                        in_inventory=True,
+                        silent_after=sa.bindparam("_silent"),
+                    ),
+                    [
+                        {
+                            "_name": r["name"],
+                            "_branch": r["branch_id"],
+                            "_primary": r["primary_id"],
+                            "_silent": r["silent_after"],
+                        }
+                        for r in rows
+                    ],
                 )
+            listed = set(c.execute(sa.select(terminals.c.name).where(terminals.c.in_inventory)).scalars())
+            gone = sorted(listed - set(inv.terminals))
+            if gone:
+                c.execute(sa.update(terminals).where(terminals.c.name.in_(gone)).values(in_inventory=False))
 
     def _scope(self, table: sa.Table, unit_id: str | None) -> list[sa.ColumnElement[bool]]:
         """WHERE terms restricting `table` (with branch_id/primary_id columns) to an org unit."""

@@ -171,14 +171,17 @@ def test_hub_actions_applied_exactly_once_through_kills(tmp: Path, postgres: Pos
             agent.wait_ready()
         wait_until(lambda: {r.terminal for r in store.ledger("HO").rows} == set(AGENTS), timeout=60)
         queued = []
-        for row in store.ledger("HO").rows:
+        rows = {r.terminal: r for r in store.ledger("HO").rows}
+        for terminal, row in rows.items():
             queued.append(store.enqueue(row.pk, "ack", user="alice"))
             queued.append(store.enqueue(row.pk, "note", user="alice", note="parts ordered"))
-            queued.append(store.enqueue(row.pk, "resolve", user="alice"))
-            queued.append(store.enqueue(row.pk, "close", user="bob"))
-        wait_until(lambda: any(a.state == "applied" for a in store.actions()), timeout=60)
+            if terminal != "kiosk-01":
+                queued.append(store.enqueue(row.pk, "resolve", user="alice"))
+                queued.append(store.enqueue(row.pk, "close", user="bob"))
+        kiosk_ack = next(a for a in queued if a.terminal == "kiosk-01" and a.action == "ack")
+        wait_until(lambda: store.action(kiosk_ack.uid).state == "applied", timeout=60)
         hubs[0].kill()
-        victim = agents["kiosk-01"]  # the terminal dies: its agent, hub client included
+        victim = agents["kiosk-01"]  # the terminal dies while its actions travel: agent, hub client
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait(10)
         victim.stop()
@@ -187,6 +190,14 @@ def test_hub_actions_applied_exactly_once_through_kills(tmp: Path, postgres: Pos
         agents["kiosk-01"] = AgentProcess(victim.directory, victim.config, victim.port)
         agents["kiosk-01"].wait_ready()
         hubs[1] = HubProcess(configs[1], ports[1], log_name="hub-b-restarted.log").wait_ready()
+        # The restarted agent's rule engine starts afresh and sees its burning rule fire again: an
+        # occurrence of the live hazard #1. Had #1 been resolved by then it would recur (open again,
+        # and the close refused); had it been closed, a new hazard #2 would be raised (both seen
+        # once as "not converged" with two kiosk-01 records). The terminal is right either way, so
+        # kiosk-01's resolve and close are queued once the restart's occurrence is in its store.
+        wait_until(lambda: _occurrences(agents["kiosk-01"]) >= 2, timeout=60)
+        queued.append(store.enqueue(rows["kiosk-01"].pk, "resolve", user="alice"))
+        queued.append(store.enqueue(rows["kiosk-01"].pk, "close", user="bob"))
 
         def done() -> bool:
             rows = store.ledger("HO").rows
@@ -231,3 +242,13 @@ def _keys(engine: sa.Engine, terminal: str) -> set[str]:
                 sa.text("SELECT key FROM hub_transitions WHERE terminal = :t"), {"t": terminal}
             ).scalars()
         )
+
+
+def _occurrences(agent: AgentProcess) -> int:
+    """How often the terminal's hazard #1 has been seen (its own store)."""
+    db = sqlite3.connect(agent.directory / "state" / "hazards.db")
+    try:
+        row = db.execute("SELECT occurrences FROM hazards WHERE id = 1").fetchone()
+    finally:
+        db.close()
+    return int(row[0]) if row else 0

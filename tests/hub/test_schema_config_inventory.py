@@ -106,3 +106,52 @@ def test_inventory_errors_name_the_entry() -> None:
     assert "no primary branch 'nowhere'" in text and "listed twice" in text and "no branch '9999'" in text
     with pytest.raises(InventoryError, match=r"terminals\[0\]\.name"):
         Inventory.from_data({"terminals": [{"name": "bad name", "branch": "0101"}]})
+
+
+def test_hubs_starting_together_sync_the_inventory_without_colliding(hub_factory: Any) -> None:
+    """Two hub processes start at once and both write the inventory (a race once seen as a duplicate
+    `HO` org unit on PostgreSQL): the syncs take turns and upsert, each succeeds, the rows are right."""
+    import threading
+
+    hubs = [hub_factory() for _ in range(4)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(hubs))
+
+    def sync(h: Any) -> None:
+        try:
+            start.wait(30)
+            for _ in range(5):
+                h.store.sync_inventory()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sync, args=(h,)) for h in hubs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    with hubs[0].db.read() as c:
+        units = sorted(c.execute(sa.text("SELECT id FROM hub_org_units")).scalars())
+        names = sorted(c.execute(sa.text("SELECT name FROM hub_terminals WHERE in_inventory")).scalars())
+    assert units == sorted(hubs[0].inventory.units) and names == sorted(hubs[0].inventory.terminals)
+
+
+def test_an_inventory_change_moves_terminals_and_drops_units(hub: Any) -> None:
+    """A branch removed and a terminal moved: the unit goes, the terminal has its new place, a
+    terminal no longer listed stays known (its hazards stay) but is out of the inventory."""
+    data = {
+        "primary_branches": [{"id": "east"}, {"id": "west"}],
+        "branches": [{"id": "0101", "primary": "east"}, {"id": "0201", "primary": "west"}],
+        "terminals": [{"name": "teller-01", "branch": "0201"}, {"name": "teller-11", "branch": "0201"}],
+    }
+    hub.store.sync_inventory(Inventory.from_data(data))
+    with hub.db.read() as c:
+        units = set(c.execute(sa.text("SELECT id FROM hub_org_units")).scalars())
+        places = dict(
+            c.execute(sa.text("SELECT name, branch_id FROM hub_terminals WHERE in_inventory")).all()
+        )
+        out = set(c.execute(sa.text("SELECT name FROM hub_terminals WHERE NOT in_inventory")).scalars())
+    assert "0102" not in units and {"HO", "east", "west", "0101", "0201"} <= units
+    assert places == {"teller-01": "0201", "teller-11": "0201"}
+    assert out == {"teller-02", "kiosk-01"}

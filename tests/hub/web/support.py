@@ -118,27 +118,3 @@ def make_web(hub: Any, **_: Any) -> Iterator[Web]:
         yield web
     finally:
         web.close()
-
-
-@contextmanager
-def captured_logs() -> Iterator[list[dict[str, Any]]]:
-    """The structlog events logged inside the block.
-
-    Like structlog.testing.capture_logs, but with logger caching off while capturing and the whole
-    configuration restored after: a logger first used here must not stay bound to this capture
-    (the hub's server configures cache_logger_on_first_use=True, and other tests read stdout).
-    """
-    import structlog
-
-    events: list[dict[str, Any]] = []
-
-    def keep(_logger: Any, method: str, event: dict[str, Any]) -> Any:
-        events.append({**event, "log_level": method})
-        raise structlog.DropEvent
-
-    before = structlog.get_config()
-    structlog.configure(processors=[keep], cache_logger_on_first_use=False)
-    try:
-        yield events
-    finally:
-        structlog.configure(**before)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from sentinel.hub.auth import tables
-from tests.hub.web.support import PASSWORD, Web, captured_logs
+from tests.hub.web.support import PASSWORD, Web
+from tests.support.logs import captured_logs
 
 
 def _secrets(web: Web) -> list[str]:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.hub.web.support import Web, captured_logs, make_web
+from tests.hub.web.support import Web, make_web
+from tests.support.logs import captured_logs
 
 PROXY = "10.20.0.5"
 

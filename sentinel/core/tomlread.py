@@ -7,6 +7,7 @@ bounded before a file reaches tomllib (lexically) and before its data goes furth
 
 from __future__ import annotations
 
+import os
 import tomllib
 from typing import Any
 
@@ -74,3 +75,22 @@ def parse_toml(raw: bytes) -> dict[str, Any]:
     data = tomllib.loads(text)
     _check_depth(data)
     return data
+
+
+class TomlFileError(ValueError):
+    """A TOML file that cannot be read or parsed; the message is one line naming the file."""
+
+
+def read_toml_file(path: os.PathLike[str] | str) -> dict[str, Any]:
+    """Read and parse a TOML file with bounded nesting; TomlFileError says in one line why not."""
+    try:
+        with open(path, "rb") as fh:
+            return parse_toml(fh.read())
+    except OSError as exc:
+        raise TomlFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, TooDeep) as exc:
+        raise TomlFileError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise TomlFileError(f"{path}: not valid TOML: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:  # a nesting the bounds did not foresee: still one line
+        raise TomlFileError(f"{path}: not valid TOML: nested too deeply") from None

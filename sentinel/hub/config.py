@@ -18,13 +18,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from sentinel.core.settings import Builder, Duration, KeyPath, Size, field, format_path
-from sentinel.core.tomlread import TooDeep, parse_toml
+from sentinel.core.tomlread import TomlFileError, read_toml_file
 from sentinel.hub.bounds import hub_bounds
 from sentinel.hub.webconfig import WebConfig
 
@@ -177,14 +176,7 @@ def load(path: str | os.PathLike[str] | None = None) -> HubConfig:
     """Read hub.toml (argument, else $SENTINEL_HUB_CONFIG, else /etc/sentinel-hub/hub.toml)."""
     chosen = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
     try:
-        with open(chosen, "rb") as fh:
-            data = parse_toml(fh.read())
-    except OSError as exc:
-        raise HubConfigError([f"{chosen}: cannot read: {exc.strerror or exc}"]) from None
-    except (tomllib.TOMLDecodeError, TooDeep) as exc:
-        raise HubConfigError([f"{chosen}: not valid TOML: {exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise HubConfigError(
-            [f"{chosen}: not valid TOML: not UTF-8 ({exc.reason} at byte {exc.start})"]
-        ) from None
+        data = read_toml_file(chosen)
+    except TomlFileError as exc:
+        raise HubConfigError([str(exc)]) from None
     return build(data, source=chosen.resolve())

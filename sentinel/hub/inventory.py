@@ -38,14 +38,13 @@ import dataclasses
 import glob
 import json
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from sentinel.core.settings import Builder, Duration, field, format_path, non_empty
-from sentinel.core.tomlread import TooDeep, parse_toml
+from sentinel.core.tomlread import TomlFileError, read_toml_file
 from sentinel.hub.bounds import inventory_bounds
 
 Kind = Literal["head_office", "primary_branch", "branch"]
@@ -199,16 +198,9 @@ class Inventory:
     def load(cls, path: Path) -> Inventory:
         """Read the inventory file (and the file_sd files it names); InventoryError lists problems."""
         try:
-            with open(path, "rb") as fh:
-                data = parse_toml(fh.read())
-        except OSError as exc:
-            raise InventoryError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-        except (tomllib.TOMLDecodeError, TooDeep) as exc:
-            raise InventoryError([f"{path}: not valid TOML: {exc}"]) from None
-        except UnicodeDecodeError as exc:
-            raise InventoryError(
-                [f"{path}: not valid TOML: not UTF-8 ({exc.reason} at byte {exc.start})"]
-            ) from None
+            data = read_toml_file(path)
+        except TomlFileError as exc:
+            raise InventoryError([str(exc)]) from None
         return cls.from_data(data, source=path)
 
     @classmethod

@@ -47,7 +47,8 @@ from sentinel.hub import fastjson
 from sentinel.hub.inventory import Inventory
 from sentinel.hub.keys import Keyring
 from sentinel.hub.model import Actor, Ticket
-from sentinel.hub.store import HubStore, parse_time
+from sentinel.hub.rows import parse_time
+from sentinel.hub.store import HubStore
 from sentinel.tickets import payload
 
 log = structlog.get_logger("sentinel.hub")

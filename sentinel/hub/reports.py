@@ -33,8 +33,9 @@ from sentinel.hazards import export
 from sentinel.hazards.lifecycle import ACTIVE_STATES
 from sentinel.hazards.records import HazardRecord
 from sentinel.hub.model import HazardRow
+from sentinel.hub.rows import parse_time
 from sentinel.hub.schema import hazards
-from sentinel.hub.store import HubStore, parse_time
+from sentinel.hub.store import HubStore
 
 Format = Literal["markdown", "csv", "json"]
 LIVE = ("open", "acknowledged", "rectifying", "resolved")

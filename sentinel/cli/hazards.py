@@ -16,9 +16,9 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sentinel.agent.wiring import open_store
-from sentinel.cli.common import EXIT_OK, CliError, clip, load_config, printable, write_report
-from sentinel.config.schema import Config
+from sentinel.agent.store import open_store
+from sentinel.cli.common import EXIT_OK, CliError, clip, load_part, printable, write_report
+from sentinel.config.views import StoreView
 from sentinel.hazards import export
 from sentinel.hazards.changes import Change, HazardError
 from sentinel.hazards.identity import Actor, named, os_actor
@@ -104,7 +104,13 @@ def configure(
     export.set_defaults(func=cmd_export)
 
 
-def _store(args: argparse.Namespace) -> tuple[Config, HazardStore]:
+def load_config(args: argparse.Namespace) -> StoreView:
+    """[agent], [hazards] and [[sinks]]: all that the hazard commands read (they start without
+    the collectors; `check-config` validates the rest)."""
+    return load_part(args, StoreView)
+
+
+def _store(args: argparse.Namespace) -> tuple[StoreView, HazardStore]:
     cfg = load_config(args)
     path = cfg.agent.state_dir / STORE_FILE
     reading = args.hazards_command in ("list", "show", "export", "whoami")
@@ -210,7 +216,7 @@ def _who(display: str | None, actor_id: str | None) -> str:
     return printable(named(display, actor_id))
 
 
-def _actor(args: argparse.Namespace, cfg: Config) -> Actor:
+def _actor(args: argparse.Namespace, cfg: StoreView) -> Actor:
     """Who runs this command. SUDO_USER is believed (without a login uid) for root and for the
     store's owner, the accounts a person reaches through sudo."""
     trusted = {0}

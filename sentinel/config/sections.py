@@ -12,6 +12,9 @@ from typing import Literal
 from sentinel.core.cron import Cron, Period, check_cron
 from sentinel.core.settings import Duration, KeyPath, field, non_negative, plain_text, positive
 
+DEFAULT_CONFIG = Path("/etc/sentinel/sentinel.toml")
+"""The config file when neither --config nor $SENTINEL_CONFIG names one."""
+
 _LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
 
 
@@ -36,6 +39,15 @@ class AgentConfig:
     rules_dir: Path | None = None
     collector_timeout: Duration = field(Duration(60), check=positive)
     status_interval: Duration = field(Duration(5), check=positive)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """`[agent]` alone, as sentinel.config.loader.load_part builds it: where the agent keeps its
+    state, for `sentinel status` (no other section is imported or validated)."""
+
+    agent: AgentConfig
+    source: Path = field(default_factory=lambda: DEFAULT_CONFIG, internal=True)
 
 
 @dataclass(frozen=True, slots=True)

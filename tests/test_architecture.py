@@ -250,7 +250,7 @@ STARTS: dict[str, tuple[list[str] | None, tuple[str, ...]]] = {
     "status": (["status"], (*_COLLECTORS_AND_LIBRARIES, "sentinel.hazards.store", "sentinel.tickets")),
     "hazards list": (
         ["hazards", "list"],
-        (*_COLLECTORS_AND_LIBRARIES, "sentinel.pipeline", "sentinel.exposition"),
+        (*_COLLECTORS_AND_LIBRARIES, "sentinel.hazards.store", "sentinel.tickets", "sentinel.core.redact"),
     ),
 }
 """The commands that must start fast (issue 23: within 6x the interpreter's own start)."""

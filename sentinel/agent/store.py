@@ -18,7 +18,7 @@ from sentinel.tickets.ticketing import Ticketing, sinks_wanting
 
 
 class StoreSettings(Protocol):
-    """What opening the store reads: the whole Config, or sentinel.config.views.StoreView."""
+    """What opening the store reads: the whole Config, or sentinel.config.store_view.StoreView."""
 
     @property
     def agent(self) -> AgentConfig: ...

@@ -14,8 +14,8 @@ from sentinel.agent.status import read_status
 from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, load_part
 from sentinel.config.sections import AgentView
 from sentinel.core.db import open_database
+from sentinel.hazards import STORE_FILE
 from sentinel.hazards.lifecycle import ACTIVE_STATES, states_sql
-from sentinel.hazards.schema import STORE_FILE
 
 
 def configure(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentinel.config.sections import DEFAULT_CONFIG, AgentConfig, InspectConfig, MetricsConfig, ScheduleConfig
-from sentinel.config.views import duplicate_names, level_problems
+from sentinel.config.store_view import duplicate_names, level_problems
 from sentinel.core.settings import KeyPath, field
 from sentinel.hazards.config import HazardsConfig
 from sentinel.rules.config import RuleConfig

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -32,7 +32,7 @@ class AgentConfig:
 
     state_dir: Path
     branch: str = field(check=plain_text)
-    terminal_id: str = field(default_factory=socket.gethostname, check=plain_text)
+    terminal_id: str = field(default_factory=lambda: os.uname().nodename, check=plain_text)  # gethostname()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     queue_size: int = field(10_000, check=positive)

@@ -10,7 +10,7 @@ import pytest
 from sentinel.cli import main as cli
 from sentinel.config.loader import ConfigError, load, load_part
 from sentinel.config.sections import AgentView
-from sentinel.config.views import StoreView
+from sentinel.config.store_view import StoreView
 
 BROKEN_ELSEWHERE = """
 [agent]

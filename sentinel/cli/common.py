@@ -84,7 +84,8 @@ def write_report(output: str | None, text: str) -> None:
     if not output:
         print(text, end="")
         return
-    from sentinel.core.files import write_text_atomic  # only a command writing a report needs it
+    # start-up time: the file-writing helper only for a command that writes a report
+    from sentinel.core.files import write_text_atomic
 
     try:  # replaced, never written through: `--output /tmp/x` may be a link someone planted
         write_text_atomic(Path(output).absolute(), text, mode=0o644)

@@ -13,12 +13,17 @@ import dataclasses
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sentinel.config.bounds import bounds
-from sentinel.config.schema import DEFAULT_CONFIG, Config
+from sentinel.config.sections import DEFAULT_CONFIG
 from sentinel.core.settings import Builder, KeyPath, format_path
 from sentinel.core.tomlread import TooDeep, parse_toml
+
+if TYPE_CHECKING:
+    from sentinel.config.schema import Config
+
+T = TypeVar("T")
 
 CONFIG_ENV = "SENTINEL_CONFIG"
 
@@ -124,7 +129,21 @@ def _drop_ins(directory: Path) -> list[Path]:
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load, merge and validate the config; raise ConfigError listing every problem."""
+    """Load, merge and validate the whole config; raise ConfigError listing every problem."""
+    # start-up time: the whole schema imports every collector (the registry); load_part does not
+    from sentinel.config.schema import Config
+
+    return _load(path, Config, whole=True)
+
+
+def load_part(path: str | os.PathLike[str] | None, part: type[T]) -> T:
+    """Load and validate only the sections `part` has (a sentinel.config.views dataclass): the
+    same files, merge and errors as load(), the other sections neither built nor checked."""
+    return _load(path, part, whole=False)
+
+
+def _load(path: str | os.PathLike[str] | None, schema: type[T], *, whole: bool) -> T:
+    wanted = {f.name for f in dataclasses.fields(schema)}  # type: ignore[arg-type]
     main = config_path(path)
     errors: list[str] = []
     origins = _Origins()
@@ -138,7 +157,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         if data is not None:
             layers.append((drop_in, data))
     rules_dir = _rules_dir(layers, main.parent)
-    for rules_file in _drop_ins(rules_dir):
+    for rules_file in _drop_ins(rules_dir) if "rules" in wanted else ():
         data = _read_toml(rules_file, errors)
         if data is None:
             continue
@@ -152,15 +171,17 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     def base_dir(key: KeyPath) -> Path:
         return origins.locate(key, main)[0].parent.resolve()
 
+    if not whole:
+        merged = {k: v for k, v in merged.items() if k in wanted}
     builder = Builder(base_dir, bounds)
-    config = builder.build(Config, merged, ())
+    config = builder.build(schema, merged, ())
     for key, message in builder.errors:
         file, shown = origins.locate(key, main)
         where = format_path(shown)
         errors.append(f"{file}: {where}: {message}" if where else f"{file}: {message}")
     if errors or config is None:
         raise ConfigError(errors or [f"{main}: invalid configuration"])
-    return dataclasses.replace(config, source=main.resolve())
+    return dataclasses.replace(config, source=main.resolve())  # type: ignore[type-var]
 
 
 def _rules_dir(layers: list[tuple[Path, dict[str, Any]]], default_base: Path) -> Path:

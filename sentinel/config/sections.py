@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import os
 import re
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from sentinel.core.cron import Cron, Period, check_cron
 from sentinel.core.settings import Duration, KeyPath, field, non_negative, plain_text, positive
+
+DEFAULT_CONFIG = Path("/etc/sentinel/sentinel.toml")
+"""The config file when neither --config nor $SENTINEL_CONFIG names one."""
 
 _LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
 
@@ -29,13 +32,22 @@ class AgentConfig:
 
     state_dir: Path
     branch: str = field(check=plain_text)
-    terminal_id: str = field(default_factory=socket.gethostname, check=plain_text)
+    terminal_id: str = field(default_factory=lambda: os.uname().nodename, check=plain_text)  # gethostname()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     queue_size: int = field(10_000, check=positive)
     rules_dir: Path | None = None
     collector_timeout: Duration = field(Duration(60), check=positive)
     status_interval: Duration = field(Duration(5), check=positive)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """`[agent]` alone, as sentinel.config.loader.load_part builds it: where the agent keeps its
+    state, for `sentinel status` (no other section is imported or validated)."""
+
+    agent: AgentConfig
+    source: Path = field(default_factory=lambda: DEFAULT_CONFIG, internal=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import IN_CI
-from tests.hub.test_hubclient import Setup
 from tests.hub.web import browser
+from tests.support.hubclient import Setup
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]  # Chromium, a hub process, argon2: slow when loaded
 PASSWORD = "correct horse battery staple"

@@ -29,7 +29,13 @@ from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, clean_text, freeze_fields
 from sentinel.core.settings import Duration, field, positive
 from sentinel.sources.base import Emit, Registration
-from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, StateFile, read_text
+from sentinel.sources.detectors.base import (
+    DETECTOR_METRICS,
+    DetectorStats,
+    SightFromStats,
+    StateFile,
+    read_text,
+)
 
 log = structlog.get_logger("sentinel.collectors.usb")
 
@@ -123,7 +129,7 @@ def scan_devices(sys_root: Path) -> list[UsbDevice] | None:
     return devices
 
 
-class UsbCollector:
+class UsbCollector(SightFromStats):
     """Streaming collector of USB attachments."""
 
     name = NAME
@@ -210,7 +216,12 @@ class UsbCollector:
     def scan(self) -> list[Event]:
         """Compare the devices present now with the last scan; events for new, unallowed ones."""
         devices = scan_devices(self._sys_root)
-        self.stats.set_up(devices is not None)
+        self.stats.ran(self._clock.time())
+        if devices is None:
+            bus = self._sys_root / "bus" / "usb" / "devices"
+            self.stats.set_up(False, f"no USB bus to watch: {bus} is missing")
+        else:
+            self.stats.set_up(True)
         if devices is None:
             return []
         now = {d.ident: d for d in devices}

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import structlog
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.core.model import Event, MetricSpec, Sample, clean_value, freeze_fields
+from sentinel.core.model import Event, MetricSpec, clean_value, freeze_fields
 from sentinel.core.settings import Duration, KeyPath, Size, field, positive
 from sentinel.sources.base import Emit, Registration
 from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, SightFromStats, StateFile
@@ -187,10 +187,6 @@ class AuthCollector(SightFromStats):
         for follower in self._followers:
             follower.close()
         self._save(force=True)
-
-    def current(self) -> Iterable[Sample]:
-        """Event counters and whether the source is being read."""
-        return self.stats.samples()
 
     # -- files ----------------------------------------------------------------------------------
 

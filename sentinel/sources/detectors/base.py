@@ -131,13 +131,18 @@ class DetectorStats:
 
 
 class SightFromStats:
-    """For detectors whose `stats` track their sight: `sight()` is what the status board reads."""
+    """For detectors whose `stats` track their sight: `sight()` is what the status board reads;
+    `current()` the counters a streaming detector shows at scrape time."""
 
     stats: DetectorStats
 
     def sight(self) -> Sight:
         """Up, why not, and (streaming detectors) when it last looked."""
         return self.stats.sight()
+
+    def current(self) -> Iterable[Sample]:
+        """Event counters and sight, read now."""
+        return self.stats.samples()
 
 
 OWNER_CAPABILITIES = (CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH)

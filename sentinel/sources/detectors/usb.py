@@ -19,14 +19,14 @@ import fnmatch
 import select
 import socket
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.core.model import Event, MetricSpec, Sample, clean_text, freeze_fields
+from sentinel.core.model import Event, MetricSpec, clean_text, freeze_fields
 from sentinel.core.settings import Duration, field, positive
 from sentinel.sources.base import Emit, Registration
 from sentinel.sources.detectors.base import (
@@ -172,10 +172,6 @@ class UsbCollector(SightFromStats):
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-
-    def current(self) -> Iterable[Sample]:
-        """Event counters and whether the bus can be read."""
-        return self.stats.samples()
 
     def _run(self, emit: Emit) -> None:
         while not self._stop.is_set():

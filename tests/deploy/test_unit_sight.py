@@ -56,9 +56,11 @@ def _require_root() -> None:
         pytest.skip(message)
 
 
-def installed_unit(root: Path) -> Unit:
-    """The unit and drop-ins exactly as install.sh lays them out on this host."""
-    subprocess.run(["bash", str(ROOT / "deploy/install.sh"), "--root", str(root), "--units-only"], check=True)
+def installed_unit(root: Path, *options: str, env: dict[str, str] | None = None) -> Unit:
+    """The unit and drop-ins exactly as install.sh lays them out (on this host, unless options
+    or the environment say otherwise)."""
+    command = ["bash", str(ROOT / "deploy/install.sh"), "--root", str(root), "--units-only", *options]
+    subprocess.run(command, check=True, env=env, capture_output=True)
     return Unit.installed(root)
 
 
@@ -532,37 +534,15 @@ def test_cap_net_admin_only_where_the_kernel_wants_it(
 ) -> None:
     """install.sh grants CAP_NET_ADMIN (exec capture) on kernels before 6.6, or when told to."""
     env = {**os.environ, "SENTINEL_KERNEL_RELEASE": release}
-    command = [
-        "bash",
-        str(ROOT / "deploy/install.sh"),
-        "--root",
-        str(tmp_path),
-        "--units-only",
-        "--net-admin",
-        option,
-    ]
-    subprocess.run(command, check=True, env=env, capture_output=True)
-    caps = Unit.installed(tmp_path).capabilities("CapabilityBoundingSet") or frozenset()
+    unit = installed_unit(tmp_path, "--net-admin", option, env=env)
+    caps = unit.capabilities("CapabilityBoundingSet") or frozenset()
     assert ("net_admin" in caps) is granted
     assert {"dac_read_search", "sys_ptrace"} <= caps
 
 
 def test_every_privilege_is_explained_in_the_deployment_guide(tmp_path: Path) -> None:
     """Each capability the unit can grant (drop-in included) has its row in docs/deployment.md."""
-    subprocess.run(
-        [
-            "bash",
-            str(ROOT / "deploy/install.sh"),
-            "--root",
-            str(tmp_path),
-            "--units-only",
-            "--net-admin",
-            "yes",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    unit = Unit.installed(tmp_path)
+    unit = installed_unit(tmp_path, "--net-admin", "yes")
     guide = (ROOT / "docs" / "deployment.md").read_text()
     for cap in sorted(unit.capabilities("AmbientCapabilities") or ()):
         assert f"| `CAP_{cap.upper()}` |" in guide, cap

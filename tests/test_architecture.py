@@ -48,12 +48,12 @@ RULE: dict[str, frozenset[str]] = {
 
 INSIDE_SOURCES: dict[str, tuple[str, ...]] = {
     "sources.parsers": ("core",),
-    "sources.host": ("core", "sources.base", "sources.registry", "sources.parsers"),
-    "sources.detectors": ("core", "sources.base", "sources.registry", "sources.parsers"),
-    "sources.integrity": ("core", "sources.base", "sources.registry"),
+    "sources.host": ("core", "sources.base", "sources.registry", "sources.sight", "sources.parsers"),
+    "sources.detectors": ("core", "sources.base", "sources.registry", "sources.sight", "sources.parsers"),
+    "sources.integrity": ("core", "sources.base", "sources.registry", "sources.sight"),
 }
-"""Inside sources: parsers know no collector; collectors know the protocols, the registry and
-the parsers, never each other across groups."""
+"""Inside sources: parsers know no collector; collectors know the protocols, the registry, the
+sight probes and the parsers, never each other across groups."""
 
 STARTUP_COMMENT = "# start-up time:"
 MAX_MODULE_LINES = 500

@@ -87,6 +87,8 @@ def _print_status(result: dict[str, Any]) -> None:
                 f"  {c['name']:<14} {state:<8} last run {when(c['last_run_at'])} "
                 f"({c['last_duration_seconds']:.3f}s), errors {c['errors']}{err}"
             )
+            if not c.get("sees", True) and c.get("reason"):
+                print(f"  {'':<14} blind: {c['reason']}")
     counts = result["open_hazards"]
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "major", "minor", "info"))
     print(f"open hazards: {summary}")

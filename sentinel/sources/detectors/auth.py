@@ -31,10 +31,10 @@ from typing import Any, Literal
 import structlog
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.core.model import Event, MetricSpec, Sample, clean_value, freeze_fields
+from sentinel.core.model import Event, MetricSpec, clean_value, freeze_fields
 from sentinel.core.settings import Duration, KeyPath, Size, field, positive
 from sentinel.sources.base import Emit, Registration
-from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, StateFile
+from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, SightFromStats, StateFile
 from sentinel.sources.parsers.authparse import (
     AuthEvent,
     LogRecord,
@@ -105,7 +105,7 @@ class AuthConfig:
         return []
 
 
-class AuthCollector:
+class AuthCollector(SightFromStats):
     """Streaming collector of authentication events."""
 
     name = NAME
@@ -188,10 +188,6 @@ class AuthCollector:
             follower.close()
         self._save(force=True)
 
-    def current(self) -> Iterable[Sample]:
-        """Event counters and whether the source is being read."""
-        return self.stats.samples()
-
     # -- files ----------------------------------------------------------------------------------
 
     def _run_files(self, emit: Emit) -> None:
@@ -213,7 +209,8 @@ class AuthCollector:
                 continue
             if lines or follower.skipped != skipped_before:
                 self._dirty = True
-        self.stats.set_up(any(f.is_open for f in self._followers))
+        self.stats.set_up(*files_sight(self._followers))
+        self.stats.ran(self.clock.time())
         self._save()
         return busy
 
@@ -271,13 +268,13 @@ class AuthCollector:
                 )
             except OSError as exc:
                 log.error("journalctl_failed", error=str(exc))
-                self.stats.set_up(False)
+                self.stats.set_up(False, f"cannot run {self.config.journalctl}: {exc}")
                 self._stop.wait(float(self.config.restart_backoff))
                 continue
             self.stats.set_up(True)
             self._read_journal(self._proc, emit)
             code = self._kill_journalctl()
-            self.stats.set_up(False)
+            self.stats.set_up(False, f"{self.config.journalctl} exited (code {code}); restarting")
             self._save(force=True)
             if not self._stop.is_set():  # journald restarted or rotated under us: resume at the cursor
                 log.warning("journalctl_exited", code=code)
@@ -291,6 +288,7 @@ class AuthCollector:
         limit = int(self.config.max_line)
         while not self._stop.is_set():
             ready, _, _ = select.select([fd], [], [], float(self.config.poll_interval))
+            self.stats.ran(self.clock.time())
             if not ready:
                 self._save()
                 continue
@@ -405,6 +403,24 @@ class AuthCollector:
                     "known_sources": self._known,
                 }
             )
+
+
+def files_sight(followers: Iterable[FileFollower]) -> tuple[bool, str]:
+    """Up while one of the auth logs is open; else why none can be (missing, unreadable)."""
+    followers = list(followers)
+    if any(f.is_open for f in followers):
+        return True, ""
+    why = []
+    for follower in followers:
+        try:
+            with open(follower.path, "rb"):
+                problem = "not open yet"
+        except FileNotFoundError:
+            problem = "missing"
+        except OSError as exc:
+            problem = exc.strerror or "unreadable"
+        why.append(f"{follower.path} {problem}")
+    return False, "no auth log can be read: " + (", ".join(why) or "none configured")
 
 
 def _decode(raw: bytes) -> str | None:

@@ -6,7 +6,7 @@ CONFIG ?= config/sentinel.toml
 PYTEST_ARGS ?=
 QUICK ?=
 
-.PHONY: run test lint typecheck unit e2e bench system-deps clean
+.PHONY: run test lint typecheck unit e2e bench system-deps clean hub-screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,16 +14,17 @@ $(BIN)/python:
 
 # Reinstall whenever pyproject.toml changes.
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[hub]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,hub]'
 	touch $@ $(VENV)/.installed-run
 
-## run: set up and run the agent in the foreground on the shipped config (Ctrl-C stops it)
+## run: set up and run the agent and a local hub (SQLite) over loopback on the shipped config;
+## prints the hub's URL and a first login (Ctrl-C stops both; state in var/run-local)
 run: $(VENV)/.installed-run
-	$(BIN)/sentinel run --config $(CONFIG)
+	PYTHON=$(BIN)/python bash scripts/run-local.sh
 
 ## system-deps: Debian packages the end-to-end tests use (when root with apt-get)
 system-deps:
@@ -39,6 +40,10 @@ typecheck: $(VENV)/.installed-test
 ## test: set up and run lint, type checks and the whole test suite
 test: $(VENV)/.installed-test system-deps lint typecheck
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+## hub-screenshots: retake the pictures of the hub's pages in docs/img (headless Chromium)
+hub-screenshots: $(VENV)/.installed-test
+	$(BIN)/python -m tests.hub.web.screenshots docs/img
 
 ## bench: side-by-side benchmarks against the real peers (not part of `make test`)
 bench: $(VENV)/.installed-test

@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if failures:
         header += "\n\nBenchmarks that failed to run:\n" + "\n".join(f"- {f}" for f in failures)
+    unstated = [f"{f.module}: {f.name}" for f in figures if not f.load]
+    if unstated:  # every figure says what it was measured under (paced, burst, size)
+        header += "\n\nFigures that do not state their load:\n" + "\n".join(f"- {u}" for u in unstated)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     if args.only and (out / "latest.json").exists():

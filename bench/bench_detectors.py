@@ -82,6 +82,7 @@ def run(ctx: Context) -> list[Figure]:
                 unit="ms",
                 sentinel=stats,
                 notes=f"default interval {interval:g} s → {share:.4%} of one core",
+                load=f"one poll at a time, in-process, {rounds} polls (CPU time, all threads)",
                 extra={"interval_seconds": interval, "core_share": share},
             )
         )
@@ -92,6 +93,7 @@ def run(ctx: Context) -> list[Figure]:
             sentinel=Stats.of([total_share * 100]),
             goal=f"< {GOAL_SHARE:.0%} of one core",
             met=total_share < GOAL_SHARE,
+            load="each detector's CPU per poll × its polls per second at the default intervals",
         )
     )
     return figures

@@ -5,7 +5,6 @@ On one tree (/usr/share, ~47k files; /usr/share/doc in quick mode), interleaved 
 - `sentinel baseline init` vs `aide --init` (attributes p+i+n+u+g+s+m+c+sha256, AIDE's default
   number of workers) vs `find TREE -type f -print0 | xargs -0 -P2 sha256sum` (the hashing floor),
 - `sentinel baseline check` (quick mode, nothing changed) vs `aide --check`,
-- realtime detection latency over 1,000 file changes (200 in quick mode), one at a time,
 - the agent's RSS while watching the tree (a real `sentinel run`), at first start and restart.
 
 Every command runs as a process with warm caches (one unrecorded warm-up round each).
@@ -16,14 +15,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from bench.agentrun import scrape, shipped_config, start_agent, stop
-from bench.harness import Context, Figure, Stats, percentile
+from bench.harness import Context, Figure, Stats
 from bench.procstat import rss_bytes
 
 AIDE_CONF = """\
@@ -138,62 +135,6 @@ def _baseline_figures(ctx: Context, tree: Path, rounds: int) -> list[Figure]:
     ]
 
 
-def _latency_figure(ctx: Context, changes: int) -> Figure:
-    """Seconds from a write to its event, one change at a time, on the default debounce."""
-    from sentinel.sources.integrity.config import IntegrityConfig, WatchConfig
-    from sentinel.sources.integrity.monitor import IntegrityCollector
-
-    tree = ctx.scratch / "latency"
-    tree.mkdir()
-    paths = [tree / f"f{i}" for i in range(changes)]
-    for path in paths:
-        path.write_text("original")
-    collector = IntegrityCollector(
-        IntegrityConfig(watch=(WatchConfig(tree, policy="readonly"),)), state_dir=ctx.scratch / "lat-state"
-    )
-    recorder = _Recorder()
-    collector.start(recorder)
-    latencies: list[float] = []
-    try:
-        collector.wait_ready()
-        for path in paths:
-            started = time.perf_counter()
-            path.write_text("changed")
-            recorder.wait_for(str(path))
-            latencies.append(time.perf_counter() - started)
-    finally:
-        collector.stop()
-    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-    return Figure(
-        f"realtime detection latency over {changes:,} changes",
-        "ms",
-        Stats(p50 * 1000, min(latencies) * 1000, max(latencies) * 1000, len(latencies)),
-        goal="p50 < 100 ms and p99 < 500 ms",
-        met=p50 < 0.1 and p99 < 0.5,
-        notes=f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (debounce 50 ms included)",
-        extra={"p50_ms": p50 * 1000, "p99_ms": p99 * 1000},
-    )
-
-
-class _Recorder:
-    """The emit callback: wakes the waiter when the event for its path arrives."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._subjects: set[str] = set()
-
-    def __call__(self, items: Sequence[Any]) -> bool:
-        with self._cond:
-            self._subjects.update(i.subject for i in items if getattr(i, "kind", "") == "modified")
-            self._cond.notify_all()
-        return True
-
-    def wait_for(self, subject: str, timeout: float = 5.0) -> None:
-        with self._cond:
-            if not self._cond.wait_for(lambda: subject in self._subjects, timeout):
-                raise RuntimeError(f"no event for {subject} within {timeout}s")
-
-
 def _rss_figures(ctx: Context, tree: Path) -> list[Figure]:
     """The real agent on the shipped config, also watching `tree`: RSS at its first start (once
     its baseline is taken) and after a restart (once the baseline is loaded and the startup
@@ -232,6 +173,5 @@ def _wait(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: flo
 def run(ctx: Context) -> list[Figure]:
     tree = _tree(ctx)
     figures = _baseline_figures(ctx, tree, rounds=1 if ctx.quick else 3)
-    figures.append(_latency_figure(ctx, 200 if ctx.quick else 1000))
     figures += _rss_figures(ctx, tree)
     return figures

@@ -91,6 +91,10 @@ def run(ctx: Context) -> list[Figure]:
         except ValueError:
             continue
     note = f"{duration:.0f} s, {len(samples)} samples, {len(receiver.received)} tickets delivered"
+    load = (
+        f"{duration:.0f} s of mixed load: a hazard raised or resolved every 5 s (ticketed to a "
+        "signed webhook), `hazards list` every 25 s, a scrape every 5 s"
+    )
     return [
         Figure(
             "soak: RSS growth (first → last tenth)",
@@ -99,8 +103,16 @@ def run(ctx: Context) -> list[Figure]:
             goal="< 5 MB",
             met=rss_growth.median < 5,
             notes=note,
+            load=load,
         ),
-        Figure("soak: open fds growth", "fds", fd_growth, goal="≤ 2", met=fd_growth.median <= 2),
-        Figure("soak: queue depth", "batches", queue, goal="max < 100", met=queue.max < 100),
-        Figure("soak: error lines in the log", "lines", Stats.of([float(errors)]), goal="0", met=errors == 0),
+        Figure("soak: open fds growth", "fds", fd_growth, goal="≤ 2", met=fd_growth.median <= 2, load=load),
+        Figure("soak: queue depth", "batches", queue, goal="max < 100", met=queue.max < 100, load=load),
+        Figure(
+            "soak: error lines in the log",
+            "lines",
+            Stats.of([float(errors)]),
+            goal="0",
+            met=errors == 0,
+            load=load,
+        ),
     ]

@@ -7,6 +7,7 @@ machines are noisy: absolute times drift, ratios from interleaved runs hold.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,8 @@ class Stats:
     min: float
     max: float
     n: int
+    label: str = "median"  # what `median` holds: "median", or a percentile ("p99")
+    spread: str = "min–max"  # what [min, max] is: the range, or a percentile's 95 % interval
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Stats:
@@ -30,6 +33,20 @@ class Stats:
         if not values:
             raise ValueError("no measurements")
         return cls(statistics.median(values), min(values), max(values), len(values))
+
+    @classmethod
+    def percentile(cls, values: Sequence[float], q: float) -> Stats:
+        """The q-th percentile of `values` with its distribution-free 95 % confidence interval
+        (the order statistics that bracket it, by the normal approximation to the binomial), so a
+        p99 row is a p99 of its own samples, with the uncertainty those samples leave."""
+        if not values:
+            raise ValueError("no measurements")
+        ordered = sorted(values)
+        n, p = len(ordered), q / 100.0
+        half = 1.96 * math.sqrt(n * p * (1 - p))
+        low = min(max(math.floor(n * p - half) - 1, 0), n - 1)
+        high = min(max(math.ceil(n * p + half) - 1, 0), n - 1)
+        return cls(percentile(ordered, q), ordered[low], ordered[high], n, f"p{q:g}", "95% CI")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -65,6 +82,7 @@ class Figure:
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     module: str = ""  # the bench_* module that measured it (set by the runner)
+    load: str = ""  # the load it was measured under: paced rate or burst, spacing, tree size
 
     @property
     def ratio(self) -> float | None:
@@ -131,15 +149,16 @@ def to_markdown(figures: Sequence[Figure], *, header: str) -> str:
     lines = [
         header,
         "",
-        "| Figure | Sentinel (median [min–max]) | Peer | Ratio | Goal | Met |",
-        "|---|---|---|---|---|---|",
+        "| Figure | Load | Sentinel (median [min–max], or pN [95% CI]) | Peer | Ratio | Goal | Met |",
+        "|---|---|---|---|---|---|---|",
     ]
     for f in figures:
         peer = f"{f.peer_name}: {_fmt(f.peer)} {f.unit}" if f.peer else "—"
         ratio = f"{f.ratio:.2f}×" if f.ratio is not None else "—"
         met = "—" if f.met is None else ("yes" if f.met else "**no**")
         lines.append(
-            f"| {f.name} | {_fmt(f.sentinel)} {f.unit} | {peer} | {ratio} | {f.goal or '—'} | {met} |"
+            f"| {f.name} | {f.load or '—'} | {_fmt(f.sentinel)} {f.unit} | {peer} | {ratio} "
+            f"| {f.goal or '—'} | {met} |"
         )
     notes = [f"- **{f.name}**: {f.notes}" for f in figures if f.notes]
     if notes:
@@ -150,6 +169,8 @@ def to_markdown(figures: Sequence[Figure], *, header: str) -> str:
 def _fmt(s: Stats | None) -> str:
     if s is None:
         return "—"
+    if s.label != "median":  # a percentile: say which, and what its bracket is
+        return f"{s.label} {_num(s.median)} [{s.spread} {_num(s.min)}–{_num(s.max)}, n={s.n}]"
     return f"{_num(s.median)} [{_num(s.min)}–{_num(s.max)}]"
 
 

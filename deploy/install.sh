@@ -6,7 +6,9 @@
 #   sudo deploy/install.sh --uninstall --purge   ... and remove config, state, logs and the user
 #
 # Options: --root DIR installs under DIR (for packaging and tests; implies --no-user),
-# --no-systemctl skips systemctl, --no-user skips creating the account, --python PATH.
+# --no-systemctl skips systemctl, --no-user skips creating the account, --python PATH,
+# --net-admin auto|yes|no grants CAP_NET_ADMIN for exec capture (auto: on kernels before 6.6,
+# which need it for the proc connector), --units-only installs only the unit and its drop-ins.
 # Never overwrites an existing config, rule, check or secret file.
 set -euo pipefail
 
@@ -16,6 +18,8 @@ CREATE_USER=1
 UNINSTALL=0
 PURGE=0
 PYTHON="${PYTHON:-python3}"
+NET_ADMIN=auto
+UNITS_ONLY=0
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 while [[ $# -gt 0 ]]; do
@@ -26,7 +30,9 @@ while [[ $# -gt 0 ]]; do
     --uninstall) UNINSTALL=1; shift ;;
     --purge) PURGE=1; shift ;;
     --python) PYTHON="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --net-admin) NET_ADMIN="$2"; shift 2 ;;
+    --units-only) UNITS_ONLY=1; SYSTEMCTL=0; CREATE_USER=0; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +42,8 @@ ETC="$ROOT/etc/sentinel"
 STATE="$ROOT/var/lib/sentinel"
 LOGS="$ROOT/var/log/sentinel"
 UNIT="$ROOT/etc/systemd/system/sentinel.service"
+DROPINS="$ROOT/etc/systemd/system/sentinel.service.d"
+NET_ADMIN_DROPIN=exec-capture-cap-net-admin.conf
 USER_NAME=sentinel
 
 say() { echo "sentinel-install: $*"; }
@@ -47,7 +55,8 @@ if [[ $UNINSTALL -eq 1 ]]; then
   if [[ $SYSTEMCTL -eq 1 ]]; then
     systemctl disable --now sentinel.service 2>/dev/null || true
   fi
-  rm -f "$UNIT"
+  rm -f "$UNIT" "$DROPINS/$NET_ADMIN_DROPIN"
+  rmdir "$DROPINS" 2>/dev/null || true
   [[ $SYSTEMCTL -eq 1 ]] && systemctl daemon-reload || true
   rm -rf "$OPT"
   if [[ $PURGE -eq 1 ]]; then
@@ -57,6 +66,40 @@ if [[ $UNINSTALL -eq 1 ]]; then
   else
     say "removed Sentinel; kept $ETC and $STATE (use --purge to remove them)"
   fi
+  exit 0
+fi
+
+kernel_before_6_6() {  # the proc connector accepts unprivileged listeners from Linux 6.6
+  local release major minor
+  release="${SENTINEL_KERNEL_RELEASE:-$(uname -r)}"
+  major="${release%%.*}"
+  minor="${release#*.}"
+  minor="${minor%%[!0-9]*}"
+  (( major < 6 || (major == 6 && ${minor:-0} < 6) ))
+}
+
+install_units() {
+  install -d -m 0755 "$(dirname "$UNIT")"
+  install -m 0644 "$SOURCE/deploy/systemd/sentinel.service" "$UNIT"
+  local want=0
+  case "$NET_ADMIN" in
+    yes) want=1 ;;
+    no) want=0 ;;
+    auto) if kernel_before_6_6; then want=1; fi ;;
+    *) echo "install.sh: --net-admin takes auto, yes or no" >&2; exit 2 ;;
+  esac
+  if [[ $want -eq 1 ]]; then
+    install -d -m 0755 "$DROPINS"
+    install -m 0644 "$SOURCE/deploy/systemd/$NET_ADMIN_DROPIN" "$DROPINS/$NET_ADMIN_DROPIN"
+    say "granted CAP_NET_ADMIN for exec capture ($DROPINS/$NET_ADMIN_DROPIN)"
+  else
+    rm -f "$DROPINS/$NET_ADMIN_DROPIN"
+    rmdir "$DROPINS" 2>/dev/null || true
+  fi
+}
+
+if [[ $UNITS_ONLY -eq 1 ]]; then
+  install_units
   exit 0
 fi
 
@@ -108,8 +151,7 @@ if [[ ! -e "$ETC/webhook.secret" ]]; then
   say "created $ETC/webhook.secret (give it to the ticket receiver)"
 fi
 
-install -d -m 0755 "$(dirname "$UNIT")"
-install -m 0644 "$SOURCE/deploy/systemd/sentinel.service" "$UNIT"
+install_units
 
 if [[ $SYSTEMCTL -eq 1 ]]; then
   systemctl daemon-reload

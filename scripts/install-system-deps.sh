@@ -4,8 +4,8 @@
 set -euo pipefail
 
 # command to look for, and the Debian package that provides it (same index)
-commands=(promtool prometheus prometheus-alertmanager openssl)
-packages=(prometheus prometheus prometheus-alertmanager openssl)
+commands=(promtool prometheus prometheus-alertmanager openssl chromium)
+packages=(prometheus prometheus prometheus-alertmanager openssl chromium)
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(aide prometheus-node-exporter)
   commands+=(aide prometheus-node-exporter)
@@ -18,6 +18,10 @@ for i in "${!commands[@]}"; do
   fi
 done
 if ! command -v systemd-analyze >/dev/null 2>&1; then missing+=(systemd); fi
+# the hub's pages in Chinese: the browser tests and docs/img screenshots need CJK glyphs
+if [[ ! -d /usr/share/fonts/opentype/noto ]] || ! ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1; then
+  missing+=(fonts-noto-cjk)
+fi
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then

@@ -36,7 +36,10 @@ RULE: dict[str, frozenset[str]] = {
     "drills": _BELOW_CONFIG | {"config"},
     # level 4 and 5
     "agent": _BELOW_AGENT,
-    "cli": _BELOW_AGENT | {"agent"},
+    "cli": _BELOW_AGENT | {"agent", "hub"},
+    # the fleet ledger (docs/hub.md): the core, the hazard lifecycle and export, the ticket payload;
+    # never the agent (DESIGN §2)
+    "hub": frozenset({"core", "hazards", "tickets"}),
     # the user-facing test helpers and the `python -m sentinel` entry
     "testing": frozenset({"core"}),
     "__main__": frozenset({"cli"}),
@@ -45,12 +48,12 @@ RULE: dict[str, frozenset[str]] = {
 
 INSIDE_SOURCES: dict[str, tuple[str, ...]] = {
     "sources.parsers": ("core",),
-    "sources.host": ("core", "sources.base", "sources.registry", "sources.parsers"),
-    "sources.detectors": ("core", "sources.base", "sources.registry", "sources.parsers"),
-    "sources.integrity": ("core", "sources.base", "sources.registry"),
+    "sources.host": ("core", "sources.base", "sources.registry", "sources.sight", "sources.parsers"),
+    "sources.detectors": ("core", "sources.base", "sources.registry", "sources.sight", "sources.parsers"),
+    "sources.integrity": ("core", "sources.base", "sources.registry", "sources.sight"),
 }
-"""Inside sources: parsers know no collector; collectors know the protocols, the registry and
-the parsers, never each other across groups."""
+"""Inside sources: parsers know no collector; collectors know the protocols, the registry, the
+sight probes and the parsers, never each other across groups."""
 
 STARTUP_COMMENT = "# start-up time:"
 MAX_MODULE_LINES = 500
@@ -234,26 +237,45 @@ def test_the_rule_can_fail() -> None:
     assert cycles(circle) == [["sentinel.a", "sentinel.b"]]
 
 
-@pytest.mark.parametrize(
-    "code",
-    [
-        "import sentinel.cli",
-        "from sentinel.cli.main import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
-    ],
-    ids=["import", "help"],
+_COLLECTORS_AND_LIBRARIES = (
+    "sentinel.sources",  # every collector (and the registry that imports them all)
+    "sentinel.config.schema",  # the whole config: it builds [collectors.*] from the registry
+    "prometheus_client",
+    "structlog",
+    "watchdog",
+    "psutil",
 )
-def test_the_cli_starts_without_the_heavy_parts(code: str) -> None:
-    """`import sentinel.cli` and `sentinel --help` load no collector, no store, no prometheus_client."""
+_RUN = "from sentinel.cli.main import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
+STARTS: dict[str, tuple[list[str] | None, tuple[str, ...]]] = {
+    # what runs -> the modules it must not load
+    "import": (None, (*_COLLECTORS_AND_LIBRARIES, "sentinel.hazards.store")),
+    "help": (["--help"], (*_COLLECTORS_AND_LIBRARIES, "sentinel.hazards.store", "sentinel.core.model")),
+    "status": (["status"], (*_COLLECTORS_AND_LIBRARIES, "sentinel.hazards.store", "sentinel.tickets")),
+    "hazards list": (
+        ["hazards", "list"],
+        (*_COLLECTORS_AND_LIBRARIES, "sentinel.hazards.store", "sentinel.tickets", "sentinel.core.redact"),
+    ),
+}
+"""The commands that must start fast (issue 23: within 6x the interpreter's own start)."""
+
+
+@pytest.mark.parametrize("start", list(STARTS))
+def test_the_cli_starts_without_the_heavy_parts(start: str, tmp_path: Path) -> None:
+    """`import sentinel.cli` and `sentinel --help` load no collector, no store, no prometheus_client
+    and no structlog; `status` and `hazards list` read only their config sections (no collector,
+    no registry, no whole config) and load structlog only if something they use logs."""
+    argv, forbidden = STARTS[start]
+    config = tmp_path / "sentinel.toml"
+    config.write_text(f'[agent]\nstate_dir = "{tmp_path / "state"}"\nbranch = "b"\n')
+    code = "import sentinel.cli" if argv is None else _RUN.format(argv=[*argv, "--config", str(config)])
     probe = code + "\nimport sys\nprint('\\n'.join(sorted(sys.modules)))\n"
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.splitlines()
-    heavy = [
-        m
-        for m in out
-        if m.startswith(("sentinel.sources", "sentinel.hazards.store", "prometheus_client", "structlog"))
-    ]
-    assert heavy == []
+    loaded = [m for m in out if m.startswith(forbidden)]
+    assert loaded == [], f"{start} loads {loaded}"
+    if argv and argv[0] != "--help":
+        assert any(line.startswith(("open hazards", "   ID")) for line in out)  # the command ran
 
 
 def _reasoned(path: Path) -> bool:

@@ -11,10 +11,10 @@ import structlog
 from sentinel.agent.wiring import Built
 from sentinel.core.clock import Clock
 from sentinel.core.model import Labels, MetricSpec, Sample
-from sentinel.core.status import AgentStatus
+from sentinel.core.status import AgentStatus, SightProbe
 from sentinel.pipeline.runner import PolledRunner
 from sentinel.pipeline.writer import Batch, Pipeline
-from sentinel.sources.base import Item, StreamingCollector
+from sentinel.sources.base import Collector, Item, Sighted, StreamingCollector
 
 log = structlog.get_logger("sentinel.agent")
 
@@ -49,7 +49,7 @@ class RunningCollectors:
             if isinstance(built, StreamingCollector):
                 self._start_streaming(built)
             else:
-                self.status.register(name, "polled")
+                self.status.register(name, "polled", sight=_sight_probe(built))
                 runner = PolledRunner(built, self.pipeline, self.status, clock=self.clock)
                 runner.start()
                 self._runners.append(runner)
@@ -67,7 +67,7 @@ class RunningCollectors:
             # the others drop (counted) and learn it from the answer: the integrity monitor rescans
             return pipeline.submit(batch)
 
-        self.status.register(collector.name, "streaming")
+        self.status.register(collector.name, "streaming", sight=_sight_probe(collector))
         try:
             resume = getattr(collector, "resume_from", None)
             if resume is not None:  # where it had read to when its last findings were stored:
@@ -141,3 +141,15 @@ def _counter_names(collector: StreamingCollector) -> set[str]:
     """The sample names of a collector's counters (a spec may be named with or without _total)."""
     names = {m.name for m in collector.metrics if m.type == "counter"}
     return names | {f"{n}_total" for n in names if not n.endswith("_total")}
+
+
+def _sight_probe(collector: Collector) -> SightProbe | None:
+    """What the status board reads to know whether the collector can see (detectors, FIM)."""
+    if not isinstance(collector, Sighted):
+        return None
+
+    def probe() -> tuple[bool, str, float | None]:
+        sight = collector.sight()
+        return sight.up, sight.reason, sight.last_run_at
+
+    return probe

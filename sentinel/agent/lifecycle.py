@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections import deque
 from collections.abc import Sequence
 from types import FrameType
 
@@ -20,9 +19,11 @@ import structlog
 
 from sentinel import __version__
 from sentinel.agent.collectors import RunningCollectors
+from sentinel.agent.hub_client import HubClient
 from sentinel.agent.jobs import ScheduledJobs
 from sentinel.agent.lock import StateDirLock, prepare_state_dir
 from sentinel.agent.schedule import Scheduler
+from sentinel.agent.signals import Wakeup
 from sentinel.agent.status import STATUS_FILE
 from sentinel.agent.systemd import Notifier
 from sentinel.agent.wiring import build_collectors, open_store
@@ -63,17 +64,17 @@ class Agent:
         self.clock = clock
         self.notifier = notifier or Notifier()
         self.status = AgentStatus(clock=clock, hung_after=config.agent.collector_timeout)
-        self._stop = threading.Event()
-        self._reload_requested = threading.Event()
-        self._wake = threading.Event()
-        self._signals: deque[str] = deque()  # names noted by the signal handlers, logged by _loop
+        # plain flags and a self-pipe, not threading.Event: signal handlers set them (agent/signals.py)
+        self._stopping = False
+        self._reload_requested = False
+        self._wake = Wakeup()
         self._lock = StateDirLock(config.agent.state_dir)
         self.collectors: RunningCollectors | None = None
         self.store: HazardStore | None = None
         self.pipeline: Pipeline | None = None
         self.metrics: MetricsServer | None = None
         self.address: tuple[str, int] | None = None
-        self._services: list[Dispatcher | Scheduler] = []  # started after the collectors, stopped first
+        self._services: list[Dispatcher | Scheduler | HubClient] = []  # after the collectors, stopped first
         self._scrape_store: HazardStore | None = None
         self.scheduler: Scheduler | None = None
         self.dispatcher: Dispatcher | None = None
@@ -138,6 +139,16 @@ class Agent:
                 clock=self.clock,
             )
             self._services.append(self.scheduler)
+            if cfg.hub.url:  # the fleet ledger: pull the actions people queued there (outbound only)
+                self._services.append(
+                    HubClient(
+                        cfg.hub,
+                        self._open_store(cfg),
+                        terminal=cfg.agent.terminal_id,
+                        clock=self.clock,
+                        owns_store=True,
+                    )
+                )
             for service in self._services:
                 service.start()
         except BaseException:
@@ -158,8 +169,8 @@ class Agent:
         return open_store(cfg, clock=self.clock)
 
     def stop(self) -> None:
-        """Ask `run()` to return (safe from a signal handler)."""
-        self._stop.set()
+        """Ask `run()` to return (safe from a signal handler: no lock, no logging)."""
+        self._stopping = True
         self._wake.set()
 
     def _teardown(self) -> None:
@@ -178,6 +189,7 @@ class Agent:
         if self._scrape_store is not None:
             self._scrape_store.close()
         self._lock.release()
+        self._wake.close()
 
     def _start_collectors(self, cfg: Config) -> None:
         assert self.collectors is not None
@@ -191,8 +203,8 @@ class Agent:
     # -- reload -------------------------------------------------------------------------------
 
     def request_reload(self) -> None:
-        """Ask the main loop to reload the config (safe from a signal handler)."""
-        self._reload_requested.set()
+        """Ask the main loop to reload the config (safe from a signal handler: no lock, no logging)."""
+        self._reload_requested = True
         self._wake.set()
 
     def reload(self) -> bool:
@@ -276,21 +288,16 @@ class Agent:
         self._write_status()
         while True:
             self._wake.wait(tick)
-            self._wake.clear()
-            self._log_signals()
-            if self._stop.is_set():
+            self._handle_signals()
+            if self._stopping:
                 return
-            if self._reload_requested.is_set():
-                self._reload_requested.clear()
+            if self._reload_requested:
+                self._reload_requested = False  # SIGHUPs arriving during the reload ask for one more
                 self.reload()
                 continue
             if ping:
                 self.notifier.watchdog()
             self._write_status()
-
-    def _log_signals(self) -> None:
-        while self._signals:
-            log.info("signal_received", signal=self._signals.popleft())
 
     def _write_status(self) -> None:
         extra = {
@@ -305,19 +312,21 @@ class Agent:
             log.warning("status_write_failed", error=str(exc))
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT stop, SIGHUP reloads (main thread only)."""
+        """SIGTERM/SIGINT stop, SIGHUP reloads (main thread only).
 
-        # A handler runs in the main thread between two bytecodes, possibly while that thread
-        # holds the log's (non-reentrant) write lock: logging here can hang the agent for good
-        # (it did, under a SIGHUP storm). The handlers only note the signal; _loop logs it.
-        def on_stop(signum: int, _frame: FrameType | None) -> None:
-            self._signals.append(signal.Signals(signum).name)
-            self.stop()
+        The handler only notes the signal; `_handle_signals` in the main loop logs and acts on it.
+        """
 
-        def on_hup(_signum: int, _frame: FrameType | None) -> None:
-            self._signals.append("SIGHUP")
-            self.request_reload()
+        def note(signum: int, _frame: FrameType | None) -> None:
+            self._wake.note_signal(signum)
 
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, note)
+
+    def _handle_signals(self) -> None:
+        for signum in self._wake.signals():
+            log.info("signal_received", signal=signal.Signals(signum).name)
+            if signum == signal.SIGHUP:
+                self._reload_requested = True
+            else:
+                self._stopping = True

@@ -4,34 +4,15 @@ agent (the inspection and baseline parts: sentinel.agent.inspection)."""
 
 from __future__ import annotations
 
-from sentinel import __version__
+from sentinel.agent.store import open_store
 from sentinel.config.schema import Config
-from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.hazards.schema import STORE_FILE
-from sentinel.hazards.store import HazardStore
+from sentinel.core.clock import Clock
 from sentinel.sources.base import Collector, Context
 from sentinel.sources.registry import registrations
-from sentinel.tickets.ticketing import Ticketing, sinks_wanting
+
+__all__ = ["Built", "build_collectors", "open_store"]  # open_store: its home is sentinel.agent.store
 
 Built = Collector | Exception
-
-
-def open_store(config: Config, *, clock: Clock = SYSTEM_CLOCK) -> HazardStore:
-    """The hazard store of `config`, ticketing to the config's sinks."""
-    ticketing = Ticketing(
-        terminal=config.agent.terminal_id,
-        branch=config.agent.branch,
-        agent_version=__version__,
-        sinks_for=sinks_wanting(config.sinks),
-    )
-    return HazardStore(
-        config.agent.state_dir / STORE_FILE,
-        config=config.hazards,
-        terminal=config.agent.terminal_id,
-        branch=config.agent.branch,
-        clock=clock,
-        ticketer=ticketing,
-    )
 
 
 def build_collectors(config: Config, *, clock: Clock) -> list[tuple[str, Built]]:

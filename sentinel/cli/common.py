@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
-
-from sentinel.core.files import write_text_atomic
-from sentinel.core.model import visible
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from sentinel.config.schema import Config
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -53,8 +52,23 @@ def load_config(args: argparse.Namespace) -> Config:
         raise CliError("\n".join(exc.errors)) from None
 
 
+def load_part(args: argparse.Namespace, part: type[T]) -> T:
+    """Only the sections of `part` (a sentinel.config.views dataclass), as CliError on failure:
+    for the commands that must start fast and read little (status, hazards)."""
+    # start-up time: the loader (tomllib, the settings builder) only once a command needs a config
+    from sentinel.config import loader
+
+    try:
+        return loader.load_part(getattr(args, "config", None), part)
+    except loader.ConfigError as exc:
+        raise CliError("\n".join(exc.errors)) from None
+
+
 def printable(text: str) -> str:
     """Text as it can be shown on a terminal (core.model.visible)."""
+    # start-up time: `sentinel --help` needs none of the value types
+    from sentinel.core.model import visible
+
     return visible(text)
 
 
@@ -70,6 +84,9 @@ def write_report(output: str | None, text: str) -> None:
     if not output:
         print(text, end="")
         return
+    # start-up time: the file-writing helper only for a command that writes a report
+    from sentinel.core.files import write_text_atomic
+
     try:  # replaced, never written through: `--output /tmp/x` may be a link someone planted
         write_text_atomic(Path(output).absolute(), text, mode=0o644)
     except OSError as exc:

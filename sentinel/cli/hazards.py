@@ -13,19 +13,22 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sentinel.agent.wiring import open_store
-from sentinel.cli.common import EXIT_OK, CliError, clip, load_config, printable, write_report
-from sentinel.config.schema import Config
-from sentinel.hazards import export
-from sentinel.hazards.changes import Change, HazardError
+from sentinel.cli.common import EXIT_OK, CliError, clip, load_part, printable, write_report
+from sentinel.config.views import HazardsView
 from sentinel.hazards.identity import Actor, named, os_actor
 from sentinel.hazards.lifecycle import ACTIVE_STATES, Action, State
+from sentinel.hazards.reading import StoreReader
 from sentinel.hazards.records import HazardRecord
 from sentinel.hazards.schema import STORE_FILE, SchemaTooNew
-from sentinel.hazards.store import HazardStore
+
+if TYPE_CHECKING:
+    from sentinel.config.store_view import StoreView
+    from sentinel.hazards.changes import Change
+    from sentinel.hazards.store import HazardStore
 
 _ACTIONS = {
     "ack": (Action.ACK, "acknowledge a hazard"),
@@ -104,8 +107,13 @@ def configure(
     export.set_defaults(func=cmd_export)
 
 
-def _store(args: argparse.Namespace) -> tuple[Config, HazardStore]:
-    cfg = load_config(args)
+def load_config(args: argparse.Namespace) -> HazardsView:
+    """[agent] and [hazards]: all that reading hazards needs (the hazard commands start without
+    the collectors; `check-config` validates the rest; lifecycle commands read [[sinks]] too)."""
+    return load_part(args, HazardsView)
+
+
+def _check_store(args: argparse.Namespace, cfg: HazardsView | StoreView) -> None:
     path = cfg.agent.state_dir / STORE_FILE
     reading = args.hazards_command in ("list", "show", "export", "whoami")
     if not path.exists() and args.hazards_command not in ("list", "export", "whoami"):
@@ -117,17 +125,42 @@ def _store(args: argparse.Namespace) -> tuple[Config, HazardStore]:
             "(run lifecycle commands as the agent's user or root)",
             code=1,
         )
+
+
+@contextlib.contextmanager
+def _opening(cfg: HazardsView | StoreView) -> Iterator[None]:
+    """Store errors on open as one line (exit 2)."""
     try:
-        return cfg, open_store(cfg)
+        yield
     except SchemaTooNew as exc:
         raise CliError(str(exc)) from None
     except (sqlite3.Error, OSError) as exc:
         raise CliError(f"cannot open the hazard store in {cfg.agent.state_dir}: {exc}") from None
 
 
+def _reader(args: argparse.Namespace) -> tuple[HazardsView, StoreReader]:
+    """The store's read side (list, show, export): no writer parts, no ticketing."""
+    cfg = load_config(args)
+    _check_store(args, cfg)
+    with _opening(cfg):
+        return cfg, StoreReader(cfg.agent.state_dir / STORE_FILE, config=cfg.hazards)
+
+
+def _store(args: argparse.Namespace) -> tuple[StoreView, HazardStore]:
+    """The whole store, ticketing to the config's sinks (lifecycle commands)."""
+    # start-up time: the writer parts and the ticketing load only for a command that writes
+    from sentinel.agent.store import open_store
+    from sentinel.config.store_view import StoreView
+
+    cfg = load_part(args, StoreView)
+    _check_store(args, cfg)
+    with _opening(cfg):
+        return cfg, open_store(cfg)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """Print hazards as a table or JSON."""
-    _cfg, store = _store(args)
+    _cfg, store = _reader(args)
     states = list(args.state) + ([s.value for s in State if s in ACTIVE_STATES] if args.open else [])
     try:
         records = store.records(states=states, limit=args.limit, full=args.json)
@@ -149,7 +182,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print one record with checklist and history."""
-    _cfg, store = _store(args)
+    _cfg, store = _reader(args)
     try:
         record = store.get(args.id)
     finally:
@@ -210,7 +243,7 @@ def _who(display: str | None, actor_id: str | None) -> str:
     return printable(named(display, actor_id))
 
 
-def _actor(args: argparse.Namespace, cfg: Config) -> Actor:
+def _actor(args: argparse.Namespace, cfg: HazardsView) -> Actor:
     """Who runs this command. SUDO_USER is believed (without a login uid) for root and for the
     store's owner, the accounts a person reaches through sudo."""
     trusted = {0}
@@ -225,6 +258,9 @@ def _done(change: Change, actor: Actor, what: str) -> str:
 
 def _write(args: argparse.Namespace, change: Callable[[HazardStore], object]) -> None:
     """Run one write on the store; refusals and store errors become one line and exit 1."""
+    # start-up time: the lifecycle's refusals load with the writer, for a command that writes
+    from sentinel.hazards.changes import HazardError
+
     _cfg, store = _store(args)
     try:
         change(store)
@@ -281,8 +317,11 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the ledger."""
+    # start-up time: the export formats load only for `hazards export`
+    from sentinel.hazards import export
+
     since = _parse_since(args.since) if args.since else None
-    cfg, store = _store(args)
+    cfg, store = _reader(args)
     try:
         records = list(reversed(store.records(states=args.state, since=since, full=True)))
     finally:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.machinery
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from sentinel import __version__
 from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, Parser, add_config
@@ -31,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logtest": (
         "sentinel.cli.logtest",
         "what the auth detector makes of log lines, and which rules they count toward",
+    ),
+    "hub": (
+        "sentinel.cli.hub",
+        "the fleet ledger: serve, enroll, migrate, backup, restore, report, export, user",
     ),
 }
 """Command -> (the group module that implements it, its one-line help). Each group module has
@@ -54,12 +60,18 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse and dispatch; turn known failures into one stderr line and an exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(arguments).parse_args(arguments)
-    # start-up time: structlog loads only once a command runs, never for --help or a usage error
-    from sentinel.core import logging as sentinel_logging
+    if arguments[:1] == ["hub"]:  # the hub has its own parser and --config (hub.toml)
+        # start-up time: the hub group loads only when it is chosen
+        from sentinel.cli import hub
 
-    # one-shot commands keep stdout for their output; `run` reconfigures from its config
-    sentinel_logging.configure("warning", "console", stream=sentinel_logging.CurrentStream("stderr"))
+        return hub.run(arguments[1:])
+    args = build_parser(arguments).parse_args(arguments)
+    hook = None
+    if "structlog" in sys.modules:
+        _configure_logging()
+    else:  # a command that never loads structlog (status, hazards) does not pay for it
+        hook = _OnFirstImport("structlog", _configure_logging)
+        sys.meta_path.insert(0, hook)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
@@ -80,3 +92,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `sentinel hazards list | head`
         return EXIT_OK
+    finally:
+        if hook in sys.meta_path:
+            sys.meta_path.remove(hook)
+
+
+def _configure_logging() -> None:
+    """One-shot commands keep stdout for their output: warnings to stderr (`run` reconfigures
+    from its config)."""
+    # start-up time: structlog loads only once a command runs, never for --help or a usage error
+    from sentinel.core import logging as sentinel_logging
+
+    sentinel_logging.configure("warning", "console", stream=sentinel_logging.CurrentStream("stderr"))
+
+
+class _OnFirstImport:
+    """A sys.meta_path finder that lets the ordinary finders load `name`, then calls `then()`:
+    structlog is configured the moment anything a command uses imports it, and not at all when
+    nothing does."""
+
+    def __init__(self, name: str, then: Callable[[], None]) -> None:
+        self.name = name
+        self.then = then
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        """The ordinary spec of `name`, its loader wrapped to call `then()` once it has run."""
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        loader = spec.loader if spec is not None else None
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run, then = loader.exec_module, self.then
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            then()
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec

@@ -11,10 +11,11 @@ from typing import Any
 
 from sentinel.agent.lock import holder_pid
 from sentinel.agent.status import read_status
-from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, load_config
+from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, load_part
+from sentinel.config.sections import AgentView
 from sentinel.core.db import open_database
+from sentinel.hazards import STORE_FILE
 from sentinel.hazards.lifecycle import ACTIVE_STATES, states_sql
-from sentinel.hazards.schema import STORE_FILE
 
 
 def configure(
@@ -28,7 +29,7 @@ def configure(
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Report whether the agent runs, and its last written status."""
-    cfg = load_config(args)
+    cfg = load_part(args, AgentView)  # [agent] only: status starts without the collectors
     pid = holder_pid(cfg.agent.state_dir)
     snapshot = read_status(cfg.agent.state_dir) if pid else None
     hazards = _open_by_severity(cfg.agent.state_dir / STORE_FILE)
@@ -86,6 +87,8 @@ def _print_status(result: dict[str, Any]) -> None:
                 f"  {c['name']:<14} {state:<8} last run {when(c['last_run_at'])} "
                 f"({c['last_duration_seconds']:.3f}s), errors {c['errors']}{err}"
             )
+            if not c.get("sees", True) and c.get("reason"):
+                print(f"  {'':<14} blind: {c['reason']}")
     counts = result["open_hazards"]
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "major", "minor", "info"))
     print(f"open hazards: {summary}")

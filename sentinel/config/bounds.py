@@ -14,10 +14,7 @@ a new key cannot arrive without its range.
 
 from __future__ import annotations
 
-import fnmatch
-import functools
-
-from sentinel.core.settings import KeyPath
+from sentinel.core.settings import RangeTable
 
 MS, S, MIN, H, D = 0.001, 1.0, 60.0, 3600.0, 86400.0
 YEAR = 366 * D
@@ -86,6 +83,12 @@ RANGES: dict[str, tuple[float, float]] = {
     "integrity.mass_modification.change_window": (1 * MS, 1 * D),
     "integrity.mass_modification.cooldown": (1 * MS, 1 * YEAR),
     "integrity.mass_modification.sample_paths": (1, 10_000),
+    # [hub] (the agent's client of the fleet ledger, issue 21)
+    "hub.poll_interval": (1 * S, 1 * D),  # below a second 10,000 terminals would be a storm
+    "hub.status_interval": (10 * S, 7 * D),
+    "hub.timeout": (100 * MS, 10 * MIN),
+    "hub.max_actions": (1, 1_000),  # the hub hands out at most [actions] max_per_poll anyway
+    "hub.max_backoff": (1 * S, 1 * D),
     # [[sinks]]
     "sinks.timeout": (10 * MS, 1 * H),
     "sinks.concurrency": (1, 256),
@@ -94,22 +97,5 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def key_of(path: KeyPath) -> str:
-    """The dotted key of a path, list indices dropped: ("rules", 3, "for") -> "rules.for"."""
-    return ".".join(str(p) for p in path if not isinstance(p, int))
-
-
-@functools.cache
-def _lookup(key: str) -> tuple[float, float] | None:
-    exact = RANGES.get(key)
-    if exact is not None:
-        return exact
-    for pattern, limits in RANGES.items():
-        if "*" in pattern and fnmatch.fnmatchcase(key, pattern):
-            return limits
-    return None
-
-
-def bounds(path: KeyPath) -> tuple[float, float] | None:
-    """The allowed range of the number at `path` (Builder's `bounds`)."""
-    return _lookup(key_of(path))
+bounds = RangeTable(RANGES)
+"""The allowed range of the number at a key path (the Builder's `bounds`)."""

@@ -13,11 +13,17 @@ import dataclasses
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sentinel.config.bounds import bounds
-from sentinel.config.schema import DEFAULT_CONFIG, Config
+from sentinel.config.sections import DEFAULT_CONFIG
 from sentinel.core.settings import Builder, KeyPath, format_path
+from sentinel.core.tomlread import TooDeep, parse_toml
+
+if TYPE_CHECKING:
+    from sentinel.config.schema import Config
+
+T = TypeVar("T")
 
 CONFIG_ENV = "SENTINEL_CONFIG"
 
@@ -56,79 +62,10 @@ class _Origins:
         return default, path
 
 
-# No setting nests deeper than a few levels; tomllib recurses once per level (about 450 nested
-# arrays exhaust Python's stack), and the merge and the builder recurse too. So nesting is
-# bounded before a file reaches tomllib (lexically) and before its data reaches the merge.
-MAX_DEPTH = 32
-
-
-class _TooDeep(ValueError):
-    """A file whose nesting is past MAX_DEPTH."""
-
-
-def _string_end(text: str, i: int) -> int:
-    """The index just past the TOML string starting at `i` (basic, literal, or multi-line)."""
-    quote = text[i] * 3 if text.startswith(text[i] * 3, i) else text[i]
-    j = i + len(quote)
-    while j < len(text) and not text.startswith(quote, j):
-        if len(quote) == 1 and text[j] == "\n":
-            return j  # unterminated: tomllib will say so
-        if text[j] == "\\" and quote[0] == '"':
-            j += 1
-        j += 1
-    return j + len(quote)
-
-
-def _check_nesting(text: str, limit: int = MAX_DEPTH) -> None:
-    """Raise _TooDeep when arrays or inline tables nest deeper than `limit` (strings and comments
-    skipped; a `[` opening a line outside any value is a table header, not nesting)."""
-    depth, i, line_start = 0, 0, True
-    while i < len(text):
-        c = text[i]
-        if c in "\"'":
-            i, line_start = _string_end(text, i), False
-            continue
-        if c == "#" or (c == "[" and depth == 0 and line_start):  # a comment or a [header]
-            end = text.find("\n", i)
-            i = len(text) if end < 0 else end
-            continue
-        if c == "\n":
-            line_start = True
-        elif c not in " \t\r":
-            line_start = False
-            depth += (c in "[{") - (c in "]}")
-            if depth > limit:
-                line = text.count("\n", 0, i) + 1
-                raise _TooDeep(f"line {line}: arrays and inline tables nest deeper than {limit} levels")
-        i += 1
-
-
-def _check_depth(data: object, limit: int = MAX_DEPTH) -> None:
-    """Raise _TooDeep when parsed data (dotted keys and headers make tables too) nests deeper."""
-    stack = [(data, 0)]
-    while stack:
-        value, level = stack.pop()
-        if level > limit:
-            raise _TooDeep(f"tables and arrays nest deeper than {limit} levels")
-        if isinstance(value, dict):
-            stack.extend((v, level + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, level + 1) for v in value)
-
-
-def _parse(raw: bytes) -> dict[str, Any]:
-    """tomllib, with nesting bounded before and after it."""
-    text = raw.decode("utf-8")
-    _check_nesting(text)
-    data = tomllib.loads(text)
-    _check_depth(data)
-    return data
-
-
 def _read_toml(path: Path, errors: list[str]) -> dict[str, Any] | None:
     try:
         with path.open("rb") as fh:
-            return _parse(fh.read())
+            return parse_toml(fh.read())
     except FileNotFoundError:
         errors.append(f"{path}: cannot read: no such file")
     except PermissionError:
@@ -141,7 +78,7 @@ def _read_toml(path: Path, errors: list[str]) -> dict[str, Any] | None:
         errors.append(f"{path}: invalid TOML: {exc}")
     except UnicodeDecodeError as exc:
         errors.append(f"{path}: invalid TOML: not UTF-8 ({exc.reason} at byte {exc.start})")
-    except _TooDeep as exc:
+    except TooDeep as exc:
         errors.append(f"{path}: invalid TOML: {exc}")
     except RecursionError:  # a nesting the bounds above did not foresee: still one line
         errors.append(f"{path}: invalid TOML: nested too deeply")
@@ -192,7 +129,21 @@ def _drop_ins(directory: Path) -> list[Path]:
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load, merge and validate the config; raise ConfigError listing every problem."""
+    """Load, merge and validate the whole config; raise ConfigError listing every problem."""
+    # start-up time: the whole schema imports every collector (the registry); load_part does not
+    from sentinel.config.schema import Config
+
+    return _load(path, Config, whole=True)
+
+
+def load_part(path: str | os.PathLike[str] | None, part: type[T]) -> T:
+    """Load and validate only the sections `part` has (a sentinel.config.views dataclass): the
+    same files, merge and errors as load(), the other sections neither built nor checked."""
+    return _load(path, part, whole=False)
+
+
+def _load(path: str | os.PathLike[str] | None, schema: type[T], *, whole: bool) -> T:
+    wanted = {f.name for f in dataclasses.fields(schema)}  # type: ignore[arg-type]
     main = config_path(path)
     errors: list[str] = []
     origins = _Origins()
@@ -206,7 +157,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         if data is not None:
             layers.append((drop_in, data))
     rules_dir = _rules_dir(layers, main.parent)
-    for rules_file in _drop_ins(rules_dir):
+    for rules_file in _drop_ins(rules_dir) if "rules" in wanted else ():
         data = _read_toml(rules_file, errors)
         if data is None:
             continue
@@ -220,15 +171,17 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     def base_dir(key: KeyPath) -> Path:
         return origins.locate(key, main)[0].parent.resolve()
 
+    if not whole:
+        merged = {k: v for k, v in merged.items() if k in wanted}
     builder = Builder(base_dir, bounds)
-    config = builder.build(Config, merged, ())
+    config = builder.build(schema, merged, ())
     for key, message in builder.errors:
         file, shown = origins.locate(key, main)
         where = format_path(shown)
         errors.append(f"{file}: {where}: {message}" if where else f"{file}: {message}")
     if errors or config is None:
         raise ConfigError(errors or [f"{main}: invalid configuration"])
-    return dataclasses.replace(config, source=main.resolve())
+    return dataclasses.replace(config, source=main.resolve())  # type: ignore[type-var]
 
 
 def _rules_dir(layers: list[tuple[Path, dict[str, Any]]], default_base: Path) -> Path:

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sentinel.config.sections import AgentConfig, InspectConfig, MetricsConfig, ScheduleConfig
+from sentinel.config.sections import (
+    DEFAULT_CONFIG,
+    AgentConfig,
+    HubClientConfig,
+    InspectConfig,
+    MetricsConfig,
+    ScheduleConfig,
+)
+from sentinel.config.store_view import duplicate_names, level_problems
 from sentinel.core.settings import KeyPath, field
 from sentinel.hazards.config import HazardsConfig
 from sentinel.rules.config import RuleConfig
@@ -21,7 +29,7 @@ from sentinel.sources.integrity.config import IntegrityConfig
 from sentinel.sources.registry import registrations
 from sentinel.tickets.config import SinkConfig
 
-DEFAULT_CONFIG = Path("/etc/sentinel/sentinel.toml")
+__all__ = ["DEFAULT_CONFIG", "CollectorsConfig", "Config"]
 
 
 def _collectors_table() -> type:
@@ -62,6 +70,7 @@ class Config:
     integrity: IntegrityConfig = field(default_factory=IntegrityConfig)
     schedules: tuple[ScheduleConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
+    hub: HubClientConfig = field(default_factory=HubClientConfig)  # the fleet ledger (docs/hub.md)
     source: Path = field(default_factory=lambda: DEFAULT_CONFIG, internal=True)
 
     @property
@@ -70,24 +79,12 @@ class Config:
         return tuple(r for r in self.rules if r.enabled)
 
     def validate(self) -> list[tuple[KeyPath, str]]:
-        """Names that others refer to must be unique."""
-        problems: list[tuple[KeyPath, str]] = []
-        for section, names in (
-            ("sinks", [s.name for s in self.sinks]),
-            ("schedules", [s.name for s in self.schedules]),
-        ):
-            seen: set[str] = set()
-            for i, name in enumerate(names):
-                if name in seen:
-                    problems.append(((section, i, "name"), f'another entry is already named "{name}"'))
-                seen.add(name)
-        chain = self.hazards.escalation_chain or ("owner",)
-        for i, sink in enumerate(self.sinks):
-            for level in sink.levels:
-                if level not in chain:
-                    message = f"{level!r} is not a level of [hazards] escalation_chain ({', '.join(chain)})"
-                    problems.append((("sinks", i, "levels"), message))
-        return problems
+        """Names that others refer to must be unique; sink levels are escalation levels."""
+        return (
+            duplicate_names("sinks", [s.name for s in self.sinks])
+            + duplicate_names("schedules", [s.name for s in self.schedules])
+            + level_problems(self.sinks, self.hazards)
+        )
 
     def section(self, path: str) -> Any:
         """The settings at a dotted config path (`collectors.auth`, `integrity`)."""

@@ -1,16 +1,19 @@
-"""The sections whose owners sit above the config layer: `[agent]`, `[metrics]`, `[inspect]` and
+"""The sections whose owners sit above the config layer: `[agent]`, `[metrics]`, `[inspect]`, `[hub]` and
 `[[schedules]]` (sources, rules, hazards and tickets own theirs; `sentinel.config.schema` joins all)."""
 
 from __future__ import annotations
 
+import os
 import re
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from sentinel.core.cron import Cron, Period, check_cron
 from sentinel.core.settings import Duration, KeyPath, field, non_negative, plain_text, positive
+
+DEFAULT_CONFIG = Path("/etc/sentinel/sentinel.toml")
+"""The config file when neither --config nor $SENTINEL_CONFIG names one."""
 
 _LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
 
@@ -29,13 +32,22 @@ class AgentConfig:
 
     state_dir: Path
     branch: str = field(check=plain_text)
-    terminal_id: str = field(default_factory=socket.gethostname, check=plain_text)
+    terminal_id: str = field(default_factory=lambda: os.uname().nodename, check=plain_text)  # gethostname()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     queue_size: int = field(10_000, check=positive)
     rules_dir: Path | None = None
     collector_timeout: Duration = field(Duration(60), check=positive)
     status_interval: Duration = field(Duration(5), check=positive)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """`[agent]` alone, as sentinel.config.loader.load_part builds it: where the agent keeps its
+    state, for `sentinel status` (no other section is imported or validated)."""
+
+    agent: AgentConfig
+    source: Path = field(default_factory=lambda: DEFAULT_CONFIG, internal=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +108,29 @@ class ScheduleConfig:
     def parsed(self) -> Cron:
         """The cron expression, parsed (validated at load)."""
         return Cron.parse(self.cron)
+
+
+@dataclass(frozen=True, slots=True)
+class HubClientConfig:
+    """`[hub]` of sentinel.toml: where the fleet ledger is, and how to reach it."""
+
+    url: str = ""  # e.g. "https://hub.bank.example"; empty: no hub
+    secret_file: Path | None = None  # the whsec_ secret `sentinel hub enroll` issued (same as the sink's)
+    poll_interval: Duration = field(Duration(30), check=positive)
+    status_interval: Duration = field(Duration(900), check=positive)
+    timeout: Duration = field(Duration(10), check=positive)
+    max_actions: int = field(50, check=positive)
+    max_backoff: Duration = field(Duration(300), check=positive)  # while the hub is unreachable
+    ca_file: Path | None = None
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+    proxy: str = ""
+
+    def validate(self) -> list[tuple[KeyPath, str]]:
+        """A url needs a secret; URLs are http(s)."""
+        problems: list[tuple[KeyPath, str]] = []
+        if self.url and not self.url.startswith(("http://", "https://")):
+            problems.append((("url",), f'expected an http(s) URL, got "{self.url}"'))
+        if self.url and self.secret_file is None:
+            problems.append((("secret_file",), "the hub needs the terminal's enrolled secret_file"))
+        return problems

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import uuid
 
 
 def uuid7(unix_seconds: float | None = None, *, random: bytes | None = None) -> uuid.UUID:
     """A version-7 UUID for `unix_seconds` (default now); `random` (10 bytes) only for tests."""
+    import uuid  # here, not at the top: uuid imports platform, which the CLI's reads never need
+
     ms = int((time.time() if unix_seconds is None else unix_seconds) * 1000) & ((1 << 48) - 1)
     rand = int.from_bytes(random if random is not None else os.urandom(10), "big")
     rand_a = (rand >> 62) & 0xFFF  # 12 bits after the version
@@ -27,6 +31,8 @@ def uuid7(unix_seconds: float | None = None, *, random: bytes | None = None) -> 
 
 def uuid7_time(value: str) -> float:
     """The Unix time (seconds, millisecond precision) a UUIDv7 was made at."""
+    import uuid
+
     return (uuid.UUID(value).int >> 80) / 1000.0
 
 
@@ -51,6 +57,8 @@ class RandomIds:
 
     def store_id(self) -> str:
         """A UUIDv4."""
+        import uuid
+
         return str(uuid.uuid4())
 
 
@@ -71,4 +79,6 @@ class SequentialIds:
 
     def store_id(self) -> str:
         """A fixed UUIDv4-shaped id per seed."""
+        import uuid
+
         return str(uuid.UUID(int=self._seed + 1, version=4))

@@ -82,7 +82,7 @@ def secret_name(name: str) -> bool:
 
 # -- rules over free text ---------------------------------------------------------------------
 
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/@:'\"]*):([^\s/@'\"]+)@")
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://)([^\s/@:'\"]*):([^\s/@'\"]+)@")
 _AUTH_HEADER = re.compile(
     r"(?i)\b((?:proxy-)?authorization\s*[:=]\s*)"
     r"(?:(bearer|basic|token|digest|negotiate|ntlm|apikey|sso-key|aws4-hmac-sha256)\s+)?"
@@ -91,7 +91,7 @@ _AUTH_HEADER = re.compile(
 _COOKIE_HEADER = re.compile(r"(?i)\b((?:set-)?cookie\s*:\s*)((?:[^;\s'\"]+;\s*)*[^;\s'\"]+)")
 _QUOTED_PAIR = re.compile(
     r"""(?P<q>\\?["'])(?P<name>[^"'\\\s:=]{1,64})(?P=q)(?P<sep>\s*[:=]\s*)"""
-    r"""(?:(?P<vq>\\?["'])(?P<value>(?:\\.|(?!(?P=vq)).)*?)(?P=vq)|(?P<bare>-?[0-9][0-9.]*|true|false))"""
+    r"""(?:(?P<vq>\\?["'])(?P<value>(?:\\.|[^\\]|\\(?=(?P=vq)))*?)(?P=vq)|(?P<bare>-?[0-9][0-9.]*|true|false))"""
 )
 _HEADER_LIKE = re.compile(r"(?<![\w-])(?P<name>[A-Za-z][\w.-]{0,63}):[ \t]*(?P<value>[^\s'\",;]+)")
 _PAIR = re.compile(r"(?<![\w.-])(?P<name>-{0,2}[A-Za-z_][\w.-]{0,63})=(?P<value>[^\s&,;'\"<>)]*)")
@@ -99,7 +99,7 @@ _OPENSSL_PASS = re.compile(r"(?<![\w-])pass:(\S+)")
 _SELF_ANNOUNCING = re.compile(
     r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}"
     r"|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|sk_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9+/=]{10,}"
-    r"|eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}|AIza[0-9A-Za-z_-]{30,})"
+    r"|(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}|AIza[0-9A-Za-z_-]{30,})"
 )
 _PEM = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.S

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import fnmatch
 import math
 import os
 import re
@@ -142,6 +143,36 @@ def ratio(value: float) -> str | None:
 def non_empty(value: str) -> str | None:
     """Check: the string must not be empty."""
     return None if value.strip() else "must not be empty"
+
+
+class RangeTable:
+    """A Builder's `bounds` from a table of dotted keys: list indices dropped (`rules[3].for` is
+    `rules.for`), a table of numbers matched with `*` (`hazards.sla.*`), patterns by fnmatch."""
+
+    def __init__(self, ranges: dict[str, tuple[float, float]]) -> None:
+        self.ranges = ranges
+        self._found: dict[str, tuple[float, float] | None] = {}
+
+    @staticmethod
+    def key_of(path: KeyPath) -> str:
+        """The dotted key of a path, list indices dropped: ("rules", 3, "for") -> "rules.for"."""
+        return ".".join(str(p) for p in path if not isinstance(p, int))
+
+    def lookup(self, key: str) -> tuple[float, float] | None:
+        """The range of a dotted key (None: no entry matches)."""
+        if key in self._found:
+            return self._found[key]
+        found = self.ranges.get(key)
+        if found is None:
+            found = next(
+                (v for k, v in self.ranges.items() if "*" in k and fnmatch.fnmatchcase(key, k)), None
+            )
+        self._found[key] = found
+        return found
+
+    def __call__(self, path: KeyPath) -> tuple[float, float] | None:
+        """The allowed range of the number at `path`."""
+        return self.lookup(self.key_of(path))
 
 
 def plain_text(value: str) -> str | None:

@@ -17,6 +17,9 @@ from typing import Any
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Sample
 
+SightProbe = Callable[[], tuple[bool, str, float | None]]
+"""A collector's sight read now: (sees, why not, last run wall time of a streaming collector)."""
+
 
 @dataclass(slots=True)
 class CollectorStatus:
@@ -32,6 +35,8 @@ class CollectorStatus:
     errors: int = 0
     runs: int = 0
     ok: bool = True  # the last run finished without error
+    sees: bool = True  # the collector can see what it watches (its sight probe says so)
+    blind_reason: str = ""  # why it cannot, when it cannot
 
 
 @dataclass(slots=True)
@@ -53,6 +58,7 @@ class AgentStatus:
         self.started_at = clock.time()
         self._lock = threading.Lock()
         self._collectors: dict[str, CollectorStatus] = {}
+        self._probes: dict[str, SightProbe] = {}
         self._samples: dict[str, tuple[Sample, ...]] = {}
         self._counters = _Counters()
         self.queue_depth: Callable[[], int] = lambda: 0
@@ -60,19 +66,26 @@ class AgentStatus:
 
     # -- collectors ---------------------------------------------------------------------------
 
-    def register(self, name: str, kind: str, *, enabled: bool = True, error: str = "") -> None:
-        """Add a collector (or reset it on reload)."""
+    def register(
+        self, name: str, kind: str, *, enabled: bool = True, error: str = "", sight: SightProbe | None = None
+    ) -> None:
+        """Add a collector (or reset it on reload); `sight` is read whenever its status is."""
         with self._lock:
             status = CollectorStatus(name, kind, enabled=enabled, last_error=error)
             if error:
                 status.ok, status.errors = False, 1
             self._collectors[name] = status
+            if sight is None:
+                self._probes.pop(name, None)
+            else:
+                self._probes[name] = sight
 
     def unregister(self, name: str) -> None:
         """Forget a collector that a reload removed."""
         with self._lock:
             self._collectors.pop(name, None)
             self._samples.pop(name, None)
+            self._probes.pop(name, None)
 
     def run_started(self, name: str) -> None:
         """A polled collector began a run."""
@@ -104,9 +117,21 @@ class AgentStatus:
             status.last_error = error
 
     def collectors(self) -> list[CollectorStatus]:
-        """Copies of every collector's status."""
+        """Copies of every collector's status, with its sight read now."""
         with self._lock:
-            return [CollectorStatus(**asdict(c)) for c in self._collectors.values()]
+            rows = [CollectorStatus(**asdict(c)) for c in self._collectors.values()]
+            probes = dict(self._probes)
+        for row in rows:
+            probe = probes.get(row.name)
+            if probe is None:
+                continue
+            try:
+                row.sees, row.blind_reason, last_run = probe()
+            except Exception as exc:  # a broken probe is a blind collector, never a broken status
+                row.sees, row.blind_reason, last_run = False, f"sight probe failed: {exc}", None
+            if last_run is not None and row.kind == "streaming":
+                row.last_run_at = last_run
+        return rows
 
     def is_up(self, status: CollectorStatus) -> bool:
         """Up: enabled, last run fine, and not stuck in a run for longer than `hung_after`."""
@@ -174,7 +199,9 @@ class AgentStatus:
                     "name": c.name,
                     "kind": c.kind,
                     "enabled": c.enabled,
-                    "up": self.is_up(c),
+                    "up": self.is_up(c) and c.sees,
+                    "sees": c.sees,
+                    "reason": c.blind_reason or (c.last_error if not self.is_up(c) else ""),
                     "last_run_at": c.last_run_at,
                     "last_duration_seconds": round(c.last_duration, 6),
                     "running_for_seconds": None

@@ -9,13 +9,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from sentinel.core.db import SpaceReserve, checkpoint, is_disk_full, open_database
 from sentinel.core.ids import RANDOM_IDS, Ids
 from sentinel.hazards.schema import migrate
 
-log = structlog.get_logger("sentinel.hazards")
+
+def _log() -> Any:
+    """The store's logger, made when the store first has something to say."""
+    # start-up time: structlog (asyncio under it) is not loaded by `sentinel hazards list`
+    import structlog
+
+    return structlog.get_logger("sentinel.hazards")
 
 
 class StoreConnection:
@@ -38,7 +42,7 @@ class StoreConnection:
         released = self.reserve.release()
         with self.lock:
             folded = checkpoint(self.conn)
-        log.warning("store_disk_full", reserve_released=released, wal_checkpointed=folded)
+        _log().warning("store_disk_full", reserve_released=released, wal_checkpointed=folded)
         return released or folded
 
     def keep_reserve(self) -> bool:

@@ -42,6 +42,17 @@ class RectificationItem:
         """Whether the measure was ticked off."""
         return self.done_at is not None
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RectificationItem:
+        """The inverse of to_json (the fleet ledger reads records back from tickets)."""
+        return cls(
+            int(data.get("item") or 0),
+            str(data.get("kind") or "short_term"),
+            str(data.get("text") or ""),
+            _text_or_none(data.get("done_by")),
+            _text_or_none(data.get("done_at")),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The item as the JSON contract spells it."""
         return {
@@ -70,6 +81,25 @@ class HistoryRow:
     to_state: str | None
     note: str
     identity: Actor | None = None  # who it was: compared by four-eyes and roles
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HistoryRow:
+        """The inverse of to_json (an actor object in `actor`, as some payloads carry, is read too)."""
+        actor = data.get("actor")
+        identity = data.get("identity")
+        if isinstance(actor, dict):
+            identity = identity or actor
+            actor = actor.get("display") or actor.get("id")
+        who = Actor.from_json(identity) if isinstance(identity, dict) and identity.get("id") else None
+        return cls(
+            str(data.get("at") or ""),
+            str(actor or ""),
+            str(data.get("action") or ""),
+            _text_or_none(data.get("from")),
+            _text_or_none(data.get("to")),
+            str(data.get("note") or ""),
+            identity=who,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The row as the JSON contract spells it (`from`, `to`; `actor_id`, `identity` added)."""
@@ -121,6 +151,47 @@ class HazardRecord:
     resolved_by_id: str | None = None
     closed_by_id: str | None = None
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HazardRecord:
+        """The inverse of to_json: a record as a ticket carried it (the hub's fleet ledger).
+        Unknown keys are ignored and missing ones take neutral values, so a newer agent's
+        additive fields (issue 20's uid, actor objects) read back too."""
+        return cls(
+            id=int(data.get("id") or 0),
+            uid=str(data.get("uid") or ""),
+            fingerprint=str(data.get("fingerprint") or ""),
+            rule=str(data.get("rule") or ""),
+            category=Category(data.get("category") or Category.STABILITY.value),
+            severity=Severity(data.get("severity") or Severity.INFO.value),
+            state=State(data.get("state") or State.OPEN.value),
+            title=str(data.get("title") or ""),
+            subject=str(data.get("subject") or ""),
+            terminal=str(data.get("terminal") or ""),
+            evidence=tuple(e for e in data.get("evidence") or () if isinstance(e, dict)),
+            first_seen=str(data.get("first_seen") or ""),
+            last_seen=str(data.get("last_seen") or ""),
+            occurrences=int(data.get("occurrences") or 0),
+            owner=str(data.get("owner") or ""),
+            deadline=_text_or_none(data.get("deadline")),
+            overdue=bool(data.get("overdue")),
+            escalation_level=int(data.get("escalation_level") or 0),
+            escalated_to=str(data.get("escalated_to") or ""),
+            recurrence_count=int(data.get("recurrence_count") or 0),
+            related=tuple(int(i) for i in data.get("related") or () if isinstance(i, int)),
+            drill=bool(data.get("drill")),
+            condition_active=bool(data.get("condition_active", True)),
+            resolved_by=_actor_or_none(data.get("resolved_by")),
+            resolved_at=_text_or_none(data.get("resolved_at")),
+            closed_by=_actor_or_none(data.get("closed_by")),
+            closed_at=_text_or_none(data.get("closed_at")),
+            rectification=tuple(
+                RectificationItem.from_json(i) for i in data.get("rectification") or () if isinstance(i, dict)
+            ),
+            history=tuple(HistoryRow.from_json(h) for h in data.get("history") or () if isinstance(h, dict)),
+            resolved_by_id=_text_or_none(data.get("resolved_by_id")),
+            closed_by_id=_text_or_none(data.get("closed_by_id")),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON contract spells it."""
         return {
@@ -157,6 +228,16 @@ class HazardRecord:
             "resolved_by_id": self.resolved_by_id,
             "closed_by_id": self.closed_by_id,
         }
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _actor_or_none(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id") or value.get("display")
+    return _text_or_none(value)
 
 
 class RecordReader:

@@ -11,10 +11,11 @@ import json
 import sqlite3
 from collections.abc import Callable
 
+import sentinel.hazards
 from sentinel.core.ids import RANDOM_IDS, Ids
 from sentinel.hazards.identity import legacy_actor
 
-STORE_FILE = "hazards.db"
+STORE_FILE = sentinel.hazards.STORE_FILE
 """The store's file name in `[agent] state_dir`."""
 
 MigrationStep = Callable[[sqlite3.Connection, Ids], None]

@@ -24,7 +24,7 @@ from sentinel.rules.config import RuleConfig
 from sentinel.rules.text import all_match, render
 
 MAX_GROUPS = 10_000
-SAMPLE_FIELDS = 8
+SAMPLE_FIELDS = 10  # an exec event: pid, ppid, uid, process, exe, argv, cmdline, parents, loginuid, seen_by
 
 
 @dataclass(slots=True)

@@ -58,6 +58,37 @@ class StreamingCollector(Protocol):
 
 Collector = PolledCollector | StreamingCollector
 
+SIGHT_METRIC = MetricSpec(
+    "sentinel_detector_up",
+    "gauge",
+    "1 while the detector can see what it watches (source and privileges).",
+    ("detector",),
+)
+"""Declared by every detector (and the integrity monitor): 0 means blind, `sentinel status` says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sight:
+    """Whether a collector can see what it is meant to watch, why not, and when it last looked.
+
+    `last_run_at` (wall time) is for streaming collectors, whose runs the agent does not time
+    itself; a polled collector leaves it None.
+    """
+
+    up: bool
+    reason: str = ""
+    last_run_at: float | None = None
+
+
+@runtime_checkable
+class Sighted(Protocol):
+    """A collector that reports its sight (every detector, the integrity monitor)."""
+
+    def sight(self) -> Sight:
+        """What it can see right now; cheap (read at every status write and scrape)."""
+        ...
+
+
 S = TypeVar("S")
 
 

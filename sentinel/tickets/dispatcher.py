@@ -26,7 +26,7 @@ import structlog
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.tickets.config import SinkConfig
-from sentinel.tickets.outbox import Outbox, OutboxRow
+from sentinel.tickets.outbox import Mark, Outbox, OutboxRow
 from sentinel.tickets.sinks.alertmanager import AlertmanagerSink
 from sentinel.tickets.sinks.base import Outcome, Sink
 from sentinel.tickets.sinks.file import FileSink
@@ -47,6 +47,7 @@ METRICS = (
 )
 """What the dispatcher exports (served by sentinel.exposition)."""
 POLL_INTERVAL = 1.0
+QUEUED_PER_WORKER = 8  # rows handed to a sink's pool per worker (the pool still sends `concurrency` at once)
 BASE_BACKOFF = 1.0
 # a receiver's Retry-After is honoured up to this: one asking for a year (a bug, or a hostile
 # proxy) must not hold a hazard's tickets back for good
@@ -112,6 +113,8 @@ class Dispatcher:
         # outcomes the store could not record (disk full, locked): kept here, retried with the
         # same backoff as a failed delivery; their hazards wait, and nothing is sent again
         self._held: dict[int, _Held] = {}
+        self._finished: list[_Held] = []  # delivered or failed, waiting for _record_finished
+        self._recording = threading.Lock()  # one writer of outcomes at a time (group commit)
         self._resending: set[str] = set()  # Alertmanager sinks with a re-send queued or running
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -148,13 +151,13 @@ class Dispatcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before planning: a wake during planning is not lost
             try:
                 self.dispatch_once()
                 self._resend_firing()
             except Exception:  # the dispatcher must outlive any one bad row or sink
                 log.exception("dispatch_failed")
             self._wake.wait(self._poll)
-            self._wake.clear()
 
     def dispatch_once(self) -> int:
         """Hand every due row to its sink's workers; returns how many were handed out."""
@@ -166,7 +169,13 @@ class Dispatcher:
                 held = {h.row.hazard_id for h in self._held.values() if h.sink == name}
                 running = self._in_flight[name]
                 busy = running | held
-                room = sink.config.concurrency - (len(running) if not sink.batched else 0)
+                # a few rows queued per worker: a worker that finishes takes the next at once,
+                # and the planner refills when half have gone (one outbox query per batch of
+                # deliveries, not per delivery)
+                cap = sink.config.concurrency * QUEUED_PER_WORKER
+                room = cap - (len(running) if not sink.batched else 0)
+                if not sink.batched and len(running) > cap // 2:
+                    room = 0
             if room <= 0 or (sink.batched and running):
                 continue
             limit = 500 if sink.batched else room
@@ -195,22 +204,51 @@ class Dispatcher:
         return [sink.send(row) for row in rows]
 
     def _done(self, name: str, rows: list[OutboxRow], future: Future[list[Outcome]]) -> None:
+        queued = False
         try:
+            if future.cancelled():  # stop() dropped it before it was sent: it stays due as it was
+                return
             try:
                 outcomes = future.result()
             except Exception as exc:  # a sink bug is a retry, not a lost ticket
                 log.exception("sink_raised", sink=name)
                 outcomes = [Outcome("retry", f"{type(exc).__name__}: {exc}")] * len(rows)
-            for row, outcome in zip(rows, outcomes, strict=True):
-                self.outcomes[(name, outcome.kind)] += 1
-                try:
-                    self._record(name, row, outcome)
-                except sqlite3.Error as exc:  # unrecorded: held and retried, never re-sent
-                    self._hold(_Held(name, row, outcome), exc)
-        finally:
+            finished = [_Held(name, row, outcome) for row, outcome in zip(rows, outcomes, strict=True)]
+            for held in finished:
+                self.outcomes[(name, held.outcome.kind)] += 1
             with self._lock:
-                self._in_flight[name].difference_update(r.hazard_id for r in rows)
-            self._wake.set()  # the next row of these hazards may be due now
+                self._finished += finished
+            queued = True
+        finally:
+            if not queued:
+                with self._lock:
+                    self._in_flight[name].difference_update(r.hazard_id for r in rows)
+        self._record_finished()
+
+    def _record_finished(self) -> None:
+        """Record every finished delivery in one transaction (group commit): while one worker
+        writes, the others' outcomes queue up and the next writer takes them all, so a burst
+        costs a sync to disk per batch, not per ticket. A row's hazard stays in flight until its
+        outcome is written (or held), so its next row cannot be planned before."""
+        with self._recording:
+            with self._lock:
+                batch, self._finished = self._finished, []
+            if not batch:
+                return
+            try:
+                marks = [self._mark(h.sink, h.row, h.outcome) for h in batch]
+                self.outbox.mark(marks)
+            except sqlite3.Error as exc:  # unrecorded: held and retried, never re-sent
+                for held in batch:
+                    self._hold(held, exc)
+            else:
+                for held, mark in zip(batch, marks, strict=True):
+                    self._log_mark(held, mark)
+            finally:
+                with self._lock:
+                    for held in batch:
+                        self._in_flight[held.sink].discard(held.row.hazard_id)
+        self._wake.set()  # the next row of these hazards may be due now
 
     def _hold(self, held: _Held, exc: sqlite3.Error) -> None:
         """Keep an outcome the store refused; try to record it again after a backoff."""
@@ -244,27 +282,39 @@ class Dispatcher:
             log.info("ticket_state_recorded", sink=held.sink, key=held.row.key, tries=held.tries + 1)
 
     def _record(self, name: str, row: OutboxRow, outcome: Outcome) -> None:
+        held = _Held(name, row, outcome)
+        mark = self._mark(name, row, outcome)
+        self.outbox.mark([mark])
+        self._log_mark(held, mark)
+
+    def _mark(self, name: str, row: OutboxRow, outcome: Outcome) -> Mark:
+        """What to write for one outcome: delivered now, dead, or retried after a backoff."""
         now = self.clock.time()
         if outcome.kind == "delivered":
-            self.outbox.delivered(row.id, now)
-            log.debug("ticket_delivered", sink=name, hazard_id=row.hazard_id, transition=row.transition)
-        elif outcome.kind == "dead":
-            self.outbox.dead(row.id, outcome.error)
+            return Mark(row.id, "delivered", now)
+        if outcome.kind == "dead":
+            return Mark(row.id, "dead", now, outcome.error)
+        cap = self.sinks[name].config.max_backoff
+        asked = min(outcome.retry_after or 0.0, RETRY_AFTER_LIMIT)
+        delay = max(backoff(row.attempts, cap, self._rng), asked)
+        return Mark(row.id, "retry", now + delay, outcome.error)
+
+    def _log_mark(self, held: _Held, mark: Mark) -> None:
+        row = held.row
+        if mark.kind == "delivered":
+            log.debug("ticket_delivered", sink=held.sink, hazard_id=row.hazard_id, transition=row.transition)
+        elif mark.kind == "dead":
             log.error(
-                "ticket_dead_lettered", sink=name, hazard_id=row.hazard_id, key=row.key, error=outcome.error
+                "ticket_dead_lettered", sink=held.sink, hazard_id=row.hazard_id, key=row.key, error=mark.error
             )
         else:
-            cap = self.sinks[name].config.max_backoff
-            asked = min(outcome.retry_after or 0.0, RETRY_AFTER_LIMIT)
-            delay = max(backoff(row.attempts, cap, self._rng), asked)
-            self.outbox.failed(row.id, outcome.error, now + delay)
             log.warning(
                 "ticket_retry",
-                sink=name,
+                sink=held.sink,
                 hazard_id=row.hazard_id,
                 attempts=row.attempts + 1,
-                retry_in=round(delay, 1),
-                error=outcome.error,
+                retry_in=round(mark.at - self.clock.time(), 1),
+                error=mark.error,
             )
 
     def _resend_firing(self) -> None:

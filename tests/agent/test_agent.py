@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -176,39 +175,3 @@ def test_a_collector_that_fails_to_start_is_disabled_and_the_agent_runs(config: 
     finally:
         agent._teardown()
 
-
-class RecordingLog:
-    """Stands in for the agent's logger: which events were logged."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, object]]] = []
-
-    def info(self, event: str, **fields: object) -> None:
-        self.events.append((event, fields))
-
-
-def test_signal_handlers_log_nothing_the_loop_logs_them(
-    config: Config, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A handler that logged could wait forever on the log's write lock, which the interrupted
-    main thread may hold (a SIGHUP storm hung the agent so): the handlers only note the signal."""
-    recorded = RecordingLog()
-    monkeypatch.setattr("sentinel.agent.lifecycle.log", recorded)
-    agent = Agent(config)
-    saved = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
-    try:
-        agent.install_signal_handlers()
-        for signum in (signal.SIGHUP, signal.SIGTERM):
-            handler = signal.getsignal(signum)
-            assert callable(handler)
-            handler(signum, None)
-    finally:
-        for signum, previous in saved.items():
-            signal.signal(signum, previous)
-    assert recorded.events == []
-    assert agent._reload_requested.is_set() and agent._stop.is_set()
-    agent._log_signals()
-    assert recorded.events == [
-        ("signal_received", {"signal": "SIGHUP"}),
-        ("signal_received", {"signal": "SIGTERM"}),
-    ]

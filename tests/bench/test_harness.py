@@ -68,8 +68,8 @@ def test_markdown_shows_missed_goals_honestly() -> None:
     ]
     text = to_markdown(figures, header="# R")
     assert (
-        "| baseline init | 4.50 [4.00–5.00] s | aide: 10.00 [10.00–10.00] s | 2.22× | ≥5× faster | **no** |"
-        in text
+        "| baseline init | — | 4.50 [4.00–5.00] s | aide: 10.00 [10.00–10.00] s | 2.22× "
+        "| ≥5× faster | **no** |" in text
     )
     assert "| yes |" in text and "- **scrape p50**: 500 scrapes" in text
 
@@ -97,3 +97,24 @@ def test_figures_round_trip_through_json() -> None:
     f = Figure("x", "ms", Stats.of([1.0, 2.0]), Stats.of([3.0]), "peer", goal="g", met=True, module="bench_x")
     back = Figure.from_dict(json.loads(json.dumps(f.as_dict())))
     assert back == f and back.ratio == f.ratio
+
+
+def test_a_percentile_row_is_computed_from_its_own_samples() -> None:
+    """p50 and p99 of one sample set are those samples' percentiles, each with the order-statistic
+    interval around *it* (a p99 row never repeats the p50 row's range)."""
+    samples = [float(i) for i in range(1, 1001)]  # 1 .. 1000 ms
+    p50, p99 = Stats.percentile(samples, 50), Stats.percentile(samples, 99)
+    assert p50.median == pytest.approx(percentile(samples, 50)) == pytest.approx(500.5)
+    assert p99.median == pytest.approx(percentile(samples, 99)) == pytest.approx(990.01)
+    assert (p50.label, p99.label, p99.n) == ("p50", "p99", 1000)
+    assert p50.min <= p50.median <= p50.max and p99.min <= p99.median <= p99.max
+    assert p50.max < p99.min  # disjoint brackets: each is about its own percentile
+    assert p99.min >= 980 and p99.max <= 1000  # n·p ± 1.96·sqrt(n·p·(1-p)) ranks
+    row = to_markdown([Figure("lat p99", "ms", p99, load="paced, 20 ms apart")], header="# R")
+    assert "| lat p99 | paced, 20 ms apart | p99 990 [95% CI 983–997, n=1000] ms |" in row
+
+
+def test_a_percentile_of_few_samples_stays_inside_them() -> None:
+    """With a handful of samples the interval is clamped to the samples themselves."""
+    s = Stats.percentile([5.0, 1.0, 3.0], 99)
+    assert s.min >= 1.0 and s.max == 5.0 and s.median == pytest.approx(percentile([1.0, 3.0, 5.0], 99))

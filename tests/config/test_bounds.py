@@ -12,12 +12,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import subprocess
 import sys
-import types
-import typing
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,44 +28,11 @@ from sentinel.agent.lifecycle import Agent
 from sentinel.config.bounds import RANGES, bounds
 from sentinel.config.loader import ConfigError, load
 from sentinel.config.schema import Config
-from sentinel.core.settings import Duration, Size
-
-NUMERIC = (int, float, Duration, Size)
-
+from sentinel.core.settings import Size
+from tests.support.settings import HOSTILE, nested, numeric_keys, toml_value
 
 LISTS: set[tuple[str, ...]] = set()  # numeric keys that hold a list of numbers
-
-
-def numeric_keys() -> list[tuple[tuple[str, ...], type]]:
-    """(dotted path with "*" for table keys, type) of every number the config declares."""
-    out: list[tuple[tuple[str, ...], type]] = []
-
-    def visit(hint: Any, path: tuple[str, ...], in_list: bool = False) -> None:
-        origin = typing.get_origin(hint)
-        if origin in (typing.Union, types.UnionType):
-            for option in typing.get_args(hint):
-                if option is not type(None):
-                    visit(option, path)
-        elif dataclasses.is_dataclass(hint):
-            hints = typing.get_type_hints(hint)
-            for f in dataclasses.fields(hint):
-                if not f.metadata.get("internal"):
-                    visit(hints[f.name], (*path, f.metadata.get("key") or f.name))
-        elif origin in (tuple, list):
-            for item in typing.get_args(hint)[:1]:
-                visit(item, path, in_list=True)
-        elif origin is dict or (origin is not None and "Mapping" in str(origin)):
-            visit(typing.get_args(hint)[1], (*path, "*"))
-        elif hint in NUMERIC:
-            out.append((path, hint))
-            if in_list:
-                LISTS.add(path)
-
-    visit(Config, ())
-    return out
-
-
-KEYS = numeric_keys()
+KEYS = numeric_keys(Config, LISTS)
 # the keys a single-key config can set on its own (lists of tables need their other keys)
 SIMPLE = [(p, t) for p, t in KEYS if p[0] not in ("rules", "sinks") and "*" not in p and "processes" not in p]
 
@@ -90,25 +54,6 @@ def test_every_range_is_used() -> None:
 
 
 BASE = '[agent]\nstate_dir = "state"\nbranch = "b"\n'
-
-
-def toml_value(value: Any) -> str:
-    """`value` as TOML (nested lists allowed; floats including inf and nan)."""
-    if isinstance(value, Nested):
-        return value.toml()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return str(value)
 
 
 # the other keys an entry of a list of tables needs, so that only the key under test is wrong
@@ -144,34 +89,6 @@ def config_with(directory: Path, path: tuple[str, ...], value: Any) -> Path:
     config = directory / "sentinel.toml"
     config.write_text(text)
     return config
-
-
-@dataclasses.dataclass(frozen=True)
-class Nested:
-    """An array nested `depth` levels deep, written as TOML text (never built as a Python list:
-    printing a 700-deep list would recurse too)."""
-
-    depth: int
-
-    def toml(self) -> str:
-        return "[" * self.depth + "1" + "]" * self.depth
-
-
-def nested(depth: int) -> Nested:
-    return Nested(depth)
-
-
-HOSTILE = st.one_of(
-    st.integers(min_value=-(10**30), max_value=10**30),
-    st.sampled_from([2**53 + 1, 2**63, 10**20, -1, 0, -(2**63) - 1]),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([1e308, -1e308, 1e-9, 5e-324, float("inf"), float("nan")]),
-    st.sampled_from(['"9999999w"', '"0.000000001s"', '"1e400s"', '"99999999999999999999d"', '"0s"']).map(
-        json.loads
-    ),
-    st.sampled_from(["9999999w", "0.000000001s", "0ms", "1ms", "100000d", "7EiB", "99999999999PiB"]),
-    st.integers(min_value=1, max_value=700).map(nested),
-)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

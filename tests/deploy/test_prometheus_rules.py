@@ -18,7 +18,7 @@ def test_rules_pass_promtool_check(promtool: str) -> None:
 def test_rule_unit_tests_pass(promtool: str) -> None:
     """promtool test rules: the alert and recording rule unit tests, every file."""
     files = sorted(str(p.relative_to(PROM)) for p in (PROM / "tests").glob("*.test.yml"))
-    assert len(files) == 2
+    assert len(files) >= 2
     result = subprocess.run(
         [promtool, "test", "rules", *files],
         cwd=PROM,

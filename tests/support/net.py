@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import socket
@@ -26,9 +27,12 @@ class WebhookReceiver:
     in `received` as (webhook-id, parsed body); `bad_signatures` counts rejected ones.
     """
 
-    def __init__(self, secret: bytes | None = None, port: int = 0) -> None:
+    def __init__(self, secret: bytes | None = None, port: int = 0, *, keep_alive: bool = False) -> None:
         self.secret = secret
         self.port = port
+        self.keep_alive = keep_alive  # HTTP/1.1, connections kept open between requests
+        self.connections = 0  # TCP connections accepted
+        self._open: set[Any] = set()  # sockets of live connections (closed by stop())
         self.status = 200
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.bad_signatures = 0
@@ -49,6 +53,19 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if self.keep_alive else "HTTP/1.0"
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver._lock:
+                    receiver.connections += 1
+                    receiver._open.add(self.connection)
+
+            def finish(self) -> None:
+                with receiver._lock:
+                    receiver._open.discard(self.connection)
+                super().finish()
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 code = receiver.handle(dict(self.headers.items()), body)
@@ -101,6 +118,10 @@ class WebhookReceiver:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        with self._lock:  # a kept-alive connection must not outlive the receiver
+            for conn in self._open:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(5)
         self._server = self._thread = None

@@ -34,9 +34,10 @@ def secret_file(tmp: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver(SECRET, port=free_port())
+@pytest.fixture(params=[False, True], ids=["http1.0", "keep-alive"])
+def receiver(request: pytest.FixtureRequest) -> Iterator[WebhookReceiver]:
+    """A receiver that closes each connection (HTTP/1.0) and one that keeps it open (HTTP/1.1)."""
+    r = WebhookReceiver(SECRET, port=free_port(), keep_alive=request.param)
     yield r
     r.stop()
 

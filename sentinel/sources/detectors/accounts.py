@@ -22,7 +22,7 @@ import copy
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,8 @@ from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, clean_text, freeze_fields
 from sentinel.core.settings import Duration, field, positive
 from sentinel.sources.base import Registration
-from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, StateFile
+from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, SightFromStats, StateFile
+from sentinel.sources.sight import CAP_DAC_READ_SEARCH, missing_capabilities, private_copies
 
 log = structlog.get_logger("sentinel.collectors.accounts")
 
@@ -84,7 +85,7 @@ class AccountsConfig:
     modules: bool = True
 
 
-class AccountsCollector:
+class AccountsCollector(SightFromStats):
     """Polled collector of account, privilege, persistence and kernel-module changes."""
 
     name = NAME
@@ -98,8 +99,12 @@ class AccountsCollector:
         root: Path = Path("/"),
         proc_root: Path = Path("/proc"),
         clock: Clock = SYSTEM_CLOCK,
+        missing: Callable[[], list[str]] = lambda: missing_capabilities([CAP_DAC_READ_SEARCH]),
+        private: Callable[[Iterable[str]], list[str]] = private_copies,
     ) -> None:
         self.config = config
+        self._missing = missing
+        self._private = private
         self.interval = float(config.interval)
         self.stats = DetectorStats(NAME, KINDS)
         self._root = root
@@ -115,7 +120,7 @@ class AccountsCollector:
     def collect(self) -> Iterable[Sample | Event]:
         """One comparison of everything against the baseline."""
         users = self._users()
-        self.stats.set_up(users is not None)
+        self._check_sight(users is not None)
         events: list[Event] = []
         if users is not None:
             events += self._accounts(users)
@@ -131,6 +136,25 @@ class AccountsCollector:
             self._state.save(self._base)
             self._saved = copy.deepcopy(self._base)
         return [*self.stats.counted(events), *self.stats.samples()]
+
+    def _check_sight(self, passwd: bool) -> None:
+        missing = self._missing()
+        private = self._private(self.config.suid_dirs) if self._root == Path("/") else []
+        if not passwd:
+            self.stats.set_up(False, f"cannot read {self._root / 'etc/passwd'}")
+        elif missing:
+            needs = " and ".join(missing)
+            self.stats.set_up(
+                False, f"cannot read sudoers, crontabs and others' authorized_keys: needs {needs}"
+            )
+        elif private:
+            self.stats.set_up(
+                False,
+                f"{', '.join(private)}: this service's private copies (PrivateTmp=yes), "
+                "not the host's; SUID files planted there are invisible",
+            )
+        else:
+            self.stats.set_up(True)
 
     def _event(self, kind: str, subject: str, **fields: Any) -> Event:
         clean = {k: clean_text(v) if isinstance(v, str) else v for k, v in fields.items()}

@@ -21,6 +21,7 @@ never drop a line: they are kept as `\\xNN` in the event. Event times are the re
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import threading
@@ -33,12 +34,12 @@ from typing import Any, Literal
 import structlog
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.core.model import Event, MetricSpec, Position, Sample
+from sentinel.core.model import Event, MetricSpec, Position
 from sentinel.core.settings import Duration, KeyPath, Size, field, positive
 from sentinel.sources.base import Emit, Item, Registration
 from sentinel.sources.detectors.auth_journal import JournalProcess, journal_command
 from sentinel.sources.detectors.auth_meaning import NAME, AuthMeaning
-from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, StateFile
+from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, SightFromStats, StateFile
 from sentinel.sources.parsers.logfollow import FileFollower
 from sentinel.sources.parsers.logrecord import LogRecord, Malformed, parse_journal_entry, parse_syslog_line
 
@@ -109,7 +110,7 @@ def decode_line(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-class AuthCollector:
+class AuthCollector(SightFromStats):
     """Streaming collector of authentication events."""
 
     name = NAME
@@ -220,10 +221,6 @@ class AuthCollector:
             follower.close()
         self._save_state(force=True)
 
-    def current(self) -> Iterable[Sample]:
-        """Event counters and whether the source is being read."""
-        return self.stats.samples()
-
     def events_for(self, record: LogRecord) -> list[Event]:
         """The events of one record, as the detector emits them (with its memory)."""
         with self._meaning_lock:
@@ -288,7 +285,8 @@ class AuthCollector:
                 follower.rewind(mark)  # not taken (stopping, queue full): read again later
         if not busy:
             self._emit(emit, [], self.main_position(), read=False)
-        self.stats.set_up(any(f.is_open for f in self._followers))
+        self.stats.set_up(*files_sight(self._followers))
+        self.stats.ran(self.clock.time())
         return busy
 
     def _run_drill(self, emit: Emit) -> None:
@@ -333,13 +331,13 @@ class AuthCollector:
                 self._journal.start(self._cursor, self._since)
             except OSError as exc:
                 log.error("journalctl_failed", error=str(exc))
-                self.stats.set_up(False)
+                self.stats.set_up(False, f"cannot run {self.config.journalctl}: {exc}")
                 self._stop.wait(float(self.config.restart_backoff))
                 continue
             self.stats.set_up(True)
             self.read_journal(emit)
             code = self._journal.kill()
-            self.stats.set_up(False)
+            self.stats.set_up(False, f"{self.config.journalctl} exited (code {code}); restarting")
             if not self._stop.is_set():  # journald restarted or rotated under us: resume at the cursor
                 log.warning("journalctl_exited", code=code)
                 self._stop.wait(float(self.config.restart_backoff))
@@ -348,11 +346,13 @@ class AuthCollector:
         """Read the running journalctl until it exits or the collector stops."""
 
         def idle() -> None:
+            self.stats.ran(self.clock.time())
             self._emit(emit, [], self.main_position(), read=False)
             self._save_state()
 
         skipped = 0
         for lines in self._journal.lines(idle):
+            self.stats.ran(self.clock.time())
             splitter = self._journal.splitter
             self.stats.malformed(splitter.skipped - skipped)
             skipped = splitter.skipped
@@ -402,3 +402,25 @@ def _load(value: str | None) -> dict[str, Any] | None:
 COLLECTOR = Registration(
     NAME, AuthConfig, build=lambda s, ctx: AuthCollector(s, state_dir=ctx.state_dir, clock=ctx.clock)
 )
+
+
+def files_sight(followers: Iterable[FileFollower]) -> tuple[bool, str]:
+    """Up while one of the auth logs is open; else why none can be (missing, unreadable, refused)."""
+    followers = list(followers)
+    if any(f.is_open for f in followers):
+        return True, ""
+    return False, "no auth log can be read: " + (
+        ", ".join(_why_not_open(f) for f in followers) or "none configured"
+    )
+
+
+def _why_not_open(follower: FileFollower) -> str:
+    if follower.refused:  # a symlink or FIFO swapped in for the log
+        return f"{follower.path} refused ({follower.refused})"
+    try:  # looked at, never opened here: opening a FIFO swapped in since would block
+        os.lstat(follower.path)
+    except FileNotFoundError:
+        return f"{follower.path} missing"
+    except OSError as exc:
+        return f"{follower.path} {exc.strerror or 'unreadable'}"
+    return f"{follower.path} {'not open yet' if os.access(follower.path, os.R_OK) else 'unreadable'}"

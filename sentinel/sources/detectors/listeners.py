@@ -10,7 +10,7 @@ reported. Loopback listeners count too: a local proxy or backdoor is still a cha
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,14 @@ from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, Scalar, clean_text, freeze_fields
 from sentinel.core.settings import Duration, field, positive
 from sentinel.sources.base import Registration
-from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, StateFile
+from sentinel.sources.detectors.base import (
+    DETECTOR_METRICS,
+    DetectorStats,
+    SightFromStats,
+    StateFile,
+    owner_capabilities_missing,
+    socket_sight,
+)
 from sentinel.sources.parsers.procnet import PROTOCOLS, UNKNOWN, Owner, Socket, read_sockets, socket_owners
 
 log = structlog.get_logger("sentinel.collectors.listeners")
@@ -45,7 +52,7 @@ class ListenersConfig:
     allow_processes: tuple[str, ...] = ()
 
 
-class ListenersCollector:
+class ListenersCollector(SightFromStats):
     """Polled collector of new listening sockets."""
 
     name = NAME
@@ -58,12 +65,14 @@ class ListenersCollector:
         state_dir: Path,
         proc_root: Path = Path("/proc"),
         clock: Clock = SYSTEM_CLOCK,
+        missing: Callable[[], list[str]] = owner_capabilities_missing,
     ) -> None:
         self.config = config
         self.interval = float(config.interval)
         self.stats = DetectorStats(NAME, ("listener_new",))
         self._proc_root = proc_root
         self._clock = clock
+        self._missing = missing  # the capabilities it lacks to see every socket's owner
         self._state = StateFile(state_dir, NAME)
         saved = self._state.load()
         known = saved.get("known") if saved else None
@@ -77,7 +86,7 @@ class ListenersCollector:
             for s in read_sockets(self._proc_root, self.config.protocols, malformed=self.stats.malformed)
             if s.listening
         ]
-        self.stats.set_up((self._proc_root / "net").is_dir())
+        self.stats.set_up(*socket_sight(self._proc_root, self._missing()))
         self._resolve(sockets)
         current = {self._key(s): s for s in sockets if not self._allowed(s)}
         if self._known is None:  # first run on this terminal: what listens now is the baseline

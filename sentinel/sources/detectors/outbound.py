@@ -14,7 +14,7 @@ Connections are read from /proc/net/tcp{,6} and traffic from /proc/net/dev under
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,13 @@ from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, Scalar, clean_text, freeze_fields
 from sentinel.core.settings import Duration, KeyPath, Size, field, positive
 from sentinel.sources.base import Registration
-from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats
+from sentinel.sources.detectors.base import (
+    DETECTOR_METRICS,
+    DetectorStats,
+    SightFromStats,
+    owner_capabilities_missing,
+    socket_sight,
+)
 from sentinel.sources.parsers.procnet import UNKNOWN, Owner, read_sockets, socket_owners
 
 log = structlog.get_logger("sentinel.collectors.outbound")
@@ -67,7 +73,7 @@ class OutboundConfig:
         return problems
 
 
-class OutboundCollector:
+class OutboundCollector(SightFromStats):
     """Polled collector of unexpected outbound connections and transmit volume."""
 
     name = NAME
@@ -79,12 +85,14 @@ class OutboundCollector:
         *,
         proc_root: Path = Path("/proc"),
         clock: Clock = SYSTEM_CLOCK,
+        missing: Callable[[], list[str]] = owner_capabilities_missing,
     ) -> None:
         self.config = config
         self.interval = float(config.interval)
         self.stats = DetectorStats(NAME, ("connection_unexpected", "transmit_high"))
         self._proc_root = proc_root
         self._clock = clock
+        self._missing = missing  # the capabilities it lacks to see every socket's owner
         self._networks = [ipaddress.ip_network(c, strict=False) for c in config.allowed_cidrs]
         self._reported: dict[tuple[str, int], float] = {}  # (peer, port) -> monotonic time reported
         self._tx: dict[str, tuple[float, int]] = {}  # interface -> (monotonic, bytes sent)
@@ -101,7 +109,7 @@ class OutboundCollector:
     def _connections(self) -> list[Event]:
         now = self._clock.monotonic()
         sockets = read_sockets(self._proc_root, ("tcp", "tcp6"), malformed=self.stats.malformed)
-        self.stats.set_up((self._proc_root / "net").is_dir())
+        self.stats.set_up(*socket_sight(self._proc_root, self._missing()))
         self._reported = {k: t for k, t in self._reported.items() if now - t < self.config.remember}
         unexpected = [
             s

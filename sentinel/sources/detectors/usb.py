@@ -19,17 +19,23 @@ import fnmatch
 import select
 import socket
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.core.model import Event, MetricSpec, Sample, clean_text, freeze_fields
+from sentinel.core.model import Event, MetricSpec, clean_text, freeze_fields
 from sentinel.core.settings import Duration, field, positive
 from sentinel.sources.base import Emit, Registration
-from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, StateFile, read_text
+from sentinel.sources.detectors.base import (
+    DETECTOR_METRICS,
+    DetectorStats,
+    SightFromStats,
+    StateFile,
+    read_text,
+)
 
 log = structlog.get_logger("sentinel.collectors.usb")
 
@@ -123,7 +129,7 @@ def scan_devices(sys_root: Path) -> list[UsbDevice] | None:
     return devices
 
 
-class UsbCollector:
+class UsbCollector(SightFromStats):
     """Streaming collector of USB attachments."""
 
     name = NAME
@@ -167,10 +173,6 @@ class UsbCollector:
             self._sock.close()
             self._sock = None
 
-    def current(self) -> Iterable[Sample]:
-        """Event counters and whether the bus can be read."""
-        return self.stats.samples()
-
     def _run(self, emit: Emit) -> None:
         while not self._stop.is_set():
             events = self.scan()
@@ -210,7 +212,12 @@ class UsbCollector:
     def scan(self) -> list[Event]:
         """Compare the devices present now with the last scan; events for new, unallowed ones."""
         devices = scan_devices(self._sys_root)
-        self.stats.set_up(devices is not None)
+        self.stats.ran(self._clock.time())
+        if devices is None:
+            bus = self._sys_root / "bus" / "usb" / "devices"
+            self.stats.set_up(False, f"no USB bus to watch: {bus} is missing")
+        else:
+            self.stats.set_up(True)
         if devices is None:
             return []
         now = {d.ident: d for d in devices}

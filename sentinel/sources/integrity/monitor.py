@@ -29,7 +29,7 @@ import structlog
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import MetricSpec, Sample
-from sentinel.sources.base import Emit
+from sentinel.sources.base import Emit, Sight
 from sentinel.sources.integrity.baseline import BaselineFiles
 from sentinel.sources.integrity.config import IntegrityConfig, WatchConfig
 from sentinel.sources.integrity.entry import Entry
@@ -41,6 +41,7 @@ from sentinel.sources.integrity.rescans import Rescans
 from sentinel.sources.integrity.scanner import ScanAborted, Scanner, WatchSet
 from sentinel.sources.integrity.stats import METRICS, MonitorStats
 from sentinel.sources.integrity.watcher import RealtimeWatcher
+from sentinel.sources.sight import private_copies
 
 log = structlog.get_logger("sentinel.integrity")
 
@@ -120,6 +121,9 @@ class IntegrityCollector:
         )
         self._threads: list[threading.Thread] = []
         self._next_deep = self._next_fallback = 0.0
+        self._last_turn: float | None = None  # wall time the scan thread last finished a turn
+        self._busy = False  # in a turn now (a deep scan may take long: it is running, not stalled)
+        self._blind = ""  # why it cannot see what it should watch
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -130,6 +134,12 @@ class IntegrityCollector:
                 self.config.drill_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.reporter.emit = emit
         self._stop.clear()
+        private = private_copies(str(w.path) for w in self.config.watch)
+        if private:
+            self._blind = (
+                f"{', '.join(private)}: this service's private copies (PrivateTmp=yes), not the host's"
+            )
+            log.warning("detector_blind", detector=NAME, reason=self._blind)
         threads = (
             ("fim-scan", self._scan_loop),
             ("fim-realtime", lambda: self.watcher.run(self._ready, self._stop)),
@@ -165,13 +175,22 @@ class IntegrityCollector:
         with self.ref.lock:
             watched = len(self.ref.table)
             valid, baseline = self.keeper.valid, self.keeper.baseline
-        return self.stats.samples(
+        samples = self.stats.samples(
             watched=watched,
             unwatched=len(self.watcher.unwatched),
             valid=valid,
             digest=baseline.digest if baseline is not None else None,
             pending=len(self.debouncer),
         )
+        return [*samples, Sample.of("sentinel_detector_up", 1 if self.sight().up else 0, detector=NAME)]
+
+    def sight(self) -> Sight:
+        """Blind when its watched trees are private copies or a monitor thread died; when the
+        scan thread last finished a turn (its last run, for /metrics and status)."""
+        reason = self._blind
+        if not reason and self._threads and not all(t.is_alive() for t in self._threads):
+            reason = "a monitor thread stopped (see the log)"
+        return Sight(not reason, reason, self.clock.time() if self._busy else self._last_turn)
 
     @property
     def reference(self) -> dict[str, Entry]:
@@ -192,6 +211,7 @@ class IntegrityCollector:
     # -- the scan thread ----------------------------------------------------------------------
 
     def _scan_loop(self) -> None:
+        self._busy = True
         try:
             if self.config.realtime:
                 self.watcher.arm()
@@ -204,6 +224,7 @@ class IntegrityCollector:
             log.exception("fim_start_failed")
         finally:
             self._ready.set()
+            self._last_turn, self._busy = self.clock.time(), False
         self._next_deep = time.monotonic() + self.config.scan.deep_interval
         self._next_fallback = time.monotonic() + self.config.scan.fallback_interval
         while not self._stop.is_set():
@@ -211,12 +232,15 @@ class IntegrityCollector:
             self._wake.clear()
             if self._stop.is_set():
                 break
+            self._busy = True
             try:
                 self._housekeeping(time.monotonic())
             except ScanAborted:
                 break
             except Exception:
                 log.exception("fim_scan_loop_error")
+            finally:
+                self._last_turn, self._busy = self.clock.time(), False
 
     def _housekeeping(self, now: float) -> None:
         """One turn of the scan thread: requested rescans, schedules, unsent events, persistence."""

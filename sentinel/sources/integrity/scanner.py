@@ -160,6 +160,7 @@ class Scanner:
         self.retries = retries
         self.throttle = throttle
         self.nice = nice
+        self._nice_refused = threading.Event()
         self.stop = stop or threading.Event()
         # a followed link is hashed through its resolved path (hash_file refuses to follow links)
         self._follows = any(w.follow_symlinks for w in watchset.watches)
@@ -370,8 +371,10 @@ class Scanner:
         try:
             current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), max(current, self.nice))
-        except OSError:
-            pass  # not allowed: run at normal priority, still paced by the throttle
+        except OSError as exc:  # not allowed (a seccomp filter): normal priority, still paced
+            if not self._nice_refused.is_set():  # said once, not once per hashing thread
+                self._nice_refused.set()
+                log.warning("scan_nice_refused", nice=self.nice, error=str(exc))
 
 
 def _malloc_trim() -> Callable[[int], int] | None:

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from sentinel.core.model import MetricSpec, Sample
+from sentinel.sources.base import SIGHT_METRIC
 from sentinel.sources.integrity.changes import Change
 from sentinel.sources.integrity.scanner import SKIP_REASONS, ScanStats
 
@@ -45,6 +46,7 @@ METRICS = (
         ("reason",),
     ),
     MetricSpec("sentinel_fim_pending_paths", "gauge", "Paths with events waiting to be judged."),
+    SIGHT_METRIC,
 )
 SCAN_REASONS = (
     "startup",

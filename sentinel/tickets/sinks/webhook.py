@@ -25,7 +25,8 @@ import structlog
 
 from sentinel.tickets.config import SinkConfig
 from sentinel.tickets.outbox import OutboxRow
-from sentinel.tickets.sinks.base import Outcome, opener, post
+from sentinel.tickets.sinks.base import Outcome, opener, post, ssl_context
+from sentinel.tickets.sinks.keepalive import KeepAlive
 
 log = structlog.get_logger("sentinel.tickets")
 
@@ -98,7 +99,8 @@ def sign(secret: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
 
 
 class WebhookSink:
-    """Delivers each outbox row as one signed POST."""
+    """Delivers each outbox row as one signed POST, over a kept-alive connection per worker
+    (sinks.keepalive) unless a proxy is configured."""
 
     batched = False
 
@@ -106,7 +108,14 @@ class WebhookSink:
         self.name = config.name
         self.config = config
         self._secrets = SecretFile(config.secret_file, config.name) if config.secret_file else None
-        self._opener = opener(config)
+        self._keepalive: KeepAlive | None = None
+        self._post: Callable[[bytes, dict[str, str]], Outcome]
+        if config.proxy:
+            proxied = opener(config)
+            self._post = lambda body, headers: post(proxied, config.url, body, headers, config.timeout)
+        else:
+            self._keepalive = KeepAlive(config.url, timeout=config.timeout, context=ssl_context(config))
+            self._post = self._keepalive.post
         self._now = now
 
     def send(self, row: OutboxRow) -> Outcome:
@@ -124,7 +133,9 @@ class WebhookSink:
             headers["webhook-signature"] = " ".join(
                 sign(secret, row.key, timestamp, body) for secret in self._secrets.current()
             )
-        return post(self._opener, self.config.url, body, headers, self.config.timeout)
+        return self._post(body, headers)
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Close the kept-alive connections."""
+        if self._keepalive is not None:
+            self._keepalive.close()

@@ -54,6 +54,14 @@ def test_first_start_takes_the_baseline_silently(tmp: Path, run_fim: Callable[..
     assert metric(collector, "sentinel_fim_baseline_info", digest=files.load().digest[:16]) == 1
 
 
+def test_the_monitor_reports_its_sight_and_last_run(tmp: Path, run_fim: Callable[..., Any]) -> None:
+    """Up with a last-run time once started (status and SentinelCollectorStalled read it)."""
+    collector, _rec = run_fim(etc_tree(tmp))
+    sight = collector.sight()
+    assert sight.up and sight.reason == "" and sight.last_run_at is not None
+    assert metric(collector, "sentinel_detector_up", detector="integrity") == 1
+
+
 def test_without_auto_init_a_missing_baseline_is_no_tampering(tmp: Path, run_fim: Callable[..., Any]) -> None:
     """auto_init = false and no baseline yet: no tamper event, no baseline written, validity 0,
     and changes are still reported against what was there at start."""

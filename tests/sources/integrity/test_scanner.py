@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+import structlog
 
 from sentinel.sources.integrity import hashing
 from sentinel.sources.integrity.config import WatchConfig
@@ -232,3 +233,20 @@ def test_follow_outside_is_an_explicit_choice(tmp: Path) -> None:
     watch = WatchConfig(path=root, policy="critical", follow_symlinks=True, follow_outside=True)
     walked = [p for p, _, _ in Scanner(WatchSet([watch])).walk()]
     assert sum(p.startswith(str(root / "out-link") + "/") for p in walked) == 20
+
+
+def test_a_refused_nice_is_logged_once_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filter denying setpriority: the scanner says so once (scan_nice_refused) and goes on."""
+
+    def refuse(*_args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "setpriority", refuse)
+    scanner = Scanner(WatchSet(()), nice=10)
+    with structlog.testing.capture_logs() as logs:
+        threads = [threading.Thread(target=scanner._lower_priority) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert [e["event"] for e in logs] == ["scan_nice_refused"]

@@ -174,4 +174,3 @@ def test_a_collector_that_fails_to_start_is_disabled_and_the_agent_runs(config: 
         assert broken["enabled"] is False and "Too many open files" in broken["last_error"]
     finally:
         agent._teardown()
-

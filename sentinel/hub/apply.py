@@ -98,12 +98,8 @@ class TicketApply(StoreBase):
                 if isinstance(h, dict):
                     row = history_values(hazard_pk, h)
                     rows.setdefault((hazard_pk, row["row_key"]), row)
-        if fresh:
-            c.execute(self.db.insert_ignore(transitions, ["key"]), [fresh[k] for k in sorted(fresh)])
-        if rows:
-            c.execute(
-                self.db.insert_ignore(history, ["hazard_pk", "row_key"]), [rows[k] for k in sorted(rows)]
-            )
+        self.db.executemany(c, self._insert_transition, [fresh[k] for k in sorted(fresh)])
+        self.db.executemany(c, self._insert_history, [rows[k] for k in sorted(rows)])
         # the terminals: last seen, version, chain head, lag (one executemany, in name order)
         per_terminal: dict[str, list[Ticket]] = {}
         for t in tickets:

@@ -39,6 +39,7 @@ from sentinel.core.db import open_database
 from sentinel.testing import wait_until
 from tests.conftest import IN_CI, require_tool
 from tests.support.agent import DETECTORS, DEVICE_COLLECTORS, NotifyListener
+from tests.support.execburst import burst
 from tests.support.unit import Sandbox, Unit, credentials
 
 pytestmark = pytest.mark.e2e
@@ -480,7 +481,61 @@ def _assert_blind_where_expected(view: dict[Key, Any], reference: dict[Key, Any]
     assert "blind: cannot read other users' /proc/<pid>/exe: needs CAP_SYS_PTRACE" in status.stdout, (
         status.stdout
     )
-    assert 'sentinel_detector_up{detector="processes"} 0.0' in agent.scrape()
+    blind = {n: r["reason"] for n, r in rows.items() if r["enabled"] and not r["sees"]}
+    assert _blind_in_cli(status.stdout) == blind, status.stdout  # every blind one named, and why
+    scrape = agent.scrape()
+    for name in ("processes", "listeners", "outbound", "accounts"):
+        assert f'sentinel_detector_up{{detector="{name}"}} 0.0' in scrape, name
+
+
+def _blind_in_cli(text: str) -> dict[str, str]:
+    """`sentinel status`: each collector row, and the `blind: why` line under a blind one."""
+    blind: dict[str, str] = {}
+    row = ""
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0] == "blind:" and row:
+            blind[row] = line.split("blind: ", 1)[1]
+        elif line.startswith("  ") and words:
+            row = words[0]
+    return blind
+
+
+@pytest.mark.timeout(300)
+def test_exec_capture_with_the_units_credentials_sees_1000_short_root_programs(tmp_path: Path) -> None:
+    """The processes detector, run with exactly the unit's credentials and mounts, subscribes to
+    the proc connector (no capability beyond the unit's) and sees each of 1,000 root programs
+    of 10 ms started from /tmp; most are judged exec_from_temp before they exit."""
+    _require_root()
+    for tool, package in (("setpriv", "util-linux"), ("unshare", "util-linux")):
+        require_tool(tool, package)
+    sandbox = Sandbox(installed_unit(tmp_path / "installed"))
+    temp = Path(tempfile.mkdtemp(prefix="sentinel-burst-", dir="/tmp"))
+    temp.chmod(0o755)
+    watcher = subprocess.Popen(
+        sandbox.argv([sys.executable, "-m", "tests.support.execburst", str(temp)]),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert watcher.stdin is not None and watcher.stdout is not None
+        ready = watcher.stdout.readline().split(maxsplit=2)
+        assert ready[:2] == ["ready", "connector"], ready
+        pids = burst(temp, 1000)
+        watcher.stdin.write(" ".join(map(str, pids)) + "\n")
+        watcher.stdin.flush()
+        counts = json.loads(watcher.stdout.readline())
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        watcher.wait(10)
+        sandbox.cleanup()
+        shutil.rmtree(temp, ignore_errors=True)
+    assert counts["burst"] == counts["seen"] == 1000, counts
+    assert counts["judged"] >= 500, counts
 
 
 # -- the unit's other promises, read from the file ----------------------------------------------

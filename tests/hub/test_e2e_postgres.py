@@ -54,36 +54,75 @@ def ticketed_keys(agent: AgentProcess, terminal: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+class Fleet:
+    """Two hub processes on one PostgreSQL database behind a round-robin balancer, and the three
+    agents (AGENTS) posting and pulling through it; `close()` stops everything it started."""
+
+    def __init__(self, tmp: Path, url: str, *, extra: str = "") -> None:
+        self.tmp, self.url = tmp, url
+        self.ports = [free_port(), free_port()]
+        self.configs = [
+            write_hub_config(tmp / name, port=p, url=url, inventory=SAMPLE_INVENTORY, extra=extra)
+            for name, p in zip(("hub-a", "hub-b"), self.ports, strict=True)
+        ]
+        subprocess.run(
+            [sys.executable, "-m", "sentinel.hub", "--config", str(self.configs[0]), "migrate"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        self.hubs = [HubProcess(c, p) for c, p in zip(self.configs, self.ports, strict=True)]
+        self.proxy = RoundRobinProxy(self.ports).start()
+        self.agents: dict[str, AgentProcess] = {}
+        self.engine = sa.create_engine(url)
+
+    def start_agents(self) -> None:
+        """Once both hubs answer: enrol each terminal and start its agent (posting via the balancer)."""
+        for hub in self.hubs:
+            hub.wait_ready()
+        for terminal, branch in AGENTS.items():
+            secret = self.tmp / f"{terminal}.secret"
+            enroll(self.configs[0], terminal, secret)
+            path, port = agent_config(self.tmp / terminal, terminal, branch, self.proxy.url, secret)
+            self.agents[terminal] = AgentProcess(self.tmp / terminal, path, port)
+        for agent in self.agents.values():
+            agent.wait_ready()
+
+    def restart_hub(self, index: int, log_name: str) -> None:
+        """Start hub `index` again (after a kill) and wait until it answers."""
+        self.hubs[index] = HubProcess(self.configs[index], self.ports[index], log_name=log_name).wait_ready()
+
+    def kill_agent(self, terminal: str) -> None:
+        """SIGKILL the terminal's agent (its hub client included)."""
+        victim = self.agents[terminal]
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait(10)
+        victim.stop()
+
+    def restart_agent(self, terminal: str) -> None:
+        """Start the terminal's agent again on its own state."""
+        old = self.agents[terminal]
+        self.agents[terminal] = AgentProcess(old.directory, old.config, old.port)
+        self.agents[terminal].wait_ready()
+
+    def close(self) -> None:
+        for agent in self.agents.values():
+            agent.stop()
+        self.proxy.stop()
+        for hub in self.hubs:
+            hub.stop()
+        self.engine.dispose()
+
+
 @pytest.mark.timeout(300)
 def test_two_hubs_one_postgres_survive_kills(tmp: Path, postgres: PostgresServer) -> None:
     """Raise, ack, resolve, close on three terminals while hub-a and one agent are SIGKILLed and
     restarted: the hub holds each transition once and every hazard ends closed, like the terminal."""
     url = postgres.create_database()
-    ports = [free_port(), free_port()]
-    configs = [
-        write_hub_config(tmp / name, port=p, url=url, inventory=SAMPLE_INVENTORY)
-        for name, p in zip(("hub-a", "hub-b"), ports, strict=True)
-    ]
-    subprocess.run(
-        [sys.executable, "-m", "sentinel.hub", "--config", str(configs[0]), "migrate"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    hubs = [HubProcess(c, p) for c, p in zip(configs, ports, strict=True)]
-    proxy = RoundRobinProxy(ports).start()
-    agents: dict[str, AgentProcess] = {}
-    engine = sa.create_engine(url)
+    fleet = Fleet(tmp, url)
+    agents, hubs, engine = fleet.agents, fleet.hubs, fleet.engine
     try:
-        for hub in hubs:
-            hub.wait_ready()
-        for terminal, branch in AGENTS.items():
-            secret = tmp / f"{terminal}.secret"
-            enroll(configs[1], terminal, secret)
-            path, port = agent_config(tmp / terminal, terminal, branch, proxy.url, secret)
-            agents[terminal] = AgentProcess(tmp / terminal, path, port)
-        for agent in agents.values():
-            agent.wait_ready()
+        fleet.start_agents()
 
         def hub_states() -> dict[str, str]:
             with engine.connect() as c:
@@ -93,13 +132,9 @@ def test_two_hubs_one_postgres_survive_kills(tmp: Path, postgres: PostgresServer
         hubs[0].kill()  # a replica dies mid-flow: the balancer sends everything to hub-b
         for agent in agents.values():
             cli(agent, "ack", "1", "--by", "alice")
-        victim = agents["kiosk-01"]
-        victim.proc.send_signal(signal.SIGKILL)
-        victim.proc.wait(10)
-        victim.stop()
-        hubs[0] = HubProcess(configs[0], ports[0], log_name="hub-restarted.log").wait_ready()
-        agents["kiosk-01"] = AgentProcess(victim.directory, victim.config, victim.port)
-        agents["kiosk-01"].wait_ready()
+        fleet.kill_agent("kiosk-01")
+        fleet.restart_hub(0, "hub-restarted.log")
+        fleet.restart_agent("kiosk-01")
         for agent in agents.values():
             cli(agent, "resolve", "1", "--by", "alice")
         wait_until(lambda: set(hub_states().values()) == {"resolved"}, timeout=120)
@@ -111,7 +146,7 @@ def test_two_hubs_one_postgres_survive_kills(tmp: Path, postgres: PostgresServer
         for row in ledger.ledger("HO").rows:
             ledger.enqueue(row.pk, "close", user="bob", note="verified")
         ledger.db.dispose()
-        hubs[1] = HubProcess(configs[1], ports[1], log_name="hub-b-restarted.log").wait_ready()
+        fleet.restart_hub(1, "hub-b-restarted.log")
 
         wait_until(lambda: set(hub_states().values()) == {"closed"}, timeout=120)
         with engine.connect() as c:
@@ -125,14 +160,9 @@ def test_two_hubs_one_postgres_survive_kills(tmp: Path, postgres: PostgresServer
             hub_record = json.loads(records[terminal])
             for key in ("state", "resolved_by", "closed_by", "closed_at", "severity", "rule"):
                 assert hub_record[key] == shown[key], key
-        assert min(proxy.connections.values()) > 0  # both replicas took requests
+        assert min(fleet.proxy.connections.values()) > 0  # both replicas took requests
     finally:
-        for agent in agents.values():
-            agent.stop()
-        proxy.stop()
-        for hub in hubs:
-            hub.stop()
-        engine.dispose()
+        fleet.close()
 
 
 @pytest.mark.timeout(400)
@@ -140,35 +170,11 @@ def test_hub_actions_applied_exactly_once_through_kills(tmp: Path, postgres: Pos
     """Actions queued in the hub reach three terminals while a hub replica, an agent and its hub
     client are SIGKILLed and restarted: each action is applied once, each transition stored once."""
     url = postgres.create_database()
-    ports = [free_port(), free_port()]
-    configs = [
-        write_hub_config(
-            tmp / name, port=p, url=url, inventory=SAMPLE_INVENTORY, extra='\n[actions]\nlease = "5s"\n'
-        )
-        for name, p in zip(("hub-a", "hub-b"), ports, strict=True)
-    ]
-    subprocess.run(
-        [sys.executable, "-m", "sentinel.hub", "--config", str(configs[0]), "migrate"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    hubs = [HubProcess(c, p) for c, p in zip(configs, ports, strict=True)]
-    proxy = RoundRobinProxy(ports).start()
-    agents: dict[str, AgentProcess] = {}
-    engine = sa.create_engine(url)
+    fleet = Fleet(tmp, url, extra='\n[actions]\nlease = "5s"\n')
+    agents, hubs, engine = fleet.agents, fleet.hubs, fleet.engine
     store = HubStore(Database(url), Inventory.from_data(SAMPLE_INVENTORY))
-
     try:
-        for hub in hubs:
-            hub.wait_ready()
-        for terminal, branch in AGENTS.items():
-            secret = tmp / f"{terminal}.secret"
-            enroll(configs[0], terminal, secret)
-            path, port = agent_config(tmp / terminal, terminal, branch, proxy.url, secret)
-            agents[terminal] = AgentProcess(tmp / terminal, path, port)
-        for agent in agents.values():
-            agent.wait_ready()
+        fleet.start_agents()
         wait_until(lambda: {r.terminal for r in store.ledger("HO").rows} == set(AGENTS), timeout=60)
         queued = []
         rows = {r.terminal: r for r in store.ledger("HO").rows}
@@ -181,15 +187,11 @@ def test_hub_actions_applied_exactly_once_through_kills(tmp: Path, postgres: Pos
         kiosk_ack = next(a for a in queued if a.terminal == "kiosk-01" and a.action == "ack")
         wait_until(lambda: store.action(kiosk_ack.uid).state == "applied", timeout=60)
         hubs[0].kill()
-        victim = agents["kiosk-01"]  # the terminal dies while its actions travel: agent, hub client
-        victim.proc.send_signal(signal.SIGKILL)
-        victim.proc.wait(10)
-        victim.stop()
-        hubs[0] = HubProcess(configs[0], ports[0], log_name="hub-restarted.log").wait_ready()
+        fleet.kill_agent("kiosk-01")  # the terminal dies while its actions travel: agent, hub client
+        fleet.restart_hub(0, "hub-restarted.log")
         hubs[1].kill()
-        agents["kiosk-01"] = AgentProcess(victim.directory, victim.config, victim.port)
-        agents["kiosk-01"].wait_ready()
-        hubs[1] = HubProcess(configs[1], ports[1], log_name="hub-b-restarted.log").wait_ready()
+        fleet.restart_agent("kiosk-01")
+        fleet.restart_hub(1, "hub-b-restarted.log")
         # The restarted agent's rule engine starts afresh and sees its burning rule fire again: an
         # occurrence of the live hazard #1. Had #1 been resolved by then it would recur (open again,
         # and the close refused); had it been closed, a new hazard #2 would be raised (both seen
@@ -226,13 +228,8 @@ def test_hub_actions_applied_exactly_once_through_kills(tmp: Path, postgres: Pos
             committed = ticketed_keys(agent, terminal)
             wait_until(lambda t=terminal, k=committed: set(_keys(engine, t)) == k, timeout=60)
     finally:
-        for agent in agents.values():
-            agent.stop()
-        proxy.stop()
-        for hub in hubs:
-            hub.stop()
         store.db.dispose()
-        engine.dispose()
+        fleet.close()
 
 
 def _keys(engine: sa.Engine, terminal: str) -> set[str]:

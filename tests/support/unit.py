@@ -6,8 +6,9 @@ plus mounts for the settings that change what a detector can *see*:
 
 - PrivateTmp=yes: systemd bind-mounts /tmp/systemd-private-<id>-<unit>-<rand>/tmp over /tmp (and
   the same under /var/tmp), exactly what is done here (sentinel.sources.sight recognises it);
-- PrivateDevices=yes: a new /dev, but systemd binds the host's /dev/shm into it (src/core/
-  namespace.c, mount_private_dev), so what the detectors see under /dev/shm does not change;
+- PrivateDevices=yes: a new /dev (a tmpfs) holding only null, zero, full, random, urandom,
+  tty, pts and the host's /dev/shm bound in, as systemd's mount_private_dev (src/core/
+  namespace.c) builds it — so a scan of /dev/shm here looks at whatever that leaves visible;
 - ProtectHome=yes|tmpfs, ProtectProc=, ProcSubset=, InaccessiblePaths=, TemporaryFileSystem=.
 
 Write protections (ProtectSystem=, ReadOnlyPaths=) change nothing a detector reads and are not
@@ -21,6 +22,7 @@ import os
 import pwd
 import secrets
 import shlex
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ _LISTS = frozenset(
     }
 )  # fmt: skip
 _TRUE = frozenset({"yes", "true", "on", "1"})
+_PRIVATE_DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
 ALL_CAPABILITIES = frozenset(
     {
         "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid",
@@ -216,6 +219,8 @@ class Sandbox:
                 private.chmod(0o1777)
                 self.created.append(private.parent)
                 out.append(f"mount --bind {shlex.quote(str(private))} {top}")
+        if self.unit.flag("PrivateDevices"):
+            out += self._private_dev()
         home = self.unit.get("ProtectHome", "no").lower()
         if home in _TRUE or home == "tmpfs":
             mode = "0000" if home in _TRUE else "0755"
@@ -237,6 +242,20 @@ class Sandbox:
                 out.append(f"mount --bind /dev/null {shlex.quote(str(path))}")
         for spec in self.unit.words("TemporaryFileSystem"):
             out.append(f"mount -t tmpfs tmpfs {shlex.quote(spec.split(':', 1)[0])}")
+        return out
+
+    def _private_dev(self) -> list[str]:
+        """A fresh /dev as systemd's PrivateDevices=yes makes it: a tmpfs with the harmless
+        nodes, the terminal's pts and the host's /dev/shm, moved over /dev."""
+        staging = Path(tempfile.mkdtemp(prefix="sentinel-test-dev-", dir="/run"))
+        self.created.append(staging)
+        dev = shlex.quote(str(staging))
+        out = [f"mount -t tmpfs -o mode=0755,nosuid,noexec tmpfs {dev}"]
+        for node in _PRIVATE_DEV_NODES:
+            out += [f"touch {dev}/{node}", f"mount --bind /dev/{node} {dev}/{node}"]
+        for tree in ("shm", "pts"):
+            out += [f"mkdir {dev}/{tree}", f"mount --bind /dev/{tree} {dev}/{tree}"]
+        out += [f"ln -s pts/ptmx {dev}/ptmx", f"mount --move {dev} /dev"]
         return out
 
     def argv(self, command: Sequence[str]) -> list[str]:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from sentinel.core.model import Event
-from sentinel.core.settings import Duration
 from sentinel.sources.detectors.processes import ProcessesCollector, ProcessesConfig, redact
 from sentinel.sources.detectors.procevents import Batch, ProcConnector
 from sentinel.testing import FakeClock, wait_until
+from tests.support.execburst import Watch, burst
 
 
 def fake_process(
@@ -251,30 +251,15 @@ def test_1000_processes_of_10_ms_from_a_temp_dir_are_all_seen(tmp_path: Path) ->
         ProcConnector.open().close()
     except OSError as exc:
         pytest.skip(f"the proc connector refuses this process here: {exc}")
-    tick = tmp_path / "tick"
-    shutil.copy2(shutil.which("sleep") or "/bin/sleep", tick)
-    seen: set[int] = set()
-    judged: list[Event] = []
-
-    class Recording(ProcessesCollector):
-        def on_execs(self, batch: Batch) -> list[Event]:
-            seen.update(batch.pids)
-            return super().on_execs(batch)
-
-    c = Recording(ProcessesConfig(interval=Duration(3600), temp_dirs=(str(tmp_path),)))
-    c.start(lambda items: judged.extend(e for e in items if isinstance(e, Event)) or True)
-    pids_file = tmp_path / "pids"
+    watch = Watch(tmp_path)
+    watch.start()
     try:
-        assert c.mode == "connector", c.mode_reason
-        script = f"for i in $(seq 1000); do {tick} 0.01 & echo $! >> {pids_file}; wait $!; done"
-        subprocess.run(["bash", "-c", script], check=True, timeout=100)
-        pids = {int(p) for p in pids_file.read_text().split()}
-        assert len(pids) == 1000
-        wait_until(lambda: pids <= seen, timeout=30)
+        assert watch.collector.mode == "connector", watch.collector.mode_reason
+        counts = watch.counts(burst(tmp_path, 1000))
     finally:
-        c.stop()
-    flagged = {e.get("pid") for e in judged if e.kind == "exec_from_temp" and e.subject == str(tick)}
-    assert len(pids & flagged) >= 500, f"{len(pids & flagged)} of 1000 judged"
+        watch.stop()
+    assert counts["burst"] == counts["seen"] == 1000, counts
+    assert counts["judged"] >= 500, counts
 
 
 def _sample(c: ProcessesCollector, name: str, **labels: str) -> float:

@@ -243,7 +243,7 @@ def assemble(
     times = [a.time for a in logged]
     start = min(times) if times else window[0]
     # realtime: the polls saw the last write; at start-up the log's last line is the best bound
-    end = max(times) if times and how == "startup" else max([*times, window[1]])
+    end = max(times) + 1.0 if times and how == "startup" else max([*times, window[1]])  # whole seconds
     written: set[str] = set()
     removed: set[str] = set()
     dirs: set[str] = set()

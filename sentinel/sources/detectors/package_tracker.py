@@ -164,8 +164,8 @@ class PackageTracker:
                 return True
             at, was = self._live
             now = self.clock.monotonic()
-            if now - at < BUSY_CACHE:
-                return was
+            if was and now - at < BUSY_CACHE:  # only "busy" is reused: "idle" is looked at again
+                return True
             live = self.db.holder() is not None or self.db.stamp() != self._stamp
             self._live = (now, live)
             return live

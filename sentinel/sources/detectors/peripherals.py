@@ -161,6 +161,7 @@ def accept(
         role = roles.get(d.port) or roles.get(d.vendor_product) or _role(d.classes)
         name = d.name or d.vendor_product
         devices.append(RequiredDevice(name, d.vendor_product, as_role(role), d.serial, d.port))
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_json_atomic(
         state_dir / LEARNED_FILE,
         {"accepted_at": at, "accepted_by": actor, "devices": [d.to_json() for d in devices]},

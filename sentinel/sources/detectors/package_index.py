@@ -61,7 +61,7 @@ class Entry:
 
 
 def _pack(paths: Iterable[str]) -> bytes:
-    return zlib.compress("\n".join(paths).encode("utf-8", "surrogateescape"), 6)
+    return zlib.compress("\n".join(paths).encode("utf-8", "surrogateescape"), 1)  # fast: 4x the level-6 speed
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,8 @@ class PackageIndex:
         self.owned: dict[str, tuple[str, str]] = {}  # path -> (package key, md5 or "")
         self.prefixes: tuple[str, ...] = ()  # watched directories, with a trailing slash
         self.exact: frozenset[str] = frozenset()  # watched paths themselves (single files too)
+        self._saved_roots: tuple[str, ...] = ()
+        self._extra: dict[str, Any] = {}
         self.loaded = False
 
     # -- persistence --------------------------------------------------------------------------
@@ -107,6 +109,15 @@ class PackageIndex:
             log.warning("packages_index_unreadable", path=str(self.path), error=str(exc))
             self.entries = {}
             return False
+        self._extra = {k: v for k, v in data.items() if k not in ("format", "packages", "roots", "owned")}
+        owned = data.get("owned")
+        if isinstance(owned, dict) and isinstance(data.get("roots"), list):
+            self._saved_roots = tuple(str(r) for r in data["roots"])
+            self.owned = {
+                str(p): (str(v[0]), str(v[1]))
+                for p, v in owned.items()
+                if isinstance(v, list) and len(v) == 2
+            }
         self.loaded = True
         return True
 
@@ -115,6 +126,8 @@ class PackageIndex:
         data = {
             "format": FORMAT,
             **extra,
+            "roots": sorted(self.exact),
+            "owned": {p: list(v) for p, v in sorted(self.owned.items())},
             "packages": {
                 key: {
                     "package": [e.package.name, e.package.version, e.package.arch, e.package.source],
@@ -131,16 +144,8 @@ class PackageIndex:
             log.warning("packages_index_write_failed", path=str(self.path), error=str(exc))
 
     def extra(self) -> dict[str, Any]:
-        """The source's own state saved beside the index (cursors, recent operations)."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return (
-            {k: v for k, v in data.items() if k not in ("format", "packages")}
-            if isinstance(data, dict)
-            else {}
-        )
+        """The source's own state saved beside the index (cursors, recent operations), as loaded."""
+        return dict(self._extra)
 
     # -- reading the database -----------------------------------------------------------------
 
@@ -180,6 +185,8 @@ class PackageIndex:
         clean = {r.rstrip("/") or "/" for r in roots}
         self.exact = frozenset(clean)
         self.prefixes = tuple(sorted({r.rstrip("/") + "/" for r in clean}))
+        if self._saved_roots == tuple(sorted(clean)) and self.owned:
+            return  # the saved index covers these roots (a refresh re-reads what changed since)
         self.owned = {}
         if db is not None:
             self._reindex(db, db.installed()[1], touched=set(self.entries))

@@ -274,17 +274,19 @@ class PackageTracker:
         was down (an operation with how = "startup"), index the watched roots."""
         with self._lock:
             loaded = self.index.load()
-            self._restore(self.index.extra() if loaded else {})
-            saved_at = float(self.index.extra().get("saved_at", 0.0)) if loaded else 0.0
+            extra = self.index.extra()
+            self._restore(extra)
+            saved_at = float(extra.get("saved_at", 0.0)) if loaded else 0.0
             self._stamp = self.db.stamp()
             logged, transactions = self._read_logs(first=not loaded)
+            self.index.set_roots(self._roots, self.db)  # first: the refresh re-indexes what changed
             diff, _ = self.index.refresh(self.db)
-            self.index.set_roots(self._roots, self.db)
             self._digest = None
             op = None
             if loaded:
                 op = self._operation(diff, logged, transactions, [], (saved_at, self.clock.time()), "startup")
-            self._save()
+            if not loaded or op is not None or logged or transactions:  # an unchanged index stays as it is
+                self._save()
         self.ready.set()
         self._notify()
         return op

@@ -59,7 +59,12 @@ METRICS = (
         "gauge",
         "When the last recorded package operation ended (0: none since the inventory was first taken).",
     ),
-    MetricSpec("sentinel_inventory_info", "info", "The software inventory's identity.", ("digest",)),
+    MetricSpec(
+        "sentinel_inventory_info",
+        "gauge",
+        "The software inventory's identity: 16 hex of SHA-256 over the sorted name, version, arch lines.",
+        ("digest",),
+    ),
 )
 
 

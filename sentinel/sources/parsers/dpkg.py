@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -284,9 +285,10 @@ class DpkgDatabase:
     def list_stamp(self, key: str) -> int:
         """mtime of the package's file list (a reinstall rewrites it); 0 when there is none."""
         name = key.partition(":")[0]
+        info = f"{self.paths.admin}/info/"
         for stem in (key, name):
             try:
-                return (self.paths.admin / "info" / f"{stem}.list").stat().st_mtime_ns
+                return os.stat(f"{info}{stem}.list").st_mtime_ns  # noqa: PTH116 - 755 calls at start
             except OSError:
                 continue
         return 0
@@ -305,12 +307,28 @@ class DpkgDatabase:
         """`path` as the file system resolves its directory, under `root`."""
         head, _, name = path.rpartition("/")
         real = self._dirs.get(head)
-        if real is None:
-            real = os.path.realpath(str(self.paths.root).rstrip("/") + head or "/")
-            if len(self._dirs) > 50_000:  # bounded: a pathological list cannot grow it forever
-                self._dirs.clear()
-            self._dirs[head] = real
-        return f"{real.rstrip('/')}/{name}"
+        return f"{real if real is not None else self._directory(head)}/{name}"
+
+    def _directory(self, head: str) -> str:
+        """A directory of a file list resolved under `root`, one lstat per directory: the
+        parent's resolution is reused, and only a symlink is resolved further (usrmerge's /bin)."""
+        real = self._dirs.get(head)
+        if real is not None:
+            return real
+        if not head:
+            real = os.path.realpath(str(self.paths.root)).rstrip("/")
+        else:
+            parent, _, name = head.rpartition("/")
+            candidate = f"{self._directory(parent)}/{name}"
+            try:
+                link = stat.S_ISLNK(os.lstat(candidate).st_mode)
+            except OSError:
+                link = False
+            real = os.path.realpath(candidate).rstrip("/") if link else candidate
+        if len(self._dirs) > 50_000:  # bounded: a pathological list cannot grow it forever
+            self._dirs.clear()
+        self._dirs[head] = real  # without a trailing slash ("" is the root /)
+        return real
 
     def watched(self) -> list[Path]:
         """The directories whose changes mean dpkg or apt is at work (for a prompt poll)."""

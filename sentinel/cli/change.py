@@ -12,10 +12,7 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
-import pwd
 import sqlite3
 import time
 from collections.abc import Callable
@@ -24,11 +21,10 @@ from typing import Any
 from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config, printable
 from sentinel.core.settings import parse_duration
 from sentinel.core.timefmt import iso
-from sentinel.hazards import change_log
+from sentinel.hazards import change_log, identity
 from sentinel.hazards.schema import STORE_FILE
 from sentinel.rules.windows import ChangeWindows, parse_time
 
-UNSET_LOGINUID = 4294967295
 MAX_WINDOW = 7 * 86400.0
 
 
@@ -60,29 +56,8 @@ def configure(
 
 
 def os_actor(by: str | None) -> dict[str, Any]:
-    """Who runs this command as the kernel knows it (CONTRACTS §3), with `--by` as the display."""
-    try:
-        with open("/proc/self/loginuid", encoding="ascii") as fh:
-            value = int(fh.read().strip() or UNSET_LOGINUID)
-        loginuid: int | None = None if value == UNSET_LOGINUID else value
-    except (OSError, ValueError):
-        loginuid = None
-    sudo_user = os.environ.get("SUDO_USER", "")
-    if loginuid is not None:
-        try:
-            login = pwd.getpwuid(loginuid).pw_name
-        except KeyError:
-            login = str(loginuid)
-    else:
-        login = sudo_user or getpass.getuser()
-    return {
-        "source": "os",
-        "id": f"os:{login}",
-        "display": by or login,
-        "uid": os.getuid(),
-        "loginuid": loginuid,
-        "sudo_user": sudo_user,
-    }
+    """Who runs this command as the kernel knows it (sentinel.hazards.identity), `--by` shown."""
+    return identity.os_actor(by).to_json()
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -100,7 +75,8 @@ def cmd_open(args: argparse.Namespace) -> int:
     if not 0 < duration <= MAX_WINDOW:
         raise CliError("--for: a window lasts more than nothing and at most 7 days")
     now = time.time()
-    start = now if not args.start else parse_time(args.start)
+    # whole seconds: an operation is judged at its start, which dpkg logs to the second
+    start = float(int(now)) if not args.start else parse_time(args.start)
     if start is None:
         raise CliError(f'--from: expected an RFC 3339 time with an offset, got "{args.start}"')
     ticket = args.ticket.strip()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinel.core.model import clean_text
+from sentinel.core.redact import redact_text
 from sentinel.core.timefmt import iso
 from sentinel.sources.detectors.package_index import Diff
 from sentinel.sources.parsers.packages import LoggedAction, Transaction
@@ -213,10 +214,18 @@ def who(
     )
     holder = holders[0] if holders else None
     user = (apt.user if apt else "") or (holder.user if holder else "")
-    command = (apt.commandline if apt else "") or (holder.cmdline if holder else "")
+    command = redact_text((apt.commandline if apt else "") or (holder.cmdline if holder else ""))
     actor: dict[str, Any] = {"source": "os", "id": f"os:{user}" if user else "", "display": user}
     if holder is not None:
-        actor |= {"uid": holder.uid, "loginuid": holder.loginuid, "sudo_user": holder.sudo_user}
+        basis = "loginuid" if holder.loginuid is not None else "sudo" if holder.sudo_user else "uid"
+        actor |= {
+            "uid": holder.uid,
+            "loginuid": holder.loginuid,
+            "sudo_user": holder.sudo_user,
+            "basis": basis,
+        }
+    if apt is not None and apt.user:
+        actor["basis"] = "apt Requested-By"
     if apt is not None and apt.uid is not None:
         actor["requested_by_uid"] = apt.uid
     return clean_text(user), clean_text(command), actor

@@ -23,7 +23,7 @@ from typing import Any, Literal, cast, get_args
 
 import structlog
 
-from sentinel.core.files import write_json_atomic
+from sentinel.core.files import Directory
 from sentinel.core.settings import KeyPath, field, non_empty
 
 log = structlog.get_logger("sentinel.collectors.usb")
@@ -162,10 +162,12 @@ def accept(
         name = d.name or d.vendor_product
         devices.append(RequiredDevice(name, d.vendor_product, as_role(role), d.serial, d.port))
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_json_atomic(
-        state_dir / LEARNED_FILE,
-        {"accepted_at": at, "accepted_by": actor, "devices": [d.to_json() for d in devices]},
-    )
+    with Directory.open(state_dir) as directory:  # root writes it for the agent's account
+        directory.write_json(
+            LEARNED_FILE,
+            {"accepted_at": at, "accepted_by": actor, "devices": [d.to_json() for d in devices]},
+            owner=directory.owner,
+        )
     return devices
 
 

@@ -7,7 +7,7 @@
 - the owned paths below the roots the integrity monitor watches, with their checksum: which
   package a changed file belongs to and what its content should be.
 
-Persisted in `state_dir/packages/index.json` (0600, atomic) so that a change made while the agent
+Persisted in `state_dir/detectors/packages.json` (0600, atomic) so that a change made while the agent
 was down is found, with its files, at the next start.
 """
 
@@ -17,7 +17,7 @@ import base64
 import hashlib
 import json
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,9 +41,9 @@ class Database(Protocol):
 
     def list_stamp(self, key: str) -> int: ...
 
-    def files(self, key: str) -> list[str] | None: ...
+    def files(self, key: str) -> Iterable[str] | None: ...
 
-    def digests(self, key: str) -> dict[str, str]: ...
+    def digests(self, key: str, wanted: Container[str] | None = None) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,13 @@ class Entry:
 
 
 def _pack(paths: Iterable[str]) -> bytes:
-    return zlib.compress("\n".join(paths).encode("utf-8", "surrogateescape"), 1)  # fast: 4x the level-6 speed
+    """The paths joined by newlines, compressed as they come (level 1: 4x the level-6 speed)."""
+    packer = zlib.compressobj(1)
+    chunks: list[bytes] = []
+    for i, path in enumerate(paths):
+        chunks.append(packer.compress(("\n" if i else "").encode() + path.encode("utf-8", "surrogateescape")))
+    chunks.append(packer.flush())
+    return b"".join(chunks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +209,7 @@ class PackageIndex:
             mine = [p for p in entry.paths() if self.under(p)]
             if not mine:
                 continue
-            sums = {**db.digests(key), **conffiles.get(key, {})}
+            sums = {**db.digests(key, wanted=frozenset(mine)), **conffiles.get(key, {})}
             for path in mine:
                 self.owned[path] = (key, sums.get(path, ""))
 

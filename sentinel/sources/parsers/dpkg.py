@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -78,21 +78,29 @@ def _conffiles(para: bytes) -> dict[str, str]:
     return out
 
 
-def parse_md5sums(data: bytes) -> dict[str, str]:
-    """`info/<pkg>.md5sums` -> {absolute path: md5 hex}."""
-    out: dict[str, str] = {}
+def iter_md5sums(data: bytes) -> Iterator[tuple[str, str]]:
+    """`info/<pkg>.md5sums` -> (absolute path, md5 hex) pairs, one line at a time."""
     for line in data.splitlines():
         digest, sep, path = line.partition(b"  ")
         if sep and len(digest) == 32:
-            out["/" + path.decode("utf-8", "surrogateescape").lstrip("/")] = digest.decode("ascii")
-    return out
+            yield "/" + path.decode("utf-8", "surrogateescape").lstrip("/"), digest.decode("ascii")
+
+
+def parse_md5sums(data: bytes) -> dict[str, str]:
+    """`info/<pkg>.md5sums` -> {absolute path: md5 hex}."""
+    return dict(iter_md5sums(data))
+
+
+def iter_list(data: bytes) -> Iterator[str]:
+    """`info/<pkg>.list` -> its paths (without `/.`), one line at a time."""
+    for line in data.splitlines():
+        if line.startswith(b"/") and line != b"/.":
+            yield line.decode("utf-8", "surrogateescape")
 
 
 def parse_list(data: bytes) -> list[str]:
     """`info/<pkg>.list` -> its paths (without `/.`)."""
-    return [
-        p.decode("utf-8", "surrogateescape") for p in data.splitlines() if p.startswith(b"/") and p != b"/."
-    ]
+    return list(iter_list(data))
 
 
 def _local(text: str) -> float | None:
@@ -293,15 +301,20 @@ class DpkgDatabase:
                 continue
         return 0
 
-    def files(self, key: str) -> list[str] | None:
-        """The package's paths (canonical), or None when dpkg has no list for it."""
+    def files(self, key: str) -> Iterator[str] | None:
+        """The package's paths (canonical), one at a time, or None when dpkg has no list for it
+        (a generator: one package can list 40k paths, and the index only compresses them)."""
         data = self._info(key, "list")
-        return None if data is None else [self.canonical(p) for p in parse_list(data)]
+        return None if data is None else (self.canonical(p) for p in iter_list(data))
 
-    def digests(self, key: str) -> dict[str, str]:
-        """The package's regular files and their md5 (canonical paths)."""
+    def digests(self, key: str, wanted: Container[str] | None = None) -> dict[str, str]:
+        """The package's regular files and their md5 (canonical paths); only the `wanted` paths
+        when given (the index wants those below the watched roots, not a 40k-entry dict)."""
         data = self._info(key, "md5sums")
-        return {} if data is None else {self.canonical(p): m for p, m in parse_md5sums(data).items()}
+        if data is None:
+            return {}
+        pairs = ((self.canonical(p), m) for p, m in iter_md5sums(data))
+        return {p: m for p, m in pairs if wanted is None or p in wanted}
 
     def canonical(self, path: str) -> str:
         """`path` as the file system resolves its directory, under `root`."""

@@ -11,13 +11,39 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 
 def dpkg_available() -> bool:
     """Whether dpkg and dpkg-deb are installed (Debian and derivatives)."""
     return bool(shutil.which("dpkg") and shutil.which("dpkg-deb"))
+
+
+@contextmanager
+def lock_held(lock: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holds `lock` as dpkg does (an fcntl write lock) until the block ends."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, time\n"
+            f"f = open({str(lock)!r}, 'a+')\n"
+            "fcntl.lockf(f, fcntl.LOCK_EX)\n"
+            "print('ok', flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait(5)
 
 
 class DpkgRoot:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -21,7 +19,7 @@ from sentinel.core.attribution import FileState, Verdict
 from sentinel.core.model import Event
 from sentinel.sources.detectors.packages import PackagesCollector, PackagesConfig
 from sentinel.testing import wait_until
-from tests.support.dpkg import DpkgRoot, dpkg_available
+from tests.support.dpkg import DpkgRoot, dpkg_available, lock_held
 
 pytestmark = pytest.mark.skipif(not dpkg_available(), reason="needs dpkg and dpkg-deb (Debian)")
 
@@ -182,27 +180,10 @@ def test_busy_while_the_lock_is_held_and_verdicts_after(
     collector, events = running
     tracker = collector.tracker
     assert tracker is not None and not tracker.busy()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, time\n"
-            f"f = open({str(root.admin / 'lock')!r}, 'a+')\n"
-            "fcntl.lockf(f, fcntl.LOCK_EX)\n"
-            "print('ok', flush=True)\n"
-            "time.sleep(30)\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+    with lock_held(root.admin / "lock"):
         assert tracker.busy()
         assert tracker.file_verdict("/x", FileState(False), observed=time.time()).verdict is Verdict.PENDING
         assert tracker.exe_verdict(os.getpid(), "/x").verdict is Verdict.PENDING
-    finally:
-        holder.kill()
-        holder.wait(5)
     wait_until(lambda: not tracker.busy(), timeout=10)
 
     path = root.root / "usr/bin/sntest-o"

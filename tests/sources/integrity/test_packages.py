@@ -30,6 +30,22 @@ def root(tmp: Path) -> DpkgRoot:
     return r
 
 
+def joined(
+    tmp: Path, root: DpkgRoot, *, settle: float = 0.8, **fim: Any
+) -> tuple[PackagesCollector, IntegrityCollector]:
+    """A packages source on `root` and an integrity monitor on root/usr asking it (not started)."""
+    packages = PackagesCollector(
+        PackagesConfig(root=root.root, dpkg_log=root.log, poll=0.2, settle=settle),  # type: ignore[arg-type]
+        state_dir=tmp / "state",
+    )
+    monitor = IntegrityCollector(
+        config_for(WatchConfig(path=root.root / "usr", policy="readonly"), **fim),
+        state_dir=tmp / "state",
+        packages=packages.oracle,  # type: ignore[arg-type]
+    )
+    return packages, monitor
+
+
 @pytest.fixture
 def watched(tmp: Path, root: DpkgRoot) -> Iterator[Callable[..., tuple[IntegrityCollector, Recorder]]]:
     """A packages source and an integrity monitor on root/usr, sharing one event recorder."""
@@ -37,15 +53,7 @@ def watched(tmp: Path, root: DpkgRoot) -> Iterator[Callable[..., tuple[Integrity
 
     def start(**fim: Any) -> tuple[IntegrityCollector, Recorder]:
         recorder = Recorder()
-        packages = PackagesCollector(
-            PackagesConfig(root=root.root, dpkg_log=root.log, poll=0.2, settle=0.8),  # type: ignore[arg-type]
-            state_dir=tmp / "state",
-        )
-        monitor = IntegrityCollector(
-            config_for(WatchConfig(path=root.root / "usr", policy="readonly"), **fim),
-            state_dir=tmp / "state",
-            packages=packages.oracle,  # type: ignore[arg-type]
-        )
+        packages, monitor = joined(tmp, root, **fim)
         packages.start(recorder)
         monitor.start(recorder)
         started.extend([monitor, packages])
@@ -137,13 +145,7 @@ def test_a_change_held_when_the_monitor_stops_is_found_again_at_the_next_start(
     """Held changes are not in the reference nor in observed.fim: a restart's rescan finds them,
     and the inventory (which remembers the operation) attributes them."""
     recorder = Recorder()
-    cfg = PackagesConfig(root=root.root, dpkg_log=root.log, poll=0.2, settle=30)  # type: ignore[arg-type]
-    packages = PackagesCollector(cfg, state_dir=tmp / "state")
-    monitor = IntegrityCollector(
-        config_for(WatchConfig(path=root.root / "usr", policy="readonly")),
-        state_dir=tmp / "state",
-        packages=packages.oracle,  # type: ignore[arg-type]
-    )
+    packages, monitor = joined(tmp, root, settle=30)
     packages.start(recorder)
     monitor.start(recorder)
     assert packages.wait_ready() and monitor.wait_ready(20)
@@ -154,13 +156,7 @@ def test_a_change_held_when_the_monitor_stops_is_found_again_at_the_next_start(
     assert not fim(recorder)
 
     recorder = Recorder()
-    cfg = PackagesConfig(root=root.root, dpkg_log=root.log, poll=0.2, settle=0.5)  # type: ignore[arg-type]
-    packages = PackagesCollector(cfg, state_dir=tmp / "state")
-    monitor = IntegrityCollector(
-        config_for(WatchConfig(path=root.root / "usr", policy="readonly")),
-        state_dir=tmp / "state",
-        packages=packages.oracle,  # type: ignore[arg-type]
-    )
+    packages, monitor = joined(tmp, root, settle=0.5)
     packages.start(recorder)
     monitor.start(recorder)
     try:

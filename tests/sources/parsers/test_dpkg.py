@@ -7,7 +7,6 @@ import fcntl
 import itertools
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from sentinel.sources.parsers.dpkg import (
     strip_temp,
 )
 from sentinel.sources.parsers.packages import LogCursor, lock_holder, read_new
-from tests.support.dpkg import DpkgRoot, dpkg_available
+from tests.support.dpkg import DpkgRoot, dpkg_available, lock_held
 
 needs_dpkg = pytest.mark.skipif(not dpkg_available(), reason="needs dpkg (Debian)")
 SYSTEM = Path("/var/lib/dpkg/status")
@@ -145,28 +144,11 @@ def test_lock_holder_reports_the_pid_without_taking_the_lock(tmp_path: Path) -> 
     lock = tmp_path / "lock"
     lock.touch()
     assert lock_holder(lock) is None
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, sys, time\n"
-            f"f = open({str(lock)!r}, 'r+')\n"
-            "fcntl.lockf(f, fcntl.LOCK_EX)\n"
-            "print('ok', flush=True)\n"
-            "time.sleep(30)\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+    with lock_held(lock) as holder:
         assert lock_holder(lock) == holder.pid
         with open(lock, "r+") as fh:  # and it did not take it: we still cannot
             with pytest.raises(OSError):
                 fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    finally:
-        holder.kill()
-        holder.wait(5)
     assert lock_holder(lock) is None
     assert lock_holder(tmp_path / "missing") is None
 

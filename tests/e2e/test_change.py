@@ -1,7 +1,9 @@
 """Issue 18's proof: real packages, built and installed by the real dpkg into a test root while a
-real `sentinel run` watches it — patch day is one record per operation, not one per file; a
-file changed by hand afterwards is the critical hazard; inside a change window info, outside
-major; a daemon left on an upgraded binary is a restart item of the upgrade's record."""
+real `sentinel run` watches it, as installed (the account, groups, capabilities and mounts of
+deploy/systemd/sentinel.service, rebuilt by tests/support/unit.py) — patch day is one record per
+operation, not one per file; a file changed by hand afterwards is the critical hazard; inside a
+change window info, outside major; a daemon root left on an upgraded binary is a restart item of
+the upgrade's record."""
 
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ from typing import Any
 import pytest
 
 from sentinel.testing import wait_until
+from tests.conftest import IN_CI, require_tool
 from tests.sources.integrity.rules_helper import ROOT
 from tests.support.agent import wait_for_log
 from tests.support.dpkg import DpkgRoot, dpkg_available
+from tests.support.unit import Sandbox, Unit
 
 pytestmark = [
     pytest.mark.e2e,
@@ -54,6 +58,19 @@ def hazards(tmp: Path) -> list[dict[str, Any]]:
 def records(tmp: Path) -> list[dict[str, Any]]:
     """The it_change records of package operations."""
     return [h for h in hazards(tmp) if h["rule"] in PACKAGE_RULES]
+
+
+@pytest.fixture
+def installed() -> Sandbox:
+    """The shipped unit's credentials and mounts around the agent (parsed from the unit file)."""
+    if os.geteuid() != 0:
+        message = "dpkg and the unit's credentials (setpriv, unshare -m) need root"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    require_tool("setpriv", "util-linux")
+    require_tool("unshare", "util-linux")
+    return Sandbox(Unit.parse(ROOT / "deploy" / "systemd" / "sentinel.service"))
 
 
 @pytest.fixture
@@ -103,6 +120,14 @@ def daemon(dpkg_root: DpkgRoot) -> Iterator[Callable[[], subprocess.Popen[bytes]
         proc.wait(5)
 
 
+def agent_uid(pid: int) -> int:
+    """The real uid of the agent the sandbox started (setpriv execs it in the same process)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no Uid line for {pid}")
+
+
 def sleep_binary(marker: bytes) -> bytes:
     """A real executable (coreutils' sleep) with a marker appended: each version differs."""
     return Path(shutil.which("sleep") or "/bin/sleep").read_bytes() + marker
@@ -114,6 +139,7 @@ def test_patch_day_is_one_record_per_operation_and_a_hand_edit_is_critical(
     agent_config: str,
     start_agent: Callable[..., Any],
     daemon: Callable[[], subprocess.Popen[bytes]],
+    installed: Sandbox,
 ) -> None:
     """install (2 packages), upgrade, remove: one it_change record each listing the files, no
     readonly-FIM hazard for them, the daemon on the replaced binary a restart item, not a
@@ -123,8 +149,9 @@ def test_patch_day_is_one_record_per_operation_and_a_hand_edit_is_critical(
         "sntest-a", "1.0", {"/usr/bin/sntest-a": "#!/bin/sh\necho a1\n", "/usr/share/sntest-a/data": "one\n"}
     )
     b1 = dpkg_root.build("sntest-daemon", "1.0", {"/usr/bin/sntest-daemon": sleep_binary(b"\0v1")})
-    agent = start_agent(agent_config, health=False)
+    agent = start_agent(agent_config, health=False, sandbox=installed)
     wait_for_log(agent, "fim_baseline_created")
+    assert agent_uid(agent.proc.pid) != 0  # the unit's account, not root
 
     dpkg_root.install(a1, b1)  # one dpkg run, two packages: one operation
     wait_until(lambda: len(records(tmp)) == 1, timeout=30)
@@ -200,11 +227,15 @@ def test_patch_day_is_one_record_per_operation_and_a_hand_edit_is_critical(
 
 
 def test_an_operation_inside_an_open_window_is_info_and_outside_major(
-    tmp: Path, dpkg_root: DpkgRoot, agent_config: str, start_agent: Callable[..., Any]
+    tmp: Path,
+    dpkg_root: DpkgRoot,
+    agent_config: str,
+    start_agent: Callable[..., Any],
+    installed: Sandbox,
 ) -> None:
     """`sentinel change open --ticket CHG-123 --for 1h` makes the next operation an info record
     naming the ticket; after `change close` the next one is "change outside an approved window"."""
-    start_agent(agent_config, health=False)
+    start_agent(agent_config, health=False, sandbox=installed)
     opened = cli(tmp, "change", "open", "--ticket", "CHG-123", "--for", "1h", "--by", "alice", "--json")
     assert opened.returncode == 0, opened.stderr
     window = json.loads(opened.stdout)

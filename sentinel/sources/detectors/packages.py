@@ -30,7 +30,7 @@ from sentinel.core.model import Event, MetricSpec, Sample, Scalar, freeze_fields
 from sentinel.core.settings import Duration, field, positive
 from sentinel.core.wakeup import DirectoryWakeup
 from sentinel.sources.base import Emit, Registration
-from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats
+from sentinel.sources.detectors.base import DETECTOR_METRICS, DetectorStats, SightFromStats
 from sentinel.sources.detectors.package_ops import ACTIONS, Operation
 from sentinel.sources.detectors.package_tracker import ManagedDatabase, PackageTracker
 from sentinel.sources.parsers.dpkg import DpkgDatabase, DpkgPaths
@@ -92,7 +92,7 @@ def open_database(config: PackagesConfig) -> ManagedDatabase | None:
     return None
 
 
-class PackagesCollector:
+class PackagesCollector(SightFromStats):
     """Streaming collector of the software inventory; `oracle` is its PackageOracle."""
 
     name = NAME
@@ -133,6 +133,9 @@ class PackagesCollector:
         """Take the first look and follow the database on a thread."""
         if self.tracker is None:
             log.info("packages_no_database", root=str(self.config.root))
+            self.stats.set_up(
+                False, f"no package database under {self.config.root} (manager {self.config.manager})"
+            )
             return
         self._thread = threading.Thread(
             target=self._run, args=(emit,), name="collector:packages", daemon=True
@@ -155,10 +158,10 @@ class PackagesCollector:
         assert self.tracker is not None
         tracker = self.tracker
         try:
-            self.stats.set_up(True)
             self._send(emit, tracker.start_up())
-        except Exception:  # contained: the source reports itself down, the agent goes on
-            self.stats.set_up(False)
+            self._looked(True)
+        except Exception as exc:  # contained: the source reports itself down, the agent goes on
+            self._looked(False, f"first look at the package database failed: {exc}")
             tracker.ready.set()
             log.exception("packages_start_failed")
         wakeup = DirectoryWakeup(self.db.watched() if self.db is not None else [])
@@ -176,10 +179,15 @@ class PackagesCollector:
                 self._send(emit, tracker.poll())
                 for op in tracker.take_confirmed():
                     self._send(emit, op, update=True)
-                self.stats.set_up(True)
-            except Exception:
-                self.stats.set_up(False)
+                self._looked(True)
+            except Exception as exc:
+                self._looked(False, f"reading the package database failed: {exc}")
                 log.exception("packages_poll_failed")
+
+    def _looked(self, up: bool, reason: str = "") -> None:
+        """One look done: sight and last-run time for status and /metrics."""
+        self.stats.set_up(up, reason)
+        self.stats.ran(self.clock.time())
 
     def _send(self, emit: Emit, op: Operation | None, *, update: bool = False) -> None:
         if op is None:
@@ -208,7 +216,7 @@ class PackagesCollector:
 
     def current(self) -> Iterable[Sample]:
         """The inventory's gauges and counters, read at scrape time."""
-        out = list(self.stats.samples())
+        out = list(super().current())
         if self.tracker is None or not self.tracker.ready.is_set():
             return out
         summary = self.tracker.summary()

@@ -97,6 +97,8 @@ def test_one_event_per_operation_with_packages_files_and_who(
     assert samples[("sentinel_package_changes_total", "remove")] == 0  # initialised at zero
     assert samples[("sentinel_package_operations_total", "")] == 1
     assert samples[("sentinel_package_last_change_timestamp_seconds", "")] >= op.time
+    sight = collector.sight()  # the status board: up, and when it last looked
+    assert sight.up and sight.last_run_at is not None and sight.last_run_at >= op.time
 
 
 def test_upgrade_downgrade_reinstall_remove(
@@ -226,3 +228,5 @@ def test_no_database_here_is_no_thread_and_no_oracle(tmp_path: Path) -> None:
     collector.stop()
     up = [s.value for s in collector.current() if s.name == "sentinel_detector_up"]
     assert up == [0]
+    sight = collector.sight()
+    assert not sight.up and "no package database under" in sight.reason

@@ -120,10 +120,10 @@ cp -r "$SOURCE/docs" "$OPT/docs"
 chmod -R go-w "$OPT"
 
 # Directories with tight permissions.
-install -d -m 0750 "$ETC" "$ETC/conf.d" "$ETC/rules.d" "$ETC/checks.d"
+install -d -m 0750 "$ETC" "$ETC/conf.d" "$ETC/rules.d" "$ETC/checks.d" "$ETC/changes.d"  # changes.d: change management's windows
 install -d -m 0700 "$STATE" "$LOGS" "$ROOT/var/lib/sentinel-drill"
 owner "$USER_NAME:$USER_NAME" "$STATE" "$LOGS" "$ROOT/var/lib/sentinel-drill"  # the agent writes drills there
-owner "root:$USER_NAME" "$ETC" "$ETC/conf.d" "$ETC/rules.d" "$ETC/checks.d"
+owner "root:$USER_NAME" "$ETC" "$ETC/conf.d" "$ETC/rules.d" "$ETC/checks.d" "$ETC/changes.d"
 
 copy_once() {  # source destination mode: never overwrite what the branch has
   if [[ -e "$2" ]]; then

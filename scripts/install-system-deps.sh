@@ -22,6 +22,8 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then missing+=(systemd); fi
 if [[ ! -d /usr/share/fonts/opentype/noto ]] || ! ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1; then
   missing+=(fonts-noto-cjk)
 fi
+# GNU time (bench_inventory's peak RSS); `command -v time` finds the shell keyword, so test the file
+if [[ "${1:-}" == "bench" && ! -x /usr/bin/time ]]; then missing+=(time); fi
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then

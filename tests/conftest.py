@@ -17,6 +17,7 @@ from sentinel.testing import FakeClock
 from tests.support.accounts import Account, make_account
 from tests.support.agent import AgentProcess, write_config
 from tests.support.net import free_port
+from tests.support.unit import Sandbox
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -111,11 +112,12 @@ def start_agent(tmp: Path) -> Iterator[Any]:
         env: dict[str, str] | None = None,
         wait: bool = True,
         directory: Path | None = None,
+        sandbox: Sandbox | None = None,
     ) -> AgentProcess:
         where = directory or tmp
         port = free_port()
         config = write_config(where, port=port, extra=extra, health=health)
-        agent = AgentProcess(where, config, port, env)
+        agent = AgentProcess(where, config, port, env, sandbox)
         started.append(agent)
         if wait:
             agent.wait_ready()

@@ -239,7 +239,82 @@ def fleet() -> dict[str, Any]:
             description="Suspicious-event volume; a new kind across many terminals deserves a look.",
         ),
     ]
+    p += it_change_fleet(first_id=len(p) + 1, y=26)
     return board("sentinel-fleet", "Sentinel — fleet overview", p, with_instance=False)
+
+
+def it_change_fleet(*, first_id: int, y: int) -> list[dict[str, Any]]:
+    """IT change across the fleet (docs/change.md): package operations per branch and terminal,
+    changes outside a window, inventory drift, missing peripherals."""
+    outside = 'rule="package_change_outside_window"'
+    return [
+        panel(
+            first_id,
+            "IT changes per branch",
+            "timeseries",
+            [(f"sum by (branch) (increase(sentinel_package_operations_total{{{SEL}}}[1d]))", "{{branch}}")],
+            0,
+            y,
+            12,
+            7,
+            description="Package operations per day (one it_change record each). A branch patching "
+            "off its schedule: see 'Changes outside an approved window'.",
+        ),
+        panel(
+            first_id + 1,
+            "IT changes per terminal (last day)",
+            "table",
+            [
+                (
+                    "sum by (branch, instance) "
+                    f"(increase(sentinel_package_operations_total{{{SEL}}}[1d])) > 0",
+                    "",
+                )
+            ],
+            12,
+            y,
+            12,
+            7,
+            description="Terminals with package operations in the last day; `sentinel inventory` on the "
+            "terminal lists them.",
+        ),
+        panel(
+            first_id + 2,
+            "Changes outside an approved window",
+            "table",
+            [(f"count by (branch, instance) (sentinel_hazard_open_info{{{SEL},{outside}}})", "")],
+            0,
+            y + 7,
+            8,
+            7,
+            description="Open 'change outside an approved window' records (major): confirm the change "
+            "with its owner, or open a window first next time (`sentinel change open`).",
+        ),
+        panel(
+            first_id + 3,
+            "Software inventory drift",
+            "table",
+            [(f"count by (branch, digest) (sentinel_inventory_info{{{SEL}}})", "")],
+            8,
+            y + 7,
+            8,
+            7,
+            description="Terminals per inventory digest in each branch: more than one digest in a "
+            "branch is a terminal on other package versions.",
+        ),
+        panel(
+            first_id + 4,
+            "Peripherals missing",
+            "table",
+            [(f"sentinel_peripherals_missing{{{SEL}}} > 0", "")],
+            16,
+            y + 7,
+            8,
+            7,
+            description="Terminals missing a required card reader, PIN pad, printer … or with another "
+            "device on its port: check the equipment on site.",
+        ),
+    ]
 
 
 def terminal() -> dict[str, Any]:
@@ -329,7 +404,8 @@ def terminal() -> dict[str, Any]:
             14,
             12,
             6,
-            description="Changes to watched files; changes outside a change window are hazards.",
+            description="Changes to watched files; a package operation's own files fold into its record "
+            "(the IT change panels).",
         ),
         panel(
             8,
@@ -393,7 +469,90 @@ def terminal() -> dict[str, Any]:
             description="Each collector's last run duration; a slow one is a stuck mount or sensor.",
         ),
     ]
+    p += it_change_terminal(s, first_id=len(p) + 1, y=40)
     return board("sentinel-terminal", "Sentinel — terminal", p, with_instance=True)
+
+
+def it_change_terminal(s: str, *, first_id: int, y: int) -> list[dict[str, Any]]:
+    """One terminal's software and peripheral inventory and its package changes."""
+    return [
+        panel(
+            first_id,
+            "Packages changed per day by action",
+            "timeseries",
+            [(f"sum by (action) (increase(sentinel_package_changes_total{{{s}}}[1d]))", "{{action}}")],
+            0,
+            y,
+            12,
+            7,
+            description="Installs, upgrades, downgrades, reinstalls, removals from recorded operations; "
+            "each operation is one it_change record (`sentinel hazards list`).",
+        ),
+        panel(
+            first_id + 1,
+            "Installed packages",
+            "stat",
+            [(f"sentinel_packages_installed{{{s}}}", "installed")],
+            12,
+            y,
+            4,
+            4,
+            description="Packages in the dpkg database. A jump without a change record: check the inventory.",
+        ),
+        panel(
+            first_id + 2,
+            "Last software change",
+            "stat",
+            [(f"sentinel_package_last_change_timestamp_seconds{{{s}}} * 1000 > 0", "ended")],
+            16,
+            y,
+            4,
+            4,
+            unit="dateTimeFromNow",
+            description="When the last package operation ended (empty: none since the inventory was taken).",
+        ),
+        panel(
+            first_id + 3,
+            "Change window open",
+            "stat",
+            [(f"sentinel_change_window_open{{{s}}}", "open")],
+            20,
+            y,
+            4,
+            4,
+            description="1 while an approved window is open: package changes now are info, outside a "
+            "window they are major.",
+        ),
+        panel(
+            first_id + 4,
+            "Peripherals missing",
+            "stat",
+            [
+                (f"sentinel_peripherals_missing{{{s}}}", "missing"),
+                (f"sentinel_peripherals_required{{{s}}}", "required"),
+            ],
+            12,
+            y + 4,
+            6,
+            3,
+            description="Required devices absent or replaced (critical for card readers and PIN pads).",
+        ),
+        panel(
+            first_id + 5,
+            "File changes folded into package operations",
+            "timeseries",
+            [
+                (f"increase(sentinel_fim_attributed_total{{{s}}}[1h])", "attributed"),
+                (f"sentinel_fim_held_paths{{{s}}}", "held"),
+            ],
+            18,
+            y + 4,
+            6,
+            3,
+            description="Attributed: package files that raised nothing of their own. Held: changes "
+            "waiting for an operation to settle (a stuck one is an apt waiting on a prompt).",
+        ),
+    ]
 
 
 def board(uid: str, title: str, panels: list[dict[str, Any]], *, with_instance: bool) -> dict[str, Any]:

@@ -26,12 +26,14 @@ from sentinel.agent.schedule import Scheduler
 from sentinel.agent.signals import Wakeup
 from sentinel.agent.status import STATUS_FILE
 from sentinel.agent.systemd import Notifier
+from sentinel.agent.windows import change_windows
 from sentinel.agent.wiring import build_collectors, open_store
 from sentinel.config import loader as config_mod
 from sentinel.config.loader import ConfigError
 from sentinel.config.schema import Config
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.files import write_json_atomic
+from sentinel.core.model import Sample
 from sentinel.core.status import AgentStatus
 from sentinel.drills import metrics as drill_metrics
 from sentinel.exposition.catalog import agent_collectors
@@ -41,6 +43,8 @@ from sentinel.hazards.schema import STORE_FILE
 from sentinel.hazards.store import HazardStore
 from sentinel.pipeline.writer import Pipeline
 from sentinel.rules.engine import RuleEngine
+from sentinel.rules.windows import METRICS as WINDOW_METRICS
+from sentinel.rules.windows import window_samples
 from sentinel.sources.base import PolledCollector, StreamingCollector
 from sentinel.tickets import dispatcher as ticket_metrics
 from sentinel.tickets.dispatcher import Dispatcher
@@ -90,7 +94,7 @@ class Agent:
             self.store = self._open_store(cfg)
             scrape_store = self._open_store(cfg)
             self._scrape_store = scrape_store
-            engine = RuleEngine(cfg.enabled_rules, clock=self.clock, terminal=cfg.agent.terminal_id)
+            engine = self._engine(cfg)
             self.pipeline = Pipeline(
                 store=self.store,
                 engine=engine,
@@ -113,6 +117,7 @@ class Agent:
                 SpecCollector.fixed(
                     "drills", drill_metrics.METRICS, lambda: drill_metrics.drill_samples(scrape_store)
                 ),
+                SpecCollector.fixed("changes", WINDOW_METRICS, self._window_samples),
             ]
             if any(s.enabled for s in cfg.sinks):
                 self.dispatcher = Dispatcher(cfg.agent.state_dir / STORE_FILE, cfg.sinks, clock=self.clock)
@@ -164,6 +169,21 @@ class Agent:
             collectors=[c.name for c in self.status.collectors()],
         )
         self.notifier.ready(f"monitoring; metrics on {self.address[0]}:{self.address[1]}")
+
+    def _engine(self, cfg: Config) -> RuleEngine:
+        return RuleEngine(
+            cfg.enabled_rules,
+            clock=self.clock,
+            terminal=cfg.agent.terminal_id,
+            windows=change_windows(cfg, self.clock),
+        )
+
+    def _window_samples(self) -> list[Sample]:
+        """Whether a change window is open now (the current engine's windows)."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return []
+        return window_samples(pipeline.engine.windows, self.clock.time())
 
     def _open_store(self, cfg: Config) -> HazardStore:
         return open_store(cfg, clock=self.clock)
@@ -231,7 +251,7 @@ class Agent:
             return False
         assert self.pipeline is not None
         old_engine = self.pipeline.engine
-        engine = RuleEngine(new.enabled_rules, clock=self.clock, terminal=new.agent.terminal_id)
+        engine = self._engine(new)
         self._stop_collectors()
         done = threading.Event()
 

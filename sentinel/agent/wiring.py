@@ -4,6 +4,8 @@ agent (the inspection and baseline parts: sentinel.agent.inspection)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from sentinel.agent.store import open_store
 from sentinel.config.schema import Config
 from sentinel.core.clock import Clock
@@ -23,12 +25,18 @@ def build_collectors(config: Config, *, clock: Clock) -> list[tuple[str, Built]]
     """
     context = Context(state_dir=config.agent.state_dir, clock=clock)
     out: list[tuple[str, Built]] = []
-    for registration in registrations():
+    # the software inventory first: the integrity monitor and the process detector ask it
+    for registration in sorted(registrations(), key=lambda r: r.oracle is None):
         settings = config.section(registration.path)
         if not registration.enabled(settings):
             continue
         try:
-            out.append((registration.name, registration.build(settings, context)))
+            built = registration.build(settings, context)
         except Exception as exc:  # contained: a broken collector must not stop the agent
             out.append((registration.name, exc))
+            continue
+        out.append((registration.name, built))
+        oracle = registration.oracle(built) if registration.oracle is not None else None
+        if oracle is not None:
+            context = dataclasses.replace(context, packages=oracle)
     return out

@@ -38,6 +38,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sentinel.cli.hub",
         "the fleet ledger: serve, enroll, migrate, backup, restore, report, export, user",
     ),
+    "inventory": (
+        "sentinel.cli.inventory",
+        "software and peripheral inventory; accept the equipment present",
+    ),
+    "change": ("sentinel.cli.change", "change windows: open, close, list"),
 }
 """Command -> (the group module that implements it, its one-line help). Each group module has
 `configure(command, parser, add_config)`, which adds the command's arguments and handler."""

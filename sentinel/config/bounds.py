@@ -53,6 +53,12 @@ RANGES: dict[str, tuple[float, float]] = {
     "collectors.outbound.transmit_for": (1 * S, 1 * YEAR),
     "collectors.processes.cpu_threshold": (0, 1),
     "collectors.processes.cpu_for": (1 * S, 1 * YEAR),
+    "collectors.packages.poll": (100 * MS, 1 * MIN),  # the inotify wake-up polls at once anyway
+    "collectors.packages.settle": (100 * MS, 1 * H),
+    "collectors.packages.remember": (1 * H, 1 * YEAR),
+    "collectors.packages.files_listed": (1, 100_000),
+    # [changes]
+    "changes.windows.duration": (1 * MIN, 31 * D),
     # [[rules]]
     "rules.threshold": (-HUGE, HUGE),
     "rules.levels.*": (-HUGE, HUGE),
@@ -83,6 +89,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "integrity.mass_modification.change_window": (1 * MS, 1 * D),
     "integrity.mass_modification.cooldown": (1 * MS, 1 * YEAR),
     "integrity.mass_modification.sample_paths": (1, 10_000),
+    "integrity.hold_max": (1 * S, 1 * D),  # a change held longer than a day would be news too late
     # [hub] (the agent's client of the fleet ledger, issue 21)
     "hub.poll_interval": (1 * S, 1 * D),  # below a second 10,000 terminals would be a storm
     "hub.status_interval": (10 * S, 7 * D),

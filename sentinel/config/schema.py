@@ -25,6 +25,7 @@ from sentinel.config.store_view import duplicate_names, level_problems
 from sentinel.core.settings import KeyPath, field
 from sentinel.hazards.config import HazardsConfig
 from sentinel.rules.config import RuleConfig
+from sentinel.rules.windows import ChangesConfig
 from sentinel.sources.integrity.config import IntegrityConfig
 from sentinel.sources.registry import registrations
 from sentinel.tickets.config import SinkConfig
@@ -71,6 +72,7 @@ class Config:
     schedules: tuple[ScheduleConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
     hub: HubClientConfig = field(default_factory=HubClientConfig)  # the fleet ledger (docs/hub.md)
+    changes: ChangesConfig = field(default_factory=ChangesConfig)
     source: Path = field(default_factory=lambda: DEFAULT_CONFIG, internal=True)
 
     @property

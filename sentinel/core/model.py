@@ -167,6 +167,7 @@ class Finding:
     deadline_seconds: float | None = None
     owner: str = ""
     labels: Labels = field(default=())
+    details: str = ""  # a JSON object the record keeps as it is (an IT change's packages and files)
 
     @property
     def evidence_map(self) -> dict[str, Scalar]:

@@ -43,6 +43,7 @@ def cleaned(finding: Finding) -> Finding:
         title=redact_text(clean_text(finding.title)),
         evidence=tuple((clean_text(k), redact_field(k, clean_value(v))) for k, v in finding.evidence),
         rectification=tuple(redact_text(clean_text(r)) for r in finding.rectification),
+        details=clean_text(finding.details),  # built from redacted parts by its source (a JSON object)
     )
 
 
@@ -89,8 +90,8 @@ class FindingWriter:
         cur = db.execute(
             """INSERT INTO hazards (uid, fingerprint, rule, category, severity, state, title, subject,
                    terminal, evidence, first_seen, last_seen, occurrences, owner, deadline,
-                   recurrence_count, related, drill, auto_resolve, condition_active, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, 1, ?)""",
+                   recurrence_count, related, drill, auto_resolve, condition_active, updated_at, details)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, 1, ?, ?)""",
             (
                 self.ids.hazard_uid(now),
                 fp,
@@ -111,6 +112,7 @@ class FindingWriter:
                 int(finding.drill),
                 int(finding.auto_resolve),
                 now,
+                finding.details or None,
             ),
         )
         hazard_id = int(cur.lastrowid or 0)
@@ -137,6 +139,8 @@ class FindingWriter:
                    condition_active = 1, title = ?, updated_at = ? WHERE id = ?""",
             (finding.time, json.dumps(evidence), finding.title, finding.time, hazard_id),
         )
+        if finding.details:  # the latest account of an IT change (files the monitor confirmed)
+            db.execute("UPDATE hazards SET details = ? WHERE id = ?", (finding.details, hazard_id))
         action = Action.OCCUR
         if state == State.RESOLVED:
             db.execute(

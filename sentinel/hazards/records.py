@@ -150,6 +150,7 @@ class HazardRecord:
     history: tuple[HistoryRow, ...] = ()
     resolved_by_id: str | None = None
     closed_by_id: str | None = None
+    change: dict[str, Any] | None = None  # an IT change's packages, files, who (docs/change.md)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HazardRecord:
@@ -227,6 +228,8 @@ class HazardRecord:
             "uid": self.uid,
             "resolved_by_id": self.resolved_by_id,
             "closed_by_id": self.closed_by_id,
+            # added by issue 18: only IT-change records have one
+            **({"change": self.change} if self.change is not None else {}),
         }
 
 
@@ -319,6 +322,7 @@ class RecordReader:
                 for i in items
             ),
             history=trail,
+            change=_change(row["details"]),
         )
 
 
@@ -328,3 +332,14 @@ def _identity(row: sqlite3.Row) -> Actor | None:
         return Actor.from_json(json.loads(row["actor_info"]))
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _change(details: str | None) -> dict[str, Any] | None:
+    """The record's `change` object from its stored JSON (None when it has none or it is damaged)."""
+    if not details:
+        return None
+    try:
+        value = json.loads(details)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

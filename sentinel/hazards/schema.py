@@ -226,6 +226,24 @@ MIGRATIONS: tuple[str | tuple[str, MigrationStep], ...] = (
             dead = dead - (OLD.dead != 0) WHERE sink = OLD.sink;
     END;
     """,
+    # 6: IT changes (docs/change.md): a record's structured `change` (packages, files, who), and
+    # the audit trail of the change windows opened on this terminal.
+    """
+    ALTER TABLE hazards ADD COLUMN details TEXT;
+
+    CREATE TABLE change_windows (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        ticket     TEXT    NOT NULL,
+        starts_at  REAL    NOT NULL,
+        ends_at    REAL    NOT NULL,
+        opened_by  TEXT    NOT NULL,
+        opened_at  REAL    NOT NULL,
+        note       TEXT    NOT NULL DEFAULT '',
+        closed_by  TEXT,
+        closed_at  REAL
+    );
+    CREATE INDEX change_windows_by_end ON change_windows (ends_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -39,6 +39,8 @@ class RuleConfig:
     count: int = field(1, check=positive)
     group_by: tuple[str, ...] = ("subject",)
     mute: Duration = Duration(0)
+    # only events an approved change window covers ("inside") or does not ("outside")
+    change_window: Literal["", "inside", "outside"] = ""
     # the hazard it raises
     severity: Severity | None = None
     auto_resolve: bool | None = None
@@ -49,7 +51,7 @@ class RuleConfig:
 
     def validate(self) -> list[tuple[KeyPath, str]]:
         """A rule is exactly one of the two forms, with what that form needs."""
-        problems = self._matcher_problems()
+        problems = self._matcher_problems() + self._window_problems()
         if bool(self.metric) == bool(self.event):
             problems.append(((), 'needs exactly one of "metric" (threshold) or "event"'))
             return problems
@@ -72,6 +74,16 @@ class RuleConfig:
             if self.count > 1 and self.window <= 0:
                 problems.append((("window",), f'"count = {self.count}" needs a "window"'))
         return problems
+
+    def _window_problems(self) -> list[tuple[KeyPath, str]]:
+        """`change_window` judges one event at its time: event rules with `count = 1` only."""
+        if not self.change_window:
+            return []
+        if self.metric:
+            return [(("change_window",), "is for event rules")]
+        if self.count > 1:
+            return [(("change_window",), 'needs "count = 1" (one event, one window)')]
+        return []
 
     def _matcher_problems(self) -> list[tuple[KeyPath, str]]:
         """Regex matchers are compiled at load, so a typo fails here and not at the first event."""

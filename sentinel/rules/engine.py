@@ -11,13 +11,22 @@ from sentinel.core.model import Event, Finding, Sample
 from sentinel.rules.config import RuleConfig
 from sentinel.rules.events import EventRule
 from sentinel.rules.threshold import ThresholdRule
+from sentinel.rules.windows import NO_WINDOWS, WindowLookup
 
 
 class RuleEngine:
     """All enabled rules of the current config."""
 
-    def __init__(self, rules: Sequence[RuleConfig], *, clock: Clock, terminal: str = "") -> None:
+    def __init__(
+        self,
+        rules: Sequence[RuleConfig],
+        *,
+        clock: Clock,
+        terminal: str = "",
+        windows: WindowLookup = NO_WINDOWS,
+    ) -> None:
         self._clock = clock
+        self.windows = windows
         self.threshold_rules: list[ThresholdRule] = []
         self.event_rules: list[EventRule] = []
         self._by_metric: dict[str, list[ThresholdRule]] = defaultdict(list)
@@ -29,7 +38,7 @@ class RuleEngine:
                 self.threshold_rules.append(t)
                 self._by_metric[rule.metric].append(t)
             else:
-                self.event_rules.append(EventRule(rule))
+                self.event_rules.append(EventRule(rule, windows))
 
     def on_batch(self, declared: Iterable[str], samples: Sequence[Sample]) -> list[Finding]:
         """Evaluate the threshold rules on the metrics a collector declares, with its full batch."""

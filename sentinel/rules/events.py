@@ -22,9 +22,15 @@ from dataclasses import dataclass, field
 from sentinel.core.model import Event, Finding, Scalar, freeze_fields
 from sentinel.rules.config import RuleConfig
 from sentinel.rules.text import all_match, render
+from sentinel.rules.windows import NO_WINDOWS, WindowLookup
 
 MAX_GROUPS = 10_000
-SAMPLE_FIELDS = 10  # an exec event: pid, ppid, uid, process, exe, argv, cmdline, parents, loginuid, seen_by
+# an exec event: pid, ppid, uid, process, exe, argv, cmdline, parents, loginuid, seen_by, and for a
+# deleted executable a package operation replaced, its operation and package
+SAMPLE_FIELDS = 12
+STRUCTURED = ("details", "rectification")
+"""Event fields that are not evidence: `details` (a JSON object the record keeps as its `change`)
+and `rectification` (one extra checklist item per line, after the rule's own)."""
 
 
 @dataclass(slots=True)
@@ -38,8 +44,9 @@ class _Group:
 class EventRule:
     """One `[[rules]]` entry with `event = "detector.kind"` (`*` globs allowed)."""
 
-    def __init__(self, config: RuleConfig) -> None:
+    def __init__(self, config: RuleConfig, windows: WindowLookup = NO_WINDOWS) -> None:
         self.config = config
+        self.windows = windows
         self.name = config.name
         detector, _, kind = config.event.partition(".")
         self._detector, self._kind = detector, kind or "*"
@@ -53,7 +60,15 @@ class EventRule:
             fnmatch.fnmatchcase(event.detector, self._detector)
             and fnmatch.fnmatchcase(event.kind, self._kind)
             and all_match(self.config.where, {k: event.get(k) for k in self.config.where})
+            and self._window_matches(event)
         )
+
+    def _window_matches(self, event: Event) -> bool:
+        """`change_window = "inside"` / `"outside"`: whether an approved window covers the event."""
+        wanted = self.config.change_window
+        if not wanted:
+            return True
+        return (self.windows.at(event.time) is not None) == (wanted == "inside")
 
     def observe(self, event: Event, *, arrival: float | None = None) -> Finding | None:
         """Count one event; return a finding when its group reaches `count` outside `mute`.
@@ -114,6 +129,8 @@ class EventRule:
             "detector": event.detector,
             "rule": self.name,
         }
+        window = self.windows.at(event.time) if self.config.change_window else None
+        values["ticket"] = window.ticket if window is not None and window.ticket else "no ticket"
         title = render(self.config.title or f"{self.name}: {{subject}}", values)
         evidence: dict[str, Scalar] = {
             "event": f"{event.detector}.{event.kind}",
@@ -121,7 +138,11 @@ class EventRule:
             "window_seconds": self.config.window,
             "subject": event.subject,
         }
-        evidence |= dict(list(event.field_map.items())[:SAMPLE_FIELDS])
+        shown = [(k, v) for k, v in event.fields if k not in STRUCTURED]
+        evidence |= dict(shown[:SAMPLE_FIELDS])
+        if window is not None:
+            evidence |= {"change_window": window.describe(), "change_ticket": window.ticket}
+        extra = [line for line in str(event.get("rectification") or "").splitlines() if line.strip()]
         return Finding(
             rule=self.name,
             subject=subject,
@@ -131,11 +152,12 @@ class EventRule:
             title=title,
             time=event.time,
             evidence=freeze_fields(evidence),
-            rectification=tuple(render(r, values) for r in self.config.rectification),
+            rectification=(*(render(r, values) for r in self.config.rectification), *extra),
             auto_resolve=self.config.resolves_automatically,
             drill=self.config.drill or bool(event.get("drill", False)),
             deadline_seconds=self.config.deadline,
             owner=self.config.owner,
+            details=str(event.get("details") or ""),
         )
 
     def adopt(self, previous: EventRule) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
+from sentinel.core.attribution import NO_PACKAGES, PackageOracle
 from sentinel.core.clock import Clock
 from sentinel.core.model import Event, MetricSpec, Position, Sample
 
@@ -98,6 +99,7 @@ class Context:
 
     state_dir: Path
     clock: Clock
+    packages: PackageOracle = NO_PACKAGES  # the software inventory's answers (sentinel.core.attribution)
 
 
 def _enabled_flag(settings: Any) -> bool:
@@ -114,6 +116,9 @@ class Registration(Generic[S]):
     enabled: Callable[[S], bool] = _enabled_flag
     section: str = ""  # where its settings live in the config; default `collectors.<name>`
     group: str = ""  # the package it was found in (host, detectors, integrity)
+    # the software inventory: built before the others, and what this returns for the built
+    # collector is the `packages` oracle of every later Context
+    oracle: Callable[[Any], PackageOracle | None] | None = None
 
     @property
     def path(self) -> str:

@@ -34,7 +34,14 @@ from tests.support.settings import HOSTILE, nested, numeric_keys, toml_value
 LISTS: set[tuple[str, ...]] = set()  # numeric keys that hold a list of numbers
 KEYS = numeric_keys(Config, LISTS)
 # the keys a single-key config can set on its own (lists of tables need their other keys)
-SIMPLE = [(p, t) for p, t in KEYS if p[0] not in ("rules", "sinks") and "*" not in p and "processes" not in p]
+SIMPLE = [
+    (p, t)
+    for p, t in KEYS
+    if p[0] not in ("rules", "sinks")
+    and p[:2] != ("changes", "windows")
+    and "*" not in p
+    and "processes" not in p
+]
 
 
 def test_every_number_has_a_range() -> None:
@@ -62,6 +69,7 @@ ENTRIES = {
     'window = "1m"\n',
     "sinks": 'name = "s"\ntype = "file"\npath = "tickets.jsonl"\n',
     "collectors.services.processes": 'name = "p"\ncomm = "p"\n',
+    "changes.windows": 'ticket = "CHG-1"\ncron = "0 2 * * 6"\nduration = "1h"\n',
 }
 
 
@@ -228,6 +236,7 @@ def extreme_config(directory: Path, end: int) -> Path:
                 "processes",
                 "outbound",
                 "accounts",
+                "packages",
             )
         ):
             text += "enabled = false\n"

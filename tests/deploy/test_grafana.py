@@ -48,3 +48,23 @@ def test_terminal_board_drills_down_by_instance() -> None:
     board = json.loads((ROOT / "deploy/grafana/dashboards/sentinel-terminal.json").read_text())
     assert "instance" in [v["name"] for v in board["templating"]["list"]]
     assert all('instance=~"$instance"' in t["expr"] for p in board["panels"] for t in p["targets"])
+
+
+def test_it_changes_are_charted_per_branch_and_per_terminal() -> None:
+    """Issue 18: the fleet board counts package operations by branch and by terminal, and shows
+    changes outside a window, inventory drift and missing peripherals; the terminal board the
+    packages changed by action."""
+    fleet = json.loads((ROOT / "deploy/grafana/dashboards/sentinel-fleet.json").read_text())
+    terminal = json.loads((ROOT / "deploy/grafana/dashboards/sentinel-terminal.json").read_text())
+
+    def exprs(board: dict[str, Any]) -> list[str]:
+        return [t["expr"] for p in board["panels"] for t in p["targets"]]
+
+    operations = [e for e in exprs(fleet) if "sentinel_package_operations_total" in e]
+    assert any(e.startswith("sum by (branch) (") for e in operations), operations
+    assert any(e.startswith("sum by (branch, instance) (") for e in operations), operations
+    fleet_text = " ".join(exprs(fleet))
+    assert 'rule="package_change_outside_window"' in fleet_text
+    assert "count by (branch, digest) (sentinel_inventory_info" in fleet_text
+    assert "sentinel_peripherals_missing" in fleet_text
+    assert any("sum by (action) (increase(sentinel_package_changes_total" in e for e in exprs(terminal))

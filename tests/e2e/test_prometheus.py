@@ -115,6 +115,7 @@ def integrity_section(watched: Path) -> str:
 def prometheus(tmp: Path, start_agent: Any) -> Iterator[tuple[Prometheus, AgentProcess]]:
     binary = require_tool("prometheus", "prometheus")
     sink = '\n[[sinks]]\nname = "file"\ntype = "file"\npath = "tickets.jsonl"\n[collectors.listeners]\n'
+    sink += "[collectors.packages]\n[collectors.usb]\n"  # the IT change panels: this machine's dpkg
     extra = DRILL_RULES + BURNING_RULE + sink + integrity_section(tmp / "watched")
     agent: AgentProcess = start_agent(extra)  # one hazard stays open
     wait_until(lambda: "sentinel_fim_baseline_info{" in agent.scrape(), timeout=30)

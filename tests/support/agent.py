@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinel.sources.registry import names
+from tests.support.unit import Sandbox, credentials
 
 
 class NotifyListener:
@@ -114,17 +115,32 @@ interval = "1s"
 class AgentProcess:
     """A real agent process with its notify socket, log file and metrics address."""
 
-    def __init__(self, directory: Path, config: Path, port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        config: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        sandbox: Sandbox | None = None,
+    ) -> None:
         self.directory = directory
         self.config = config
         self.port = port
         self.log_path = directory / "agent.log"
         self.notify = NotifyListener(directory)
+        self.sandbox = sandbox
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         full_env = {**os.environ, "NOTIFY_SOCKET": str(self.notify.path), **(env or {})}
         full_env.pop("WATCHDOG_PID", None)
+        command = [sys.executable, "-m", "sentinel", "run", "--config", str(config)]
+        if sandbox is not None:  # as installed: the unit's account owns its state directory
+            creds = credentials(sandbox.unit)
+            os.chown(directory, creds.uid, creds.gid)
+            config.chmod(0o644)
+            self.notify.path.chmod(0o777)  # the unit's account sends READY=1
+            command = sandbox.argv(command)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sentinel", "run", "--config", str(config)],
+            command,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=full_env,
@@ -168,6 +184,8 @@ class AgentProcess:
                 self.proc.wait(5)
         self._log.close()
         self.notify.close()
+        if self.sandbox is not None:
+            self.sandbox.cleanup()
         return self.proc.returncode
 
 

@@ -22,6 +22,7 @@ import os
 import pwd
 import secrets
 import shlex
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -202,12 +203,25 @@ def setpriv_argv(creds: Credentials) -> list[str]:
     return argv
 
 
+def _program_paths() -> tuple[Path, ...]:
+    """Where the program under test lives: this checkout and its interpreter's environment."""
+    return tuple(
+        dict.fromkeys(Path(p).resolve() for p in (Path(__file__).parents[2], sys.prefix, sys.base_prefix))
+    )
+
+
 @dataclass
 class Sandbox:
-    """The unit's mount namespace and credentials around a command; `cleanup()` after use."""
+    """The unit's mount namespace and credentials around a command; `cleanup()` after use.
+
+    `program` names the directories the command itself is run from. On a terminal they are
+    /opt/sentinel, outside every private mount; a checkout cloned under /tmp (a CI runner's) would
+    vanish behind PrivateTmp, so those are bound back into the private /tmp at the same place.
+    """
 
     unit: Unit
     created: list[Path] = field(default_factory=list)
+    program: tuple[Path, ...] = field(default_factory=_program_paths)
 
     def mount_script(self) -> list[str]:
         """Shell commands, run as root inside `unshare -m`, giving the unit's view of the host."""
@@ -218,7 +232,8 @@ class Sandbox:
                 private.mkdir(parents=True, mode=0o700)
                 private.chmod(0o1777)
                 self.created.append(private.parent)
-                out.append(f"mount --bind {shlex.quote(str(private))} {top}")
+                out += self._keep_program_visible(Path(top), private)
+                out.append(f"mount --rbind {shlex.quote(str(private))} {top}")
         if self.unit.flag("PrivateDevices"):
             out += self._private_dev()
         home = self.unit.get("ProtectHome", "no").lower()
@@ -242,6 +257,16 @@ class Sandbox:
                 out.append(f"mount --bind /dev/null {shlex.quote(str(path))}")
         for spec in self.unit.words("TemporaryFileSystem"):
             out.append(f"mount -t tmpfs tmpfs {shlex.quote(spec.split(':', 1)[0])}")
+        return out
+
+    def _keep_program_visible(self, top: Path, private: Path) -> list[str]:
+        """Bind the program's directories under `top` into its private replacement (see above)."""
+        out = []
+        for path in self.program:
+            if path.is_relative_to(top) and path != top:
+                inside = private / path.relative_to(top)
+                inside.mkdir(parents=True, exist_ok=True)
+                out.append(f"mount --bind {shlex.quote(str(path))} {shlex.quote(str(inside))}")
         return out
 
     def _private_dev(self) -> list[str]:

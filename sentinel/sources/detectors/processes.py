@@ -9,7 +9,10 @@ pointed at a tree per collector) and reports, once per process (pid + start time
 - `fileless_exec`: the executable is a memfd (`/memfd:... (deleted)`) — Falco's "fileless
   execution via memfd_create";
 - `deleted_exe`: the executable was deleted after start (a dropper cleaning up; also every
-  daemon after a package upgrade until it restarts, hence its own kind);
+  daemon after a package upgrade until it restarts, hence its own kind). When the software
+  inventory recorded the operation that replaced it, the event names it (`operation`,
+  `package`) and the rules fold it into that operation's record; while an operation runs the
+  process is looked at again next poll;
 - `known_tool`: name or command line matches a miner/attack-tool pattern (`tool_patterns`,
   from Sigma and Falco: xmrig, `stratum+tcp://`, `--donate-level`, `nc -e` ...);
 - `cpu_hog`: a process not in `cpu_allow` using more than `cpu_threshold` of one core for
@@ -41,6 +44,7 @@ from typing import Literal
 
 import structlog
 
+from sentinel.core.attribution import NO_PACKAGES, PackageOracle, Verdict
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import Event, MetricSpec, Sample, Scalar, clean_text, freeze_fields
 from sentinel.core.redact import redact_text
@@ -150,6 +154,7 @@ class ProcessesCollector(SightFromStats):
         own_pid: Callable[[], int] = os.getpid,
         connector: Callable[[], ProcConnector] = ProcConnector.open,
         missing: Callable[[], list[str]] = lambda: missing_capabilities([CAP_SYS_PTRACE]),
+        packages: PackageOracle = NO_PACKAGES,
     ) -> None:
         self.config = config
         self.interval = float(config.interval)
@@ -160,6 +165,7 @@ class ProcessesCollector(SightFromStats):
         self._own_pid = own_pid
         self._connector_factory = connector
         self._missing = missing
+        self._packages = packages  # a daemon left on a binary an upgrade replaced is that upgrade's
         self._tools = [re.compile(p) for p in config.tool_patterns]
         self._temp = tuple(d.rstrip("/") + "/" for d in config.temp_dirs)
         self._reported: set[tuple[int, int, str]] = set()  # (pid, start time, kind)
@@ -313,11 +319,23 @@ class ProcessesCollector(SightFromStats):
         for kind in kinds:
             if (pid, stat.start, kind) in self._reported:
                 continue
+            folded = self._package_operation(pid, exe) if kind == "deleted_exe" else {}
+            if folded is None:
+                continue  # a package operation is running: it may explain this; ask again next poll
             self._reported.add((pid, stat.start, kind))
-            events.append(
-                self._event(kind, pid, stat, exe, argv, base, "scan" if alive is not None else "exec")
-            )
+            via = "scan" if alive is not None else "exec"
+            events.append(self._event(kind, pid, stat, exe, argv, base, via, folded))
         return events
+
+    def _package_operation(self, pid: int, exe: str) -> dict[str, Scalar] | None:
+        """`operation` and `package` when a recorded package operation replaced the executable
+        (the rules fold it into that operation's record), {} when none did, None while one runs."""
+        verdict = self._packages.exe_verdict(pid, exe.removesuffix(DELETED))
+        if verdict.verdict is Verdict.PENDING:
+            return None
+        if not verdict.folded:
+            return {}
+        return {"operation": verdict.operation, "package": verdict.package}
 
     def _exe_kinds(self, exe: str) -> list[str]:
         if not exe:
@@ -349,7 +367,15 @@ class ProcessesCollector(SightFromStats):
         return now - current.hot_since >= self.config.cpu_for
 
     def _event(
-        self, kind: str, pid: int, stat: Stat, exe: str, argv: list[str], base: Path, via: str
+        self,
+        kind: str,
+        pid: int,
+        stat: Stat,
+        exe: str,
+        argv: list[str],
+        base: Path,
+        via: str,
+        extra: dict[str, Scalar] | None = None,
     ) -> Event:
         argv_json, cmdline = argv_fields(argv)
         uid, loginuid = read_ids(base)
@@ -364,6 +390,7 @@ class ProcessesCollector(SightFromStats):
             "parents": self._lineage.chain(stat.ppid),
             "loginuid": loginuid,
             "seen_by": via,
+            **(extra or {}),
         }
         subject = (
             clean_text(exe.removesuffix(DELETED)) if kind in ("exec_from_temp", "deleted_exe") else stat.comm
@@ -377,4 +404,8 @@ def _refused(exc: OSError) -> str:
     return f"proc connector unavailable: {exc}"
 
 
-COLLECTOR = Registration(NAME, ProcessesConfig, build=lambda s, ctx: ProcessesCollector(s, clock=ctx.clock))
+COLLECTOR = Registration(
+    NAME,
+    ProcessesConfig,
+    build=lambda s, ctx: ProcessesCollector(s, clock=ctx.clock, packages=ctx.packages),
+)

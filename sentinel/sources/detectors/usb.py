@@ -1,16 +1,25 @@
-"""The USB detector: a mass-storage device, or any device not on the allowlist, is attached.
+"""The USB detector: devices attached and removed, and the peripherals a terminal must have.
 
 Devices are read from `/sys/bus/usb/devices` (under `sys_root`): vendor and product ids,
-serial, names, and the interface classes (08 = mass storage). A scan runs at start and every
-`interval`; where the kernel's uevent netlink socket can be opened (NETLINK_KOBJECT_UEVENT, the
-same broadcast udev listens to — no pyudev needed) a USB `add` triggers a scan at once, so a
-stick is reported within a second of being plugged in.
+serial, names, the interface classes (08 = mass storage, 0b = smart card) and the serial port a
+USB-serial adapter provides (ttyUSB0, ttyACM0). A scan runs at start and every `interval`; where
+the kernel's uevent netlink socket can be opened (NETLINK_KOBJECT_UEVENT, the same broadcast udev
+listens to — no pyudev needed) a USB `add` or `remove` triggers a scan at once, so a stick is
+reported within a second of being plugged in and a card reader within a second of going.
 
-Events: `storage_attached` (it has a mass-storage interface) or `device_attached` (anything
-else), for a device not present at the previous scan and not allowed by `allow` entries
-(`"vvvv:pppp"` or `"vvvv:pppp:SERIAL"`, globs allowed). The present set is persisted, so a
-device plugged in while the agent was down is reported at the next start; the very first start
-learns what is there silently.
+Events:
+
+- `storage_attached` (it has a mass-storage interface) or `device_attached` (anything else), for
+  a device not present at the previous scan and not allowed by `allow` entries (`"vvvv:pppp"` or
+  `"vvvv:pppp:SERIAL"`, globs allowed);
+- `device_removed` for every device that left (recorded; the rules raise nothing for it alone);
+- `required_missing` and `identity_changed` for the peripheral inventory (`required` entries and
+  what `sentinel inventory accept` recorded; sentinel.sources.detectors.peripherals), once per
+  problem until it is gone.
+
+The present devices are persisted, so a device plugged in or pulled while the agent was down is
+reported at the next start; the very first start learns what is attached silently (a required
+device missing at the first start is still reported).
 """
 
 from __future__ import annotations
@@ -19,14 +28,14 @@ import fnmatch
 import select
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
-from sentinel.core.model import Event, MetricSpec, clean_text, freeze_fields
+from sentinel.core.model import Event, MetricSpec, Sample, Scalar, clean_text, freeze_fields
 from sentinel.core.settings import Duration, field, positive
 from sentinel.sources.base import Emit, Registration
 from sentinel.sources.detectors.base import (
@@ -36,6 +45,7 @@ from sentinel.sources.detectors.base import (
     StateFile,
     read_text,
 )
+from sentinel.sources.detectors.peripherals import Present, Problem, RequiredDevice, judge, learned
 
 log = structlog.get_logger("sentinel.collectors.usb")
 
@@ -54,6 +64,7 @@ class UsbConfig:
     interval: Duration = field(Duration(30), check=positive)
     netlink: bool = True
     allow: tuple[str, ...] = ()
+    required: tuple[RequiredDevice, ...] = ()  # [[collectors.usb.required]]: the terminal's peripherals
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +78,31 @@ class UsbDevice:
     manufacturer: str
     name: str
     storage: bool
+    classes: frozenset[str] = frozenset()
+    tty: str = ""  # the serial port a USB-serial adapter provides
 
     @property
     def ident(self) -> str:
         """vendor:product:serial, what the allowlist and the present set use."""
         return f"{self.vendor}:{self.product}:{self.serial}"
+
+    @property
+    def present(self) -> Present:
+        """As the peripheral inventory judges it."""
+        return Present(
+            self.port, f"{self.vendor}:{self.product}", self.serial, self.name, self.classes, self.tty
+        )
+
+    def to_json(self) -> dict[str, str]:
+        """For the state file and `sentinel inventory --json`."""
+        return {
+            "port": self.port,
+            "vendor_product": f"{self.vendor}:{self.product}",
+            "serial": self.serial,
+            "manufacturer": self.manufacturer,
+            "product": self.name,
+            "tty": self.tty,
+        }
 
 
 def open_uevent_socket() -> socket.socket | None:
@@ -113,8 +144,12 @@ def scan_devices(sys_root: Path) -> list[UsbDevice] | None:
         product = (read_text(path / "idProduct") or "").strip().lower()
         if not vendor or not product:
             continue  # half-enumerated or vanished mid-scan
-        classes = {(read_text(path / "bDeviceClass") or "").strip()}
-        classes |= {(read_text(i / "bInterfaceClass") or "").strip() for i in base.glob(f"{name}:*")}
+        interfaces = sorted(base.glob(f"{name}:*"))
+        classes = {(read_text(path / "bDeviceClass") or "").strip().lower()}
+        classes |= {(read_text(i / "bInterfaceClass") or "").strip().lower() for i in interfaces}
+        ttys = sorted(
+            t.name for i in interfaces for t in (*i.glob("tty*"), *i.glob("tty/tty*")) if t.name != "tty"
+        )
         devices.append(
             UsbDevice(
                 port=name,
@@ -124,16 +159,32 @@ def scan_devices(sys_root: Path) -> list[UsbDevice] | None:
                 manufacturer=clean_text((read_text(path / "manufacturer") or "").strip()),
                 name=clean_text((read_text(path / "product") or "").strip()),
                 storage=MASS_STORAGE in classes,
+                classes=frozenset(c for c in classes if c),
+                tty=ttys[0] if ttys else "",
             )
         )
     return devices
 
 
+KINDS = ("storage_attached", "device_attached", "device_removed", "required_missing", "identity_changed")
+METRICS = (
+    *DETECTOR_METRICS,
+    MetricSpec(
+        "sentinel_peripherals_required", "gauge", "Peripherals the terminal must have (config and accepted)."
+    ),
+    MetricSpec(
+        "sentinel_peripherals_missing",
+        "gauge",
+        "Required peripherals not present as required (missing, or another device in their place).",
+    ),
+)
+
+
 class UsbCollector(SightFromStats):
-    """Streaming collector of USB attachments."""
+    """Streaming collector of USB attachments, removals and the peripheral inventory."""
 
     name = NAME
-    metrics: Sequence[MetricSpec] = DETECTOR_METRICS
+    metrics: Sequence[MetricSpec] = METRICS
 
     def __init__(
         self,
@@ -145,14 +196,22 @@ class UsbCollector(SightFromStats):
         uevent_socket: Callable[[], socket.socket | None] = open_uevent_socket,
     ) -> None:
         self.config = config
-        self.stats = DetectorStats(NAME, ("storage_attached", "device_attached"))
+        self.stats = DetectorStats(NAME, KINDS)
         self._sys_root = sys_root
         self._clock = clock
         self._uevent_socket = uevent_socket
+        self._state_dir = state_dir
         self._state = StateFile(state_dir, NAME)
-        saved = self._state.load()
-        present = saved.get("present") if saved else None
+        saved = self._state.load() or {}
+        present = saved.get("present")
         self._present: set[str] | None = set(present) if isinstance(present, list) else None
+        devices = saved.get("devices")
+        self._devices: dict[str, dict[str, str]] = devices if isinstance(devices, dict) else {}
+        problems = saved.get("problems")
+        self._problems: set[str] = set(problems) if isinstance(problems, list) else set()
+        self._lock = threading.Lock()
+        self._required = 0
+        self._missing = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -172,6 +231,16 @@ class UsbCollector(SightFromStats):
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+    def current(self) -> Iterable[Sample]:
+        """Event counters, whether the bus can be read, and the peripheral inventory's gauges."""
+        with self._lock:
+            required, missing = self._required, self._missing
+        return [
+            *super().current(),
+            Sample.of("sentinel_peripherals_required", required),
+            Sample.of("sentinel_peripherals_missing", missing),
+        ]
 
     def _run(self, emit: Emit) -> None:
         while not self._stop.is_set():
@@ -207,10 +276,17 @@ class UsbCollector(SightFromStats):
         if not fields:
             self.stats.malformed()
             return False
-        return fields.get("SUBSYSTEM") == "usb" and fields.get("ACTION") in ("add", "bind", "change")
+        return fields.get("SUBSYSTEM") in ("usb", "tty", "usb-serial") and fields.get("ACTION") in (
+            "add",
+            "bind",
+            "change",
+            "remove",
+            "unbind",
+        )
 
     def scan(self) -> list[Event]:
-        """Compare the devices present now with the last scan; events for new, unallowed ones."""
+        """Compare the devices present now with the last scan: attachments (not allowed ones),
+        removals, and the required peripherals that are missing or replaced."""
         devices = scan_devices(self._sys_root)
         self.stats.ran(self._clock.time())
         if devices is None:
@@ -222,16 +298,77 @@ class UsbCollector(SightFromStats):
             return []
         now = {d.ident: d for d in devices}
         before, self._present = self._present, set(now)
-        if before != self._present:
-            self._state.save({"present": sorted(self._present)})
+        gone = {i: self._devices.get(i, {}) for i in (before or set()) - set(now)}
+        self._devices = {i: d.to_json() for i, d in now.items()}
+        events: list[Event] = []
         if before is None:
             log.info("usb_baseline_learned", devices=len(now))
-            return []
-        events = [self._event(d) for ident, d in now.items() if ident not in before and not self._allowed(d)]
+        else:
+            events += [
+                self._event(d) for ident, d in now.items() if ident not in before and not self._allowed(d)
+            ]
+            events += [self._removed(ident, info) for ident, info in sorted(gone.items())]
+        events += self._judge([d.present for d in devices])
+        self._state.save(
+            {"present": sorted(self._present), "devices": self._devices, "problems": sorted(self._problems)}
+        )
         return self.stats.counted(events)
 
+    def required(self) -> tuple[RequiredDevice, ...]:
+        """What the terminal must have: `required` entries, then what was accepted."""
+        return (*self.config.required, *learned(self._state_dir))
+
+    def _judge(self, present: list[Present]) -> list[Event]:
+        """Events for requirements newly unmet (each problem once until it goes away)."""
+        required = self.required()
+        problems = judge(required, present)
+        fresh = [p for p in problems if p.key not in self._problems]
+        self._problems = {p.key for p in problems}
+        with self._lock:
+            self._required = len(required)
+            self._missing = len({(p.required.name, p.required.port) for p in problems})
+        return [self._problem(p) for p in fresh]
+
+    def _problem(self, problem: Problem) -> Event:
+        req = problem.required
+        expected = req.vendor_product + (f" serial {req.serial}" if req.serial else "")
+        fields: dict[str, Scalar] = {
+            "name": clean_text(req.name),
+            "role": req.role,
+            "vendor_product": req.vendor_product,
+            "expected_serial": req.serial or "any",
+            "expected_port": req.port or "any",
+        }
+        subject = clean_text(req.name)
+        if problem.found is not None:
+            found = problem.found
+            fields |= {
+                "port": found.port,
+                "expected": expected,
+                "found": found.vendor_product + (f" serial {found.serial}" if found.serial else ""),
+                "serial": clean_text(found.serial),
+            }
+            subject = f"{subject} {found.port}"
+        return Event(NAME, problem.kind, subject, self._clock.time(), freeze_fields(fields))
+
+    def _removed(self, ident: str, info: dict[str, str]) -> Event:
+        vendor_product = info.get("vendor_product") or ":".join(ident.split(":")[:2])
+        serial = info.get("serial", ident.split(":", 2)[2] if ident.count(":") >= 2 else "")
+        fields: dict[str, Scalar] = {
+            "vendor_product": vendor_product,
+            "serial": serial,
+            "manufacturer": info.get("manufacturer", ""),
+            "product": info.get("product", ""),
+            "port": info.get("port", ""),
+        }
+        subject = vendor_product + (f" {serial}" if serial else "")
+        return Event(NAME, "device_removed", subject, self._clock.time(), freeze_fields(fields))
+
     def _allowed(self, device: UsbDevice) -> bool:
+        """On the allowlist, or the terminal's own required equipment (plugged back in)."""
         short = f"{device.vendor}:{device.product}"
+        if any(r.matches(short, device.serial) for r in self.required()):
+            return True
         return any(
             fnmatch.fnmatchcase(short, entry) or fnmatch.fnmatchcase(device.ident, entry)
             for entry in self.config.allow

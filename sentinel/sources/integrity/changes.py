@@ -34,9 +34,19 @@ class Change:
     changed: tuple[str, ...] = ()
     to: str = ""  # renamed: where it went
 
-    def event(self, now: float, *, how: str, checks: frozenset[str] | None, burst: bool = False) -> Event:
-        """The Event for this change, with old/new attributes as evidence."""
+    def event(
+        self,
+        now: float,
+        *,
+        how: str,
+        checks: frozenset[str] | None,
+        burst: bool = False,
+        package: Mapping[str, Scalar] | None = None,
+    ) -> Event:
+        """The Event for this change, with old/new attributes as evidence (and, when the software
+        inventory had something to say, `package`, `package_check`, `operation`, `attributed`)."""
         fields: dict[str, Scalar] = {"policy": self.policy, "changed": ",".join(self.changed)}
+        fields |= package or {}
         if self.old is not None:
             fields["old"] = self.old.describe(checks)
         if self.new is not None:

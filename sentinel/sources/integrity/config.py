@@ -131,6 +131,11 @@ class IntegrityConfig:
     mass_modification: MassModificationConfig = field(default_factory=MassModificationConfig)
     # watched as `critical`; its changes are drills (`sentinel drill --scenario file_change`)
     drill_dir: Path | None = None
+    # attribution to package operations (docs/change.md): how long a change may wait for a
+    # running operation to settle, and the policies under which a file written during an
+    # operation and owned by no package is folded into it (byte code, generated files)
+    hold_max: Duration = field(Duration(1800), check=positive)
+    attribute_unowned: tuple[Policy, ...] = ("readonly",)
 
     def validate(self) -> list[tuple[KeyPath, str]]:
         """Paths are absolute and each is listed once."""

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import structlog
 
+from sentinel.core.attribution import NO_PACKAGES, PackageOracle
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.sources.base import Emit, Sight
@@ -34,6 +35,7 @@ from sentinel.sources.integrity.baseline import BaselineFiles
 from sentinel.sources.integrity.config import IntegrityConfig, WatchConfig
 from sentinel.sources.integrity.entry import Entry
 from sentinel.sources.integrity.keeper import BaselineKeeper
+from sentinel.sources.integrity.packages import PackageHolds
 from sentinel.sources.integrity.realtime import Debouncer, FimObserver
 from sentinel.sources.integrity.reference import Reference
 from sentinel.sources.integrity.reporter import Reporter
@@ -62,6 +64,7 @@ class IntegrityCollector:
         state_dir: Path,
         clock: Clock = SYSTEM_CLOCK,
         observer_factory: type[FimObserver] = FimObserver,
+        packages: PackageOracle = NO_PACKAGES,
     ) -> None:
         if config.drill_dir is not None and all(w.path != config.drill_dir for w in config.watch):
             drill_watch = WatchConfig(path=config.drill_dir, policy="critical")
@@ -95,6 +98,10 @@ class IntegrityCollector:
             clock=clock,
             request_rescan=self.rescans.request,
         )
+        self.holds = PackageHolds(config, oracle=packages, reference=self.ref, clock=clock, wake=self._wake)
+        if self.holds.enabled:
+            self.reporter.holds = self.holds
+            self.rescans.held = self.holds.is_held
         self.keeper = BaselineKeeper(
             config,
             files=self.files,
@@ -181,6 +188,7 @@ class IntegrityCollector:
             valid=valid,
             digest=baseline.digest if baseline is not None else None,
             pending=len(self.debouncer),
+            held=self.holds.count(),
         )
         return [*samples, Sample.of("sentinel_detector_up", 1 if self.sight().up else 0, detector=NAME)]
 
@@ -254,6 +262,10 @@ class IntegrityCollector:
         if fallback and now >= self._next_fallback:
             self._next_fallback = now + self.config.scan.fallback_interval
             self.rescans.run("fallback", deep=False, roots=fallback)
+        released = self.holds.due()
+        if released:
+            self.watcher.rejudge(released)
+            self.holds.released(released)
         self.reporter.send_unsent()
         self.reporter.tick()
         self.keeper.flush_observed()

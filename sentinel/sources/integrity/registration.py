@@ -10,7 +10,9 @@ def _build(settings: IntegrityConfig, context: Context) -> Collector:
     # start-up time: watchdog and the monitor load when the agent builds it, not with the config
     from sentinel.sources.integrity.monitor import IntegrityCollector
 
-    return IntegrityCollector(settings, state_dir=context.state_dir, clock=context.clock)
+    return IntegrityCollector(
+        settings, state_dir=context.state_dir, clock=context.clock, packages=context.packages
+    )
 
 
 def _enabled(settings: IntegrityConfig) -> bool:

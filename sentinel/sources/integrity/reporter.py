@@ -14,6 +14,7 @@ from sentinel.core.model import Event
 from sentinel.sources.base import Emit
 from sentinel.sources.integrity.changes import PATH_KINDS, Change, MassDetector
 from sentinel.sources.integrity.config import IntegrityConfig
+from sentinel.sources.integrity.packages import PackageHolds
 from sentinel.sources.integrity.reference import Reference, Undo
 from sentinel.sources.integrity.scanner import WatchSet
 from sentinel.sources.integrity.stats import MonitorStats
@@ -44,31 +45,39 @@ class Reporter:
         self.clock = clock
         self.request_rescan = request_rescan
         self.mass = MassDetector(config.mass_modification)
+        self.holds: PackageHolds | None = None  # set by the monitor when an inventory runs
         self.emit: Emit | None = None
         self._drill_prefix = str(config.drill_dir).rstrip("/") + "/" if config.drill_dir else None
         self._lock = threading.Lock()  # the unsent events (appended from watchdog's thread too)
         self._unsent: list[Event] = []
 
     def report(self, changes: list[Change], undo: Undo, *, how: str) -> None:
-        """Emit the changes' events (with the mass-modification detector in between)."""
+        """Emit the changes' events (with the mass-modification detector in between); changes a
+        running package operation may explain are held instead (sentinel.sources.integrity.packages)."""
+        changes = self.holds.hold(changes, undo) if self.holds is not None else changes
         if not changes:
             return
         now = self.clock.time()
         events: list[Event] = []
+        holds = self.holds
+        attribution = [holds.fields(c, now) if holds is not None else ({}, None) for c in changes]
+        own = [c for c, (_, v) in zip(changes, attribution, strict=True) if v is None or not v.folded]
         with self.ref.lock:
-            started = self.mass.observe(changes, now)
+            started = self.mass.observe(own, now)  # a package's files are not a ransomware burst
             burst = self.mass.active
         if started is not None:
             events.append(started)
-        for change in changes:
+        for change, (package, verdict) in zip(changes, attribution, strict=True):
             watch = self.watchset.resolve(change.path)
             checks = watch.checks if watch is not None else None
-            in_burst = burst and change.policy in self.config.mass_modification.policies
-            event = change.event(now, how=how, checks=checks, burst=in_burst)
+            folded = verdict is not None and verdict.folded
+            in_burst = burst and not folded and change.policy in self.config.mass_modification.policies
+            event = change.event(now, how=how, checks=checks, burst=in_burst, package=package)
             if self._drill_prefix and change.path.startswith(self._drill_prefix):
                 event = dataclasses.replace(event, fields=(*event.fields, ("drill", True)))
             events.append(event)
         self.stats.reported(changes)
+        self.stats.folded(len(changes) - len(own))
         self.send(events, undo)
 
     def send(self, events: list[Event], undo: Undo) -> None:

@@ -48,6 +48,7 @@ class Rescans:
         self.wake = wake
         self._lock = threading.Lock()
         self._due: dict[str, float] = {}  # reason -> earliest monotonic time to run it
+        self.held: Callable[[str], bool] = lambda _path: False  # set when an inventory runs
 
     def request(self, reason: str, delay: float = 0.0) -> None:
         """Ask the scan thread for a quick rescan of every tree."""
@@ -84,6 +85,8 @@ class Rescans:
                 return any(self.watchset.within(path, r) for r in prefixes)
 
         def skip(path: str) -> bool:
+            if self.held(path):  # waits for a package operation to settle
+                return True
             return self.debouncer.pending(path) or self.ref.stamps.get(path, 0.0) > started
 
         with self.ref.lock:

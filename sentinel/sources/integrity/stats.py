@@ -46,6 +46,14 @@ METRICS = (
         ("reason",),
     ),
     MetricSpec("sentinel_fim_pending_paths", "gauge", "Paths with events waiting to be judged."),
+    MetricSpec(
+        "sentinel_fim_held_paths", "gauge", "Changed paths waiting for a package operation to settle."
+    ),
+    MetricSpec(
+        "sentinel_fim_attributed_total",
+        "counter",
+        "Changes folded into a package operation's record instead of a hazard of their own.",
+    ),
     SIGHT_METRIC,
 )
 SCAN_REASONS = (
@@ -69,6 +77,7 @@ class MonitorStats:
         self.skipped: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
         self.rescans: Counter[str] = Counter(dict.fromkeys(SCAN_REASONS, 0))
         self.overflows = 0
+        self.attributed = 0
         self.scan_duration: dict[str, float] = {}
         self.scan_time: dict[str, float] = {}
 
@@ -89,6 +98,11 @@ class MonitorStats:
         with self._lock:
             self.changes.update((c.kind, c.policy) for c in changes)
 
+    def folded(self, n: int) -> None:
+        """Changes were folded into package operations."""
+        with self._lock:
+            self.attributed += n
+
     def skip(self, reason: str) -> None:
         """A path could not be fully read outside a scan (realtime hashing)."""
         with self._lock:
@@ -101,7 +115,7 @@ class MonitorStats:
             return self.overflows
 
     def samples(
-        self, *, watched: int, unwatched: int, valid: bool, digest: str | None, pending: int
+        self, *, watched: int, unwatched: int, valid: bool, digest: str | None, pending: int, held: int = 0
     ) -> list[Sample]:
         """The monitor's series, with the gauges the other parts report."""
         with self._lock:
@@ -111,6 +125,8 @@ class MonitorStats:
                 Sample.of("sentinel_fim_unwatched_paths", unwatched),
                 Sample.of("sentinel_fim_baseline_valid", 1 if valid else 0),
                 Sample.of("sentinel_fim_pending_paths", pending),
+                Sample.of("sentinel_fim_held_paths", held),
+                Sample.of("sentinel_fim_attributed_total", self.attributed),
             ]
             if digest is not None:
                 out.append(Sample.of("sentinel_fim_baseline_info", 1, digest=digest[:16]))

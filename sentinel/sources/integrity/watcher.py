@@ -184,10 +184,14 @@ class RealtimeWatcher:
             finally:
                 self.debouncer.done()
 
-    def _judge_batch(self, paths: list[str], renames: list[tuple[str, str]]) -> None:
+    def _judge_batch(self, paths: list[str], renames: list[tuple[str, str]], how: str = "realtime") -> None:
         if any(p in (str(self.files.baseline), str(self.files.key)) for p in paths):
             self.baseline_changed()
         paths = [p for p in paths if not self._is_special(p)]
+        holds = self.reporter.holds
+        if holds is not None and how == "realtime":  # held paths stay held until released
+            paths = [p for p in paths if not holds.is_held(p)]
+            renames = [(s, d) for s, d in renames if not holds.is_held(s) and not holds.is_held(d)]
         changes: list[Change] = []
         undo = Undo()
         subtrees: list[str] = []
@@ -201,9 +205,13 @@ class RealtimeWatcher:
             for path, new in observed:
                 changes += self._judge_path(path, new, undo, subtrees)
                 self.ref.stamps[path] = now
-        self.reporter.report(changes, undo, how="realtime")
+        self.reporter.report(changes, undo, how=how)
         for root in subtrees:  # a directory created or moved in: what it brought along
             self.rescans.run("new_directory", deep=False, roots=[root])
+
+    def rejudge(self, paths: list[str]) -> None:
+        """Judge paths again now (held ones, once their package operation settled)."""
+        self._judge_batch(paths, [], how="package")
 
     def _observe(self, path: str) -> Entry | None:
         """The path's state now (hashed only when its stat moved), or None when gone or unwatched."""

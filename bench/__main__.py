@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -14,6 +15,15 @@ from pathlib import Path
 from bench.harness import Context, Figure, to_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def installed_bytecode() -> None:
+    """Compile Sentinel's modules, as `pip install` does: every `python -m sentinel` a benchmark
+    starts then runs as an installed agent would, not compiling its sources first (this sandbox
+    sets PYTHONDONTWRITEBYTECODE, under which nothing is ever cached)."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(ROOT / "sentinel")], check=True, capture_output=True
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         modules = [m for m in modules if m.removeprefix("bench_") in args.only]
     figures: list[Figure] = []
     failures: list[str] = []
+    installed_bytecode()
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as scratch:
         for name in modules:

@@ -52,7 +52,8 @@ def run(ctx: Context) -> list[Figure]:
             Stats.of(cpus),
             goal="< 2 % at 100,000",
             met=max(cpus) < 2 if pending >= 100_000 else None,
-            notes=f"{load}; {window:g} s window after a 3 s settle, {rounds} run(s)",
+            notes=f"{window:g} s window after a 3 s settle, {rounds} run(s)",
+            load=load,
         ),
         Figure(
             f"start to first /metrics with {pending:,} tickets pending",
@@ -60,6 +61,6 @@ def run(ctx: Context) -> list[Figure]:
             Stats.of(starts),
             goal="< 2 s at 100,000",
             met=max(starts) < 2 if pending >= 100_000 else None,
-            notes=load,
+            load=load,
         ),
     ]

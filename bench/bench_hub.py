@@ -190,12 +190,17 @@ def ingest(ctx: Context, database: str, terminals: int, url: str = "") -> tuple[
         f"   ingest {database}: {len(requests)} tickets in {elapsed:.1f}s = {rate:.0f}/s, "
         f"{bad} not 200, {stored} stored, hub CPU {per_ticket:.0f} µs/ticket"
     )
+    load = (
+        f"burst: {len(requests):,} signed tickets from {terminals:,} simulated terminals over "
+        f"{CONNECTIONS} keep-alive connections, {database}"
+    )
     cpu_figure = Figure(
         f"hub ingest — hub process CPU per ticket, {terminals:,} terminals, {database}",
         "µs",
         Stats.of([per_ticket]),
         notes="utime+stime of the hub process during the run / tickets: the load-independent cost "
         f"(one core holds {1e6 / per_ticket:,.0f} tickets/s at this cost)",
+        load=load,
     )
     return cpu_figure, Figure(
         f"hub ingest — {terminals:,} simulated terminals × {len(STEPS)} signed tickets over HTTP, {database}",
@@ -206,6 +211,7 @@ def ingest(ctx: Context, database: str, terminals: int, url: str = "") -> tuple[
         better="higher",
         notes=f"{len(requests)} tickets, {CONNECTIONS} keep-alive connections, {bad} refused, "
         f"{stored} stored",
+        load=load,
     )
 
 
@@ -231,6 +237,7 @@ def storm(ctx: Context, database: str, terminals: int, url: str = "") -> list[Fi
         f"lag p50 {percentile(lags, 50):.2f}s p99 {percentile(lags, 99):.2f}s, hub max {hub_max:.2f}s"
     )
     label = f"hub storm — all {terminals:,} terminals raise at once, {database}"
+    load = f"burst: {terminals:,} raises at one instant over {STORM_CONNECTIONS} connections, {database}"
     return [
         Figure(
             f"{label}: tickets lost",
@@ -240,13 +247,15 @@ def storm(ctx: Context, database: str, terminals: int, url: str = "") -> list[Fi
             met=lost == 0,
             notes=f"{stored} of {terminals} transitions stored; "
             f"{sum(1 for s in statuses.values() if s != 200)} answers not 200 after retries",
+            load=load,
         ),
-        Figure(f"{label}: lag p50 (answer − transition)", "s", Stats.of([percentile(lags, 50)])),
+        Figure(f"{label}: lag p50 (answer − transition)", "s", Stats.of([percentile(lags, 50)]), load=load),
         Figure(
             f"{label}: lag p99 (answer − transition)",
             "s",
             Stats.of([percentile(lags, 99)]),
             notes=f"max {max(lags):.2f} s; the hub's sentinel_hub_terminal_lag_seconds_max {hub_max:.2f} s",
+            load=load,
         ),
     ]
 

@@ -240,6 +240,7 @@ def measure(ctx: Context, hazards: int, rounds: int, *, hops: int = 20) -> list[
     every = [t for values in times.values() for t in values]
     p95 = percentile(every, 95)
     size = f"{hazards:,} hazards"
+    load = f"one page load at a time, one keep-alive connection, {rounds} rounds, {size} (SQLite)"
     figures = [
         Figure(
             name=f"ledger page p95, {size} (SQLite, all pages)",
@@ -250,6 +251,7 @@ def measure(ctx: Context, hazards: int, rounds: int, *, hops: int = 20) -> list[
             notes=f"{len(every)} page loads over {len(urls)} pages; p50 {percentile(every, 50):.1f} ms, "
             f"max {max(every):.1f} ms",
             extra={"hazards": hazards, "rounds": rounds},
+            load=load,
         )
     ]
     for name, values in times.items():
@@ -259,6 +261,7 @@ def measure(ctx: Context, hazards: int, rounds: int, *, hops: int = 20) -> list[
                 unit="ms",
                 sentinel=Stats.of([percentile(values, 95)]),
                 notes=f"p50 {percentile(values, 50):.1f} ms over {len(values)} loads",
+                load=load,
             )
         )
     return figures

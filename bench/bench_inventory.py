@@ -123,6 +123,7 @@ def run(ctx: Context) -> list[Figure]:
             peer=Stats.of(peer),
             peer_name="dpkg-query -W (child process)",
             notes="Sentinel parses /var/lib/dpkg/status in-process; the peer's time includes its fork/exec",
+            load=f"this machine's dpkg database ({installed} packages), {rounds} rounds interleaved",
         )
     ]
     heap = []
@@ -145,6 +146,7 @@ def run(ctx: Context) -> list[Figure]:
                 f"adds a peak Python heap of {Stats.of(heap).median:.2f} MiB"
             ),
             extra={"agent_heap_mib": Stats.of(heap).median},
+            load=f"one read of this machine's dpkg database ({installed} packages), {len(heap)} runs",
         )
     )
 
@@ -185,6 +187,7 @@ def run(ctx: Context) -> list[Figure]:
                 f"{last['index_bytes'] / 1e6:.2f} MB"
             ),
             extra={"index_bytes": last["index_bytes"]},
+            load=f"this machine's {installed} packages' file lists, {index_rounds} rounds interleaved",
         )
     )
     figures.append(
@@ -199,6 +202,7 @@ def run(ctx: Context) -> list[Figure]:
                 f"RSS still held after it: +{Stats.of(kept).median:.1f} MiB (a restart reads the saved index)"
             ),
             extra={"kept_rss_mib": Stats.of(kept).median},
+            load=f"one first start on this machine's {installed} packages, {len(index_rss)} runs",
         )
     )
 
@@ -216,6 +220,7 @@ def run(ctx: Context) -> list[Figure]:
             name="restart: saved index loaded, changed packages re-read",
             unit="ms",
             sentinel=Stats.of(restarts),
+            load=f"the saved index of this machine's {installed} packages, {len(restarts)} restarts",
         )
     )
     tracker = _tracker(db, saved)
@@ -234,6 +239,7 @@ def run(ctx: Context) -> list[Figure]:
             goal="< 0.1 % of one core at the 1 s default poll",
             met=idle.median / 1e6 < 0.001,
             notes=f"{idle.median / 1e6:.5%} of one core every second",
+            load=f"no package installed or removed meanwhile, {len(polls)} polls",
         )
     )
     for figure in figures:

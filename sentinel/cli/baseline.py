@@ -23,9 +23,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sentinel.agent.inspection import raise_tamper_hazard
-from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config, printable
-from sentinel.config.schema import Config
+from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config, load_part, printable
+from sentinel.config.baseline_view import BaselineView
 from sentinel.hazards.baselines import record_update, updates
 from sentinel.hazards.identity import Actor, named, os_actor
 from sentinel.hazards.schema import STORE_FILE
@@ -71,8 +70,9 @@ def configure(
     show.set_defaults(func=cmd_show)
 
 
-def _config(args: argparse.Namespace) -> Config:
-    cfg = load_config(args)
+def _config(args: argparse.Namespace) -> BaselineView:
+    """[agent] and [integrity] only: the baseline commands start without the collectors."""
+    cfg = load_part(args, BaselineView)
     if not cfg.integrity.watch:
         raise CliError("nothing to baseline: no [[integrity.watch]] entries in the config")
     return cfg
@@ -83,7 +83,7 @@ def _actor(by: str | None) -> Actor:
     return os_actor(by)
 
 
-def _audit(cfg: Config, **row: Any) -> None:
+def _audit(cfg: BaselineView, **row: Any) -> None:
     """Record the (re)baseline in the hazard store; a store that cannot be written is an error."""
     try:
         record_update(cfg.agent.state_dir / STORE_FILE, at=datetime.now(UTC).timestamp(), **row)
@@ -142,14 +142,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     hazards: list[int] = []
     if result.problem:
         try:
-            hazards = raise_tamper_hazard(cfg, result)
-        except (sqlite3.Error, OSError) as exc:  # the verdict still stands; say the hazard is missing
+            hazards = _raise_tamper_hazard(args, result)
+        except (sqlite3.Error, OSError, CliError) as exc:  # the verdict stands; say the hazard is missing
             print(f"sentinel: could not record the hazard: {exc}", file=sys.stderr)
     if args.json:
         print(json.dumps(_check_json(result, hazards), indent=2, sort_keys=True, ensure_ascii=False))
     else:
         _print_check(result, hazards)
     return EXIT_OK if result.ok else EXIT_PROBLEMS
+
+
+def _raise_tamper_hazard(args: argparse.Namespace, result: CheckResult) -> list[int]:
+    """The failed verification through the whole config's rules into the store, as the agent
+    would raise it (a config with errors is a CliError: the hazard cannot be raised)."""
+    # start-up time: the rules, the store and the ticketing only for a baseline that failed
+    from sentinel.agent.inspection import raise_tamper_hazard
+
+    return raise_tamper_hazard(load_config(args), result)
 
 
 def _check_json(result: CheckResult, hazards: list[int]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 from sentinel.core.files import open_private
@@ -22,6 +23,21 @@ WAL_AUTOCHECKPOINT_PAGES = 256  # ~1 MiB of WAL before a checkpoint (SQLite's de
 JOURNAL_SIZE_LIMIT = 1 << 20  # bytes the WAL is cut back to once a checkpoint has reset it
 RESERVE_FILE = ".space-reserve"
 RESERVE_BYTES = 1 << 20  # at most; never more than 1/16 of the filesystem
+
+
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def writer_lock(path: Path) -> threading.Lock:
+    """The lock this process's writers of the database at `path` take turns on, around each
+    write transaction. Without it they meet in SQLite's busy handler, which sleeps 1, 2, 5, ...
+    up to 100 ms between tries: a writer committing back to back (the hazard store under a
+    stream of findings) starved the outbox's delivery marks for seconds (issue 23). Writers in
+    other processes (the CLI) still meet the busy timeout."""
+    key = os.path.realpath(path)
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.Lock())
 
 
 def open_database(path: Path, *, readonly: bool = False, timeout: float = 5.0) -> sqlite3.Connection:

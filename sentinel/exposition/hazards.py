@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import structlog
 
-from sentinel.core.model import Category, MetricSpec, Sample, Severity
+from sentinel.core.model import Category, MetricSpec, Sample, Severity, freeze_labels
 from sentinel.exposition.families import SpecCollector
 from sentinel.hazards.lifecycle import State
 from sentinel.hazards.store import HazardStore
@@ -44,6 +44,16 @@ def specs(open_info_limit: int) -> tuple[MetricSpec, ...]:
 def hazard_collector(store: HazardStore, *, open_info_limit: int = 50) -> SpecCollector:
     """The hazard families, read from `store` (its own connection: scrapes never wait on the writer)."""
     lock = threading.Lock()  # the four reads of one scrape together
+    # every (state, severity, category) with its labels, made once: zeros are exported too
+    every_kind = [
+        (
+            (state.value, severity.value, category.value),
+            freeze_labels({"state": state.value, "severity": severity.value, "category": category.value}),
+        )
+        for state in State
+        for severity in Severity
+        for category in Category
+    ]
 
     def samples() -> Iterator[Sample]:
         try:
@@ -56,17 +66,8 @@ def hazard_collector(store: HazardStore, *, open_info_limit: int = 50) -> SpecCo
             log.error("metrics_store_read_failed", error=str(exc))
             return
         table = {(s, v, c): n for s, v, c, n in counts}
-        for state in State:
-            for severity in Severity:
-                for category in Category:
-                    n = table.get((state.value, severity.value, category.value), 0)
-                    yield Sample.of(
-                        "sentinel_hazards",
-                        n,
-                        state=state.value,
-                        severity=severity.value,
-                        category=category.value,
-                    )
+        for key, labels in every_kind:
+            yield Sample("sentinel_hazards", float(table.get(key, 0)), labels)
         for severity in Severity:
             yield Sample.of(
                 "sentinel_hazards_overdue", overdue.get(severity.value, 0), severity=severity.value

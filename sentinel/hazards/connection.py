@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sentinel.core.db import SpaceReserve, checkpoint, is_disk_full, open_database
+from sentinel.core.db import SpaceReserve, checkpoint, is_disk_full, open_database, writer_lock
 from sentinel.core.ids import RANDOM_IDS, Ids
 from sentinel.hazards.schema import migrate
 
@@ -29,6 +29,7 @@ class StoreConnection:
         self.path = path
         self.lock = threading.RLock()  # one connection, shared by the writer and scrape threads
         self.conn = open_database(path)
+        self.writer = writer_lock(path)  # shared with the outbox's marks (core.db.writer_lock)
         self.reserve = SpaceReserve(path.parent)
         migrate(self.conn, ids)
         self.store_id = str(self.conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
@@ -57,7 +58,7 @@ class StoreConnection:
     @contextlib.contextmanager
     def txn(self) -> Iterator[sqlite3.Connection]:
         """One `BEGIN IMMEDIATE` transaction: committed when the block ends, rolled back on error."""
-        with self.lock:
+        with self.lock, self.writer:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sentinel.core.db import open_database
+from sentinel.core.db import open_database, writer_lock
 from sentinel.hazards.lifecycle import ACTIVE_STATES, states_sql
 
 
@@ -66,6 +66,7 @@ class Outbox:
     def __init__(self, path: Path, *, sinks: Iterable[str] = ()) -> None:
         self._conn = open_database(path)
         self._lock = threading.Lock()
+        self._writer = writer_lock(path)  # the store's writer takes it too (core.db.writer_lock)
         self._sinks = tuple(sinks)  # always in stats(), if only with zeros
 
     def close(self) -> None:
@@ -119,7 +120,7 @@ class Outbox:
         disk's syncs per second (issue 23)."""
         if not marks:
             return
-        with self._lock:
+        with self._lock, self._writer:
             self._conn.execute("PRAGMA synchronous = NORMAL")
             try:
                 self._conn.execute("BEGIN IMMEDIATE")

@@ -84,6 +84,27 @@ def test_check_detects_tampering_and_raises_a_hazard(setup: Path, capsys: pytest
     assert [(h["rule"], h["severity"]) for h in hazards] == [("fim_baseline_tampered", "critical")]
 
 
+def test_baseline_reads_only_agent_and_integrity(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistake in another section is not the baseline's to report: init and check work, in a
+    process that never imports the collectors; the tamper hazard then says why it is missing."""
+    with setup.open("a", encoding="utf-8") as fh:
+        fh.write('\n[hub_of_the_future]\ncolour = "blue"\n')
+    probe = (
+        "import sys\nfrom sentinel.cli.main import main\n"
+        f"code = main(['baseline', 'init', '--config', {str(setup)!r}])\n"
+        "print(code, 'sentinel.sources.registry' in sys.modules, 'sentinel.config.schema' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-3:] == ["0", "False", "False"], out.stderr
+    code, out_text = run(capsys, "baseline", "check", "--config", str(setup))
+    assert code == 0 and "no changes" in out_text
+    files = BaselineFiles(setup.parent / "state")
+    files.key.unlink()
+    assert main(["baseline", "check", "--config", str(setup)]) == 1
+    err = capsys.readouterr().err
+    assert "could not record the hazard" in err and "hub_of_the_future: unknown key" in err
+
+
 def test_check_detects_missing_key(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Without the key, check exits 1 and names the missing key."""
     run(capsys, "baseline", "init", "--config", str(setup))

@@ -206,3 +206,33 @@ def test_marks_are_all_or_none(tmp: Path) -> None:
         assert [r.attempts for r in outbox.due("hook", 1e12, limit=10)] == [8, 8, 8]
     finally:
         outbox.close()
+
+
+def test_the_store_and_the_outbox_take_turns_on_one_writer_lock(tmp: Path) -> None:
+    """In one process the store's transactions and the outbox's marks queue on one lock per
+    database file (not in SQLite's sleeping busy handler, which let a store committing back to
+    back hold the marks off for seconds); a path through a symlink is the same database."""
+    from sentinel.core.db import writer_lock
+    from sentinel.hazards.connection import StoreConnection
+
+    path = tmp / "h.db"
+    build_backlog(path, 1, 0.0)
+    (tmp / "link").symlink_to(tmp)
+    store = StoreConnection(tmp / "link" / "h.db")
+    outbox = Outbox(path)
+    try:
+        assert store.writer is writer_lock(path) is outbox._writer
+        with store.txn():
+            assert writer_lock(path).locked()
+            done = threading.Event()
+            row = outbox.due("hook", 1e12, limit=1)[0]
+            marker = threading.Thread(
+                target=lambda: (outbox.mark([Mark(row.id, "delivered", 1.0)]), done.set()), daemon=True
+            )
+            marker.start()
+            assert not done.wait(0.2)  # the mark waits for the store's transaction
+        assert done.wait(10)
+        assert not writer_lock(path).locked()
+    finally:
+        outbox.close()
+        store.close()

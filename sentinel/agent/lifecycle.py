@@ -34,6 +34,7 @@ from sentinel.config.schema import Config
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.files import write_json_atomic
 from sentinel.core.model import Sample
+from sentinel.core.privileges import reduced_coverage
 from sentinel.core.status import AgentStatus
 from sentinel.drills import metrics as drill_metrics
 from sentinel.exposition.catalog import agent_collectors
@@ -82,6 +83,7 @@ class Agent:
         self._scrape_store: HazardStore | None = None
         self.scheduler: Scheduler | None = None
         self.dispatcher: Dispatcher | None = None
+        self.coverage = ""  # why this process sees less than the installed agent ("" = all)
 
     # -- start and stop -----------------------------------------------------------------------
 
@@ -168,6 +170,9 @@ class Agent:
             terminal=cfg.agent.terminal_id,
             collectors=[c.name for c in self.status.collectors()],
         )
+        self.coverage = reduced_coverage()
+        if self.coverage:
+            log.warning("coverage_reduced", reason=self.coverage)
         self.notifier.ready(f"monitoring; metrics on {self.address[0]}:{self.address[1]}")
 
     def _engine(self, cfg: Config) -> RuleEngine:
@@ -325,6 +330,7 @@ class Agent:
             "terminal": self.config.agent.terminal_id,
             "listen": f"{self.address[0]}:{self.address[1]}" if self.address else None,
             "config": str(self.config.source),
+            "coverage_reduced": self.coverage or None,
         }
         try:
             write_json_atomic(self.config.agent.state_dir / STATUS_FILE, self.status.snapshot(extra))

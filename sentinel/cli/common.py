@@ -4,6 +4,7 @@ loading, safe printing and writing a report to a file."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
@@ -28,7 +29,8 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Report a usage error and exit 2."""
-        self.exit(EXIT_USAGE, f"sentinel: {message} (see 'sentinel {self.prog.split()[-1]} --help')\n")
+        # `prog` is the whole command path ("sentinel hazards ack"): the hint names that command
+        self.exit(EXIT_USAGE, f"sentinel: {message} (see '{self.prog} --help')\n")
 
 
 def add_config(p: argparse.ArgumentParser) -> None:
@@ -41,15 +43,34 @@ def add_config(p: argparse.ArgumentParser) -> None:
     )
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (`--limit`)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def load_config(args: argparse.Namespace) -> Config:
     """The config named by --config (or the default), as CliError on failure."""
     # start-up time: the config pulls in every collector's settings; only commands that need it pay
     from sentinel.config import loader
 
+    explicit = getattr(args, "config", None)
     try:
-        return loader.load(getattr(args, "config", None))
+        return loader.load(explicit)
     except loader.ConfigError as exc:
-        raise CliError("\n".join(exc.errors)) from None
+        errors = list(exc.errors)
+        path = loader.config_path(explicit)
+        if not explicit and not os.environ.get(loader.CONFIG_ENV) and not path.exists():
+            errors.append(
+                f"no config at the installed default {path}: pass --config FILE or set "
+                f"{loader.CONFIG_ENV} (in a source checkout: --config config/sentinel.toml)"
+            )
+        raise CliError("\n".join(errors)) from None
 
 
 def load_part(args: argparse.Namespace, part: type[T]) -> T:
@@ -78,9 +99,29 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def check_output(output: str | None) -> None:
+    """Fail before doing any work when `--output FILE` cannot be written (exit 1): a report
+    that cannot be saved must not raise hazards first. Creates and removes a probe file next to
+    `output`, the only test that holds for root too (root may "access" /proc, never create in it)."""
+    if not output:
+        return
+    target = Path(output).absolute()
+    if target.is_dir():
+        raise CliError(f"cannot write {output}: is a directory", code=EXIT_PROBLEMS)
+    # start-up time: the file helpers only for a command that writes a report
+    from sentinel.core.files import open_private
+
+    probe = target.with_name(f".{target.name}.{os.getpid()}.probe")
+    try:
+        os.close(open_private(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}", code=EXIT_PROBLEMS) from None
+    probe.unlink(missing_ok=True)
+
+
 def write_report(output: str | None, text: str) -> None:
-    """Print `text`, or write it to `output` (`--output FILE`); a file that cannot be written is
-    a CliError (exit 1)."""
+    """Print `text`, or write it to `output` (`--output FILE`, replaced in one rename, 0644);
+    a file that cannot be written is a CliError (exit 1)."""
     if not output:
         print(text, end="")
         return
@@ -90,4 +131,4 @@ def write_report(output: str | None, text: str) -> None:
     try:  # replaced, never written through: `--output /tmp/x` may be a link someone planted
         write_text_atomic(Path(output).absolute(), text, mode=0o644)
     except OSError as exc:
-        raise CliError(f"cannot write {output}: {exc.strerror}", code=EXIT_PROBLEMS) from None
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}", code=EXIT_PROBLEMS) from None

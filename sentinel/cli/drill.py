@@ -51,11 +51,11 @@ def agent_address(config: Config) -> tuple[str, str]:
 
 def cmd_drill(args: argparse.Namespace) -> int:
     """Dispatch run / history / list."""
+    if args.scenario != "all" and args.scenario not in SCENARIOS:  # a typo is a usage error, first
+        raise CliError(f"unknown scenario {args.scenario!r} (known: {', '.join(SCENARIOS)}, all)")
     config = load_config(args)
     if args.what == "list":
-        for name, scenario in SCENARIOS.items():
-            reason = scenario.unavailable(config)
-            print(f"{name:<12} {scenario.description}" + (f" (unavailable: {reason})" if reason else ""))
+        _print_list(config, as_json=args.json)
         return EXIT_OK
     store = open_store(config)
     try:
@@ -69,9 +69,6 @@ def cmd_drill(args: argparse.Namespace) -> int:
                 code=EXIT_PROBLEMS,
             )
         names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-        unknown = [n for n in names if n not in SCENARIOS]
-        if unknown:
-            raise CliError(f"unknown scenario {unknown[0]!r} (known: {', '.join(SCENARIOS)})")
         host, port = agent_address(config)
         scrape = scraper(host, port, tls=bool(config.metrics.tls_cert_file))
         runner = DrillRunner(config, store, scrape=scrape, timeout=args.timeout)
@@ -85,6 +82,23 @@ def cmd_drill(args: argparse.Namespace) -> int:
             _print_result(r)
     ran = [r for r in results if not r.skipped]
     return EXIT_OK if ran and all(r.passed for r in ran) else EXIT_PROBLEMS
+
+
+def _print_list(config: Config, *, as_json: bool) -> None:
+    """The scenarios, and why one cannot run with this config (`--json`: name, description,
+    available, unavailable_reason)."""
+    rows = [
+        (name, scenario.description, scenario.unavailable(config)) for name, scenario in SCENARIOS.items()
+    ]
+    if as_json:
+        listing = [
+            {"name": n, "description": d, "available": not r, "unavailable_reason": r or None}
+            for n, d, r in rows
+        ]
+        print(json.dumps(listing, indent=2))
+        return
+    for name, description, reason in rows:
+        print(f"{name:<12} {description}" + (f" (unavailable: {reason})" if reason else ""))
 
 
 def _print_result(result: DrillResult) -> None:

@@ -17,7 +17,16 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sentinel.cli.common import EXIT_OK, CliError, clip, load_part, printable, write_report
+from sentinel.cli.common import (
+    EXIT_OK,
+    CliError,
+    check_output,
+    clip,
+    load_part,
+    positive_int,
+    printable,
+    write_report,
+)
 from sentinel.config.views import HazardsView
 from sentinel.hazards.identity import Actor, named, os_actor
 from sentinel.hazards.lifecycle import ACTIVE_STATES, Action, State
@@ -61,7 +70,7 @@ def configure(
         help="only these states (repeatable; default: all)",
     )
     lst.add_argument("--open", action="store_true", help="only open, acknowledged and rectifying")
-    lst.add_argument("--limit", type=int, default=None)
+    lst.add_argument("--limit", type=positive_int, default=None, metavar="N", help="at most N records")
     lst.add_argument("--json", action="store_true", help="full records as a JSON list")
     lst.set_defaults(func=cmd_list)
 
@@ -169,15 +178,34 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=2, sort_keys=True, ensure_ascii=False))
         return EXIT_OK
-    print(f"{'ID':>5}  {'SEVERITY':<9} {'STATE':<13} {'CATEGORY':<19} {'OWNER':<16} {'DEADLINE':<21} TITLE")
+    print(
+        f"{'ID':>5}  {'SEVERITY':<9} {'STATE':<13} {'CATEGORY':<19} {'OWNER':<16} "
+        f"{'DEADLINE':<{DEADLINE_WIDTH}} TITLE"
+    )
     for r in records:
-        deadline = (r.deadline or "-") + (" !" if r.overdue else "")
+        deadline = short_time(r.deadline) + (" !" if r.overdue else "")
         drill = " [drill]" if r.drill else ""
         print(
             f"{r.id:>5}  {r.severity.value:<9} {r.state.value:<13} {r.category.value:<19} "
-            f"{clip(r.owner, 16):<16} {deadline:<21} {printable(r.title)}{drill}"
+            f"{clip(r.owner, 16):<16} {deadline:<{DEADLINE_WIDTH}} {printable(r.title)}{drill}"
         )
     return EXIT_OK
+
+
+DEADLINE_WIDTH = len("2026-01-31 14:05Z !")
+"""The DEADLINE column: a deadline to the minute in UTC and the overdue mark (`--json` keeps the
+full RFC 3339 time)."""
+
+
+def short_time(iso: str | None) -> str:
+    """`2026-01-31T14:05:09.123456Z` as `2026-01-31 14:05Z` (a deadline needs no seconds)."""
+    if not iso:
+        return "-"
+    try:
+        parsed = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -321,6 +349,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from sentinel.hazards import export
 
     since = _parse_since(args.since) if args.since else None
+    check_output(args.output)
     cfg, store = _reader(args)
     try:
         records = list(reversed(store.records(states=args.state, since=since, full=True)))

@@ -80,6 +80,8 @@ def _print_status(result: dict[str, Any]) -> None:
             f"queue: {agent['queue']['depth']}/{agent['queue']['capacity']}, dropped "
             f"{sum(agent['dropped'].values())}, store write errors {agent['store_write_errors']}"
         )
+        if agent.get("coverage_reduced"):
+            print(f"coverage REDUCED: {agent['coverage_reduced']}")
         for c in agent["collectors"]:
             state = "up" if c["up"] else ("disabled" if not c["enabled"] else "DOWN")
             err = f", last error: {c['last_error']}" if c["last_error"] else ""

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from sentinel.agent.wiring import open_store
-from sentinel.cli.common import EXIT_OK, CliError, load_config
+from sentinel.cli.common import EXIT_OK, CliError, load_config, positive_int
 from sentinel.hazards.schema import STORE_FILE
 from sentinel.tickets.outbox import Outbox
 
@@ -23,7 +23,7 @@ def configure(
     which = lst.add_mutually_exclusive_group()
     which.add_argument("--pending", action="store_true", help="only those waiting for delivery")
     which.add_argument("--dead", action="store_true", help="only those a sink rejected for good")
-    lst.add_argument("--limit", type=int, default=200)
+    lst.add_argument("--limit", type=positive_int, default=200, metavar="N", help="at most N rows (200)")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(func=cmd_list)
     retry = tsub.add_parser("retry", help="send dead-lettered tickets again")

@@ -6,10 +6,14 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 
+import structlog
+
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.sources.base import SIGHT_METRIC
 from sentinel.sources.integrity.changes import Change
 from sentinel.sources.integrity.scanner import SKIP_REASONS, ScanStats
+
+log = structlog.get_logger("sentinel.integrity")
 
 METRICS = (
     MetricSpec("sentinel_fim_watched_files", "gauge", "Paths the file integrity monitor tracks."),
@@ -80,13 +84,19 @@ class MonitorStats:
         self.attributed = 0
         self.scan_duration: dict[str, float] = {}
         self.scan_time: dict[str, float] = {}
+        self.absent: frozenset[str] = frozenset()
 
     def scanned(self, mode: str, stats: ScanStats, now: float) -> None:
-        """A scan ("quick" or "deep") finished."""
+        """A scan ("quick" or "deep") finished; watched roots missing here are logged once (each
+        root once per run), never counted as skipped paths."""
         with self._lock:
             self.scan_duration[mode] = stats.duration
             self.scan_time[mode] = now
             self.skipped.update(stats.skipped)
+            new = frozenset(stats.absent) - self.absent
+            self.absent |= new
+        if new:
+            log.info("fim_roots_absent", roots=sorted(new))
 
     def rescan(self, reason: str) -> None:
         """A rescan started."""

@@ -39,7 +39,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     ("argv", "hint"),
     [
         (["nope"], "(see 'sentinel --help')"),
-        (["hazards", "ack", "1"], "(see 'sentinel hazards ack --help')"),
+        (["hazards", "ack", "one"], "(see 'sentinel hazards ack --help')"),
         (["hazards"], "(see 'sentinel hazards --help')"),
         (["baseline", "update", "--by", "x"], "(see 'sentinel baseline update --help')"),
     ],

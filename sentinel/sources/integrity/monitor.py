@@ -75,7 +75,7 @@ class IntegrityCollector:
         self.scanner = Scanner.for_config(config, excluded=[state_dir], throttled=True, stop=self._stop)
         self.debouncer = Debouncer(config.debounce, config.max_delay)
         self.ref = Reference()
-        self.stats = MonitorStats()
+        self.stats = MonitorStats(policies=[w.policy for w in config.watch])
         self.rescans = Rescans(
             scanner=self.scanner,
             watchset=self.watchset,

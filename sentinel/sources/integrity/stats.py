@@ -10,7 +10,7 @@ import structlog
 
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.sources.base import SIGHT_METRIC
-from sentinel.sources.integrity.changes import Change
+from sentinel.sources.integrity.changes import PATH_KINDS, Change
 from sentinel.sources.integrity.scanner import SKIP_REASONS, ScanStats
 
 log = structlog.get_logger("sentinel.integrity")
@@ -75,9 +75,13 @@ SCAN_REASONS = (
 class MonitorStats:
     """Counters and last-scan times (own lock: counting never waits on the reference)."""
 
-    def __init__(self) -> None:
+    def __init__(self, policies: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self.changes: Counter[tuple[str, str]] = Counter()
+        # every (kind, policy) the config can report starts at 0: `increase()` sees the first
+        # change after a start (Prometheus' instrumentation guide)
+        self.changes: Counter[tuple[str, str]] = Counter(
+            dict.fromkeys(((k, p) for p in dict.fromkeys(policies) if p != "ignore" for k in PATH_KINDS), 0)
+        )
         self.skipped: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
         self.rescans: Counter[str] = Counter(dict.fromkeys(SCAN_REASONS, 0))
         self.overflows = 0

@@ -11,7 +11,6 @@ from sentinel.core.model import Category, Severity, severity_levels_check
 from sentinel.core.settings import Duration, KeyPath, check_name, field, frozen_map, non_negative, positive
 from sentinel.rules.text import matcher_error
 
-
 _GUARD = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(>=|<=|==|!=|>|<)\s*(-?[0-9]+(?:\.[0-9]+)?)\s*$")
 
 
@@ -82,7 +81,9 @@ class RuleConfig:
             if self.relative_to and self.predict is not None:
                 problems.append((("relative_to",), 'cannot be combined with "predict"'))
             if self.only_when and parse_guard(self.only_when) is None:
-                problems.append((("only_when",), 'expected "METRIC OP NUMBER", e.g. "sentinel_x_ratio > 0.6"'))
+                problems.append(
+                    (("only_when",), 'expected "METRIC OP NUMBER", e.g. "sentinel_x_ratio > 0.6"')
+                )
         else:
             if self.severity is None:
                 problems.append((("severity",), "required key is missing"))

@@ -111,10 +111,16 @@ class NetworkCollector:
         operstate = self._reader.text(base / "operstate")
         if operstate is None:
             return []
-        out = [Sample.of("sentinel_network_up", 1 if self._is_up(base, operstate) else 0, device=name, interface=name)]
+        out = [
+            Sample.of(
+                "sentinel_network_up", 1 if self._is_up(base, operstate) else 0, device=name, interface=name
+            )
+        ]
         speed = self._reader.number(base / "speed")  # Mb/s; absent or -1 when the link is down
         if speed is not None and speed > 0:
-            out.append(Sample.of("sentinel_network_speed_bytes", speed * 1_000_000 / 8, device=name, interface=name))
+            out.append(
+                Sample.of("sentinel_network_speed_bytes", speed * 1_000_000 / 8, device=name, interface=name)
+            )
         for metric, file, _ in _COUNTERS:
             value = self._reader.number(base / "statistics" / file)
             if value is not None:

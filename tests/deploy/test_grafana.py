@@ -68,3 +68,27 @@ def test_it_changes_are_charted_per_branch_and_per_terminal() -> None:
     assert "count by (branch, digest) (sentinel_inventory_info" in fleet_text
     assert "sentinel_peripherals_missing" in fleet_text
     assert any("sum by (action) (increase(sentinel_package_changes_total" in e for e in exprs(terminal))
+
+
+def test_every_documented_family_is_charted_or_left_out_with_a_reason() -> None:
+    """Each `sentinel_*` row of the metric tables in docs/ is read by a panel or in LEFT_OUT."""
+    import re
+
+    build = build_module()
+    documented: set[str] = set()
+    for doc in (ROOT / "docs").glob("*.md"):
+        documented |= set(re.findall(r"^\| `(sentinel_[a-z0-9_]+)`", doc.read_text(), re.MULTILINE))
+    charted = build.charted([build.fleet(), build.terminal()])
+    assert sorted(documented - charted - set(build.LEFT_OUT)) == []
+    assert sorted(set(build.LEFT_OUT) & charted) == []  # never both
+
+
+def test_zero_one_gauges_read_as_words_and_rule_levels_colour_the_panels() -> None:
+    """Baseline valid and links up have value mappings; filesystem use has the rule's levels."""
+    board = json.loads((ROOT / "deploy/grafana/dashboards/sentinel-terminal.json").read_text())
+    panels = {p["title"]: p["fieldConfig"]["defaults"] for p in board["panels"]}
+    texts = panels["Baseline valid"]["mappings"][0]["options"]
+    assert texts["0"]["text"] == "INVALID" and texts["1"]["text"] == "valid"
+    steps = [s["value"] for s in panels["Filesystem used"]["thresholds"]["steps"]]
+    assert steps == [None, 0.9, 0.97]
+    assert all(d.get("unit") for d in panels.values())

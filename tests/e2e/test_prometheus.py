@@ -28,7 +28,17 @@ RULE_FILES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana").rglob("*.json"))
 # Metrics whose producer may not be configured in this test agent; anything else must exist.
 OPTIONAL = {
-    "sentinel_temperature_celsius",  # hardware: no sensors in a virtual machine
+    # hardware: no sensors, fans, batteries or UPS in a virtual machine, no speed on a virtio link
+    "sentinel_temperature_celsius",
+    "sentinel_temperature_high_celsius",
+    "sentinel_temperature_critical_celsius",
+    "sentinel_fan_rpm",
+    "sentinel_fan_min_rpm",
+    "sentinel_battery_capacity_ratio",
+    "sentinel_battery_discharging",
+    "sentinel_power_supply_online",
+    "sentinel_network_speed_bytes",
+    "sentinel_service_up",  # only with [collectors.services] units configured
     "sentinel_exec_capture_mode",  # the processes detector is off here (it would judge the whole machine)
 }
 VARIABLES = {"job": "sentinel", "__rate_interval": "1m", "__interval": "1m"}  # others match anything

@@ -90,8 +90,14 @@ def test_reload_applies_new_sinks_and_routes_and_retires_a_removed_sinks_tickets
     assert by_transition[("raised", "cpus_again")]["hazard"]["owner"] == "ops-team"
     assert [t["transition"] for t in tickets(first)] == ["raised"]  # the old sink got nothing more
 
-    text = agent.scrape()
-    assert re.search(r'^sentinel_tickets_pending\{sink="spool2"\} 0\.0$', text, re.MULTILINE)
+    # the file sink appends before the dispatcher marks the row delivered: wait for that mark
+    pending_zero = re.compile(r'^sentinel_tickets_pending\{sink="spool2"\} 0\.0$', re.MULTILINE)
+
+    def drained() -> str:
+        text = agent.scrape()
+        return text if pending_zero.search(text) else ""
+
+    text = wait_until(drained, timeout=30)
     assert 'sink="down"' not in text and 'sink="spool"' not in text
     assert "sentinel_config_last_reload_successful 1.0" in text
     assert agent.stop() == 0

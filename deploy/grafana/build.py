@@ -1007,6 +1007,25 @@ def terminal_more(s: str, *, first_id: int, y: int) -> list[dict[str, Any]]:
             "A rejected reload (the old config still runs) or a collector failing again and again.",
             {"mappings": state_mapping("REJECTED", "ok")},
         ),
+        (
+            "Agent memory",
+            "timeseries",
+            [(f"process_resident_memory_bytes{{{s}}}", "agent resident memory")],
+            "bytes",
+            "The agent's own resident memory (docs/integrity.md measures it); a steady climb is a leak: restart it and report.",
+            {},
+        ),
+        (
+            "Agent CPU and file descriptors",
+            "timeseries",
+            [
+                (f"rate(process_cpu_seconds_total{{{s}}}{rate})", "agent CPU (of one core)"),
+                (f"process_open_fds{{{s}}} / process_max_fds{{{s}}}", "descriptors used"),
+            ],
+            "percentunit",
+            "The agent's own CPU share and descriptor use; near 100 % descriptors, watches and sockets start to fail.",
+            {},
+        ),
     ]
     out = []
     for i, (title, kind, exprs, unit, description, extra) in enumerate(specs):
@@ -1066,14 +1085,21 @@ LEFT_OUT = {
     "sentinel_fim_last_scan_timestamp_seconds": "scan durations are charted; a stuck monitor shows as a stalled collector",
     "sentinel_service_check_failures_total": "systemctl not answering; the service states are charted",
     "sentinel_service_processes": "the process count behind sentinel_service_up, which is charted",
+    "process_virtual_memory_bytes": "address space, not memory used: the resident memory is charted",
+    "process_start_time_seconds": "the same instant as sentinel_start_time_seconds, which is charted",
+    "python_info": "the interpreter's version: identity, not a chart",
+    "python_gc_objects_collected_total": "interpreter internals; the agent's memory is charted",
+    "python_gc_objects_uncollectable_total": "interpreter internals; the agent's memory is charted",
+    "python_gc_collections_total": "interpreter internals; the agent's memory is charted",
 }
 """Exported families deliberately not charted, each with the reason (docs/dashboards.md)."""
 
-_NAME = re.compile(r"\bsentinel_[a-z0-9_]+")
+_NAME = re.compile(r"\b(?:sentinel|process|python)_[a-z0-9_]+")
 
 
 def charted(boards: list[dict[str, Any]]) -> set[str]:
-    """Every sentinel_* family a panel query reads."""
+    """Every family of the agent's (sentinel_*, and prometheus_client's process_* and python_*)
+    a panel query reads."""
     return {n for b in boards for p in b["panels"] for t in p["targets"] for n in _NAME.findall(t["expr"])}
 
 

@@ -17,24 +17,10 @@ import pytest
 from sentinel.core import logging as sentinel_logging
 from sentinel.core.privileges import CAP_DAC_READ_SEARCH, reduced_coverage
 from sentinel.testing import wait_until
+from tests.cli.test_inspect import SHADOW_CHECK
 from tests.support.agent import write_config
 from tests.support.net import free_port
 from tests.support.unprivileged import NOBODY, open_to_nobody, run_as_nobody, unprivileged_python
-
-SHADOW_CHECK = """
-[[checks]]
-id = "no_empty_passwords"
-title = "No account has an empty password"
-category = "cyber_attack"
-severity = "critical"
-remediation = "Lock the account"
-type = "lines"
-paths = ["/etc/shadow"]
-separator = ":"
-field = 1
-pattern = '^$'
-expect = "absent"
-"""
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ and every metric a rule or dashboard panel reads has series."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 
 from sentinel.testing import wait_until
 from tests.conftest import require_tool
+from tests.deploy.test_grafana import build_module
 from tests.e2e.test_agent_process import BURNING_RULE
 from tests.e2e.test_drills import DRILL_RULES
 from tests.support.agent import AgentProcess
@@ -183,14 +183,6 @@ def test_recording_rules_produce_branch_series(prometheus: tuple[Prometheus, Age
     assert result[0]["value"][1] == "1"
 
 
-def _build() -> Any:
-    spec = importlib.util.spec_from_file_location("grafana_build", ROOT / "deploy" / "grafana" / "build.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def scraped_families(text: str) -> dict[str, str]:
     """Family name -> type, as a scrape declares them (a counter's family ends in _total; the
     `_created` gauge prometheus_client adds beside a counter or histogram is part of that one)."""
@@ -210,7 +202,7 @@ def test_every_family_of_a_live_scrape_is_charted_or_left_out_with_a_reason(
     """docs/dashboards.md's promise, against what a running agent really exports (not only what
     the docs list): each family is read by a board panel or in build.LEFT_OUT with its reason."""
     _prom, agent = prometheus
-    build = _build()
+    build = build_module()
     covered = build.charted([build.fleet(), build.terminal()]) | set(build.LEFT_OUT)
     families = scraped_families(agent.scrape())
     assert len(families) >= 60 and "sentinel_fim_changes_total" in families  # a full agent's scrape

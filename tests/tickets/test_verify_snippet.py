@@ -13,21 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.e2e.test_agent_process import BURNING_RULE
 from tests.support.agent import AgentProcess
 from tests.support.net import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
-
-RULE = """
-[[rules]]
-name = "cpus_present"
-category = "stability"
-metric = "sentinel_cpus"
-threshold = 1
-op = ">="
-severity = "info"
-"""
 
 
 def doc_snippet() -> dict[str, Any]:
@@ -71,7 +62,7 @@ def test_the_documented_snippet_verifies_real_deliveries_from_the_secret_file(
             f'\n[[sinks]]\nname = "hook"\ntype = "webhook"\nurl = "{receiver.url}"\n'
             'secret_file = "webhook.secret"\n'
         )
-        agent = start_agent(RULE + sink)
+        agent = start_agent(BURNING_RULE + sink)
         receiver.wait_for(lambda got: len(got) >= 1)
         new = whsec()
         secret_file.write_text(f"{old}\n{new}\n")  # rotation: re-read without a restart

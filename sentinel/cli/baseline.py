@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sentinel.agent.inspection import raise_tamper_hazard
-from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config, printable
+from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config, nonblank, printable
 from sentinel.config.schema import Config
 from sentinel.hazards.baselines import record_update, updates
 from sentinel.hazards.identity import Actor, named, os_actor
@@ -60,7 +60,9 @@ def configure(
     update.add_argument(
         "--by", metavar="NAME", help="the name shown in the audit trail (default: your login)"
     )
-    update.add_argument("--reason", required=True, metavar="TEXT", help="why (change ticket, patch day...)")
+    update.add_argument(
+        "--reason", required=True, type=nonblank, metavar="TEXT", help="why (change ticket, patch day...)"
+    )
     update.add_argument("--quick", action="store_true", help="trust unchanged stat instead of rehashing")
     update.add_argument("--json", action="store_true")
     update.set_defaults(func=cmd_update)

@@ -4,12 +4,16 @@ loading, safe printing and writing a report to a file."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from sentinel.config.schema import Config
+    from sentinel.hazards.store import HazardStore
 
 T = TypeVar("T")
 
@@ -43,15 +47,67 @@ def add_config(p: argparse.ArgumentParser) -> None:
     )
 
 
+SQLITE_MAX = 2**63 - 1
+"""The largest integer SQLite stores: no id, item number or row limit can be larger."""
+
+
 def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (`--limit`)."""
+    """An argparse type: a whole number from 1 to SQLITE_MAX (ids, item numbers, `--limit`)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value > SQLITE_MAX:
+        raise argparse.ArgumentTypeError(f"must be at most {SQLITE_MAX}, got {text}")
     return value
+
+
+def seconds_between(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number of seconds from `low` to `high` (NaN and infinity refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+        if not low <= value <= high:  # also false for NaN
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g} seconds, got {text}")
+        return value
+
+    return parse
+
+
+def nonblank(text: str) -> str:
+    """An argparse type: text with something in it (`--reason` is recorded for the auditors)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+@contextlib.contextmanager
+def store_errors(state_dir: Path) -> Iterator[None]:
+    """A hazard store that cannot be opened (not a database, a newer schema, unreadable) as one
+    CliError line naming it (exit 2)."""
+    # start-up time: the store's schema loads only for commands that open it
+    from sentinel.hazards.schema import SchemaTooNew
+
+    try:
+        yield
+    except SchemaTooNew as exc:
+        raise CliError(str(exc)) from None
+    except (sqlite3.Error, OSError) as exc:
+        raise CliError(f"cannot open the hazard store in {state_dir}: {exc}") from None
+
+
+def open_hazard_store(config: Config) -> HazardStore:
+    """The hazard store of `config`, created or migrated as the agent would (store_errors)."""
+    # start-up time: the writer parts and the ticketing load only for a command that writes
+    from sentinel.agent.store import open_store
+
+    with store_errors(config.agent.state_dir):
+        return open_store(config)
 
 
 def load_config(args: argparse.Namespace) -> Config:

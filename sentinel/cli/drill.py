@@ -13,8 +13,14 @@ from typing import Any
 
 from sentinel.agent.lock import holder_pid
 from sentinel.agent.status import read_status
-from sentinel.agent.wiring import open_store
-from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config
+from sentinel.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    CliError,
+    load_config,
+    open_hazard_store,
+    seconds_between,
+)
 from sentinel.config.schema import Config
 from sentinel.drills.runner import DrillResult, DrillRunner
 from sentinel.drills.scenarios import SCENARIOS
@@ -34,7 +40,13 @@ def configure(
         help="run (default) a drill, show past results, or list the scenarios",
     )
     p.add_argument("--scenario", default="all", metavar="NAME|all")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per scenario")
+    p.add_argument(
+        "--timeout",
+        type=seconds_between(1, 3600),
+        default=30.0,
+        metavar="SECONDS",
+        help="per scenario (1-3600)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_drill)
 
@@ -57,7 +69,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if args.what == "list":
         _print_list(config, as_json=args.json)
         return EXIT_OK
-    store = open_store(config)
+    store = open_hazard_store(config)
     try:
         if args.what == "history":
             runs = store.drills.runs(scenario=None if args.scenario == "all" else args.scenario)
@@ -116,6 +128,8 @@ def _print_history(runs: list[dict[str, Any]], *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(runs, indent=2))
         return
+    if not runs:
+        print("drills: (none recorded; `sentinel drill` runs them against the running agent)")
     for run in runs:
         failed = [s["name"] for s in run["stages"] if not s["passed"]]
         verdict = "passed" if run["passed"] else f"FAILED ({', '.join(failed)})"

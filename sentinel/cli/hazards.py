@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from sentinel.cli.common import (
     load_part,
     positive_int,
     printable,
+    store_errors,
     write_report,
 )
 from sentinel.config.views import HazardsView
@@ -32,7 +33,7 @@ from sentinel.hazards.identity import Actor, named, os_actor
 from sentinel.hazards.lifecycle import ACTIVE_STATES, Action, State
 from sentinel.hazards.reading import StoreReader
 from sentinel.hazards.records import HazardRecord
-from sentinel.hazards.schema import STORE_FILE, SchemaTooNew
+from sentinel.hazards.schema import STORE_FILE
 
 if TYPE_CHECKING:
     from sentinel.config.store_view import StoreView
@@ -76,14 +77,14 @@ def configure(
 
     show = hsub.add_parser("show", help="one hazard with its checklist and history")
     add_config(show)
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=positive_int)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_show)
 
     for name, (action, help_text) in _ACTIONS.items():
         p = hsub.add_parser(name, help=help_text)
         add_config(p)
-        p.add_argument("id", type=int)
+        p.add_argument("id", type=positive_int)
         p.add_argument("--by", metavar="NAME", help=_BY_HELP)
         p.add_argument("--note", default="", metavar="TEXT")
         if action == Action.ASSIGN:
@@ -92,8 +93,8 @@ def configure(
 
     check = hsub.add_parser("check", help="tick a rectification item as done")
     add_config(check)
-    check.add_argument("id", type=int)
-    check.add_argument("item", type=int, help="item number (see `hazards show`)")
+    check.add_argument("id", type=positive_int)
+    check.add_argument("item", type=positive_int, help="item number (see `hazards show`)")
     check.add_argument("--by", metavar="NAME", help=_BY_HELP)
     check.add_argument("--note", default="", metavar="TEXT")
     check.add_argument(
@@ -136,22 +137,11 @@ def _check_store(args: argparse.Namespace, cfg: HazardsView | StoreView) -> None
         )
 
 
-@contextlib.contextmanager
-def _opening(cfg: HazardsView | StoreView) -> Iterator[None]:
-    """Store errors on open as one line (exit 2)."""
-    try:
-        yield
-    except SchemaTooNew as exc:
-        raise CliError(str(exc)) from None
-    except (sqlite3.Error, OSError) as exc:
-        raise CliError(f"cannot open the hazard store in {cfg.agent.state_dir}: {exc}") from None
-
-
 def _reader(args: argparse.Namespace) -> tuple[HazardsView, StoreReader]:
     """The store's read side (list, show, export): no writer parts, no ticketing."""
     cfg = load_config(args)
     _check_store(args, cfg)
-    with _opening(cfg):
+    with store_errors(cfg.agent.state_dir):
         return cfg, StoreReader(cfg.agent.state_dir / STORE_FILE, config=cfg.hazards)
 
 
@@ -163,7 +153,7 @@ def _store(args: argparse.Namespace) -> tuple[StoreView, HazardStore]:
 
     cfg = load_part(args, StoreView)
     _check_store(args, cfg)
-    with _opening(cfg):
+    with store_errors(cfg.agent.state_dir):
         return cfg, open_store(cfg)
 
 

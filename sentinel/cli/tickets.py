@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 
-from sentinel.agent.wiring import open_store
-from sentinel.cli.common import EXIT_OK, CliError, load_config, positive_int
+from sentinel.cli.common import EXIT_OK, CliError, load_config, open_hazard_store, positive_int
 from sentinel.hazards.schema import STORE_FILE
 from sentinel.tickets.outbox import Outbox
 
@@ -29,15 +29,20 @@ def configure(
     retry = tsub.add_parser("retry", help="send dead-lettered tickets again")
     add_config(retry)
     target = retry.add_mutually_exclusive_group(required=True)
-    target.add_argument("id", nargs="?", type=int, help="one ticket's id (see `tickets list --dead`)")
+    target.add_argument(
+        "id", nargs="?", type=positive_int, help="one ticket's id (see `tickets list --dead`)"
+    )
     target.add_argument("--all", action="store_true", help="every dead-lettered ticket")
     retry.set_defaults(func=cmd_retry)
 
 
 def _outbox(args: argparse.Namespace) -> Outbox:
     config = load_config(args)
-    open_store(config).close()  # creates or migrates the store, as the agent would
-    return Outbox(config.agent.state_dir / STORE_FILE)
+    open_hazard_store(config).close()  # creates or migrates the store, as the agent would
+    try:
+        return Outbox(config.agent.state_dir / STORE_FILE)
+    except (sqlite3.Error, OSError) as exc:
+        raise CliError(f"cannot open the ticket outbox in {config.agent.state_dir}: {exc}") from None
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ sed -e "s|^  - rules/|  - $ROOT/deploy/prometheus/rules/|" \
 
 pids=()
 stop() {
+  trap '' INT TERM  # a second Ctrl-C must not cut the clean-up short
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }

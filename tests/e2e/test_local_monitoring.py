@@ -39,6 +39,15 @@ def answers(url: str) -> bool:
         return False
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the process group `pgid` still runs."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_local_monitoring_scrapes_the_agent_with_the_shipped_rules(start_agent: Any, tmp: Path) -> None:
     """Target up, every shipped rule group loaded, SentinelWatchdog active in the Alertmanager."""
     require_tool("prometheus", "prometheus")
@@ -85,5 +94,8 @@ def test_local_monitoring_scrapes_the_agent_with_the_shipped_rules(start_agent: 
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # Ctrl-C's equivalent for the whole command
         proc.wait(30)
-    assert not answers(f"http://127.0.0.1:{prom_port}/-/ready")  # both stopped with it
+    # make may return before the script has stopped both (it does not always wait for its child
+    # on SIGTERM): what counts is that nothing of the command is left running soon after
+    wait_until(lambda: not group_alive(proc.pid), timeout=30)
+    assert not answers(f"http://127.0.0.1:{prom_port}/-/ready")
     assert not answers(f"http://127.0.0.1:{am_port}/-/ready")

@@ -119,14 +119,7 @@ def load_config(args: argparse.Namespace) -> Config:
     try:
         return loader.load(explicit)
     except loader.ConfigError as exc:
-        errors = list(exc.errors)
-        path = loader.config_path(explicit)
-        if not explicit and not os.environ.get(loader.CONFIG_ENV) and not path.exists():
-            errors.append(
-                f"no config at the installed default {path}: pass --config FILE or set "
-                f"{loader.CONFIG_ENV} (in a source checkout: --config config/sentinel.toml)"
-            )
-        raise CliError("\n".join(errors)) from None
+        raise CliError("\n".join(_with_way_out(explicit, exc.errors))) from None
 
 
 def load_part(args: argparse.Namespace, part: type[T]) -> T:
@@ -135,10 +128,27 @@ def load_part(args: argparse.Namespace, part: type[T]) -> T:
     # start-up time: the loader (tomllib, the settings builder) only once a command needs a config
     from sentinel.config import loader
 
+    explicit = getattr(args, "config", None)
     try:
-        return loader.load_part(getattr(args, "config", None), part)
+        return loader.load_part(explicit, part)
     except loader.ConfigError as exc:
-        raise CliError("\n".join(exc.errors)) from None
+        raise CliError("\n".join(_with_way_out(explicit, exc.errors))) from None
+
+
+def _with_way_out(explicit: str | None, errors: list[str]) -> list[str]:
+    """`errors`, and when nothing named a config and none is installed, how to name one (the
+    first thing someone trying Sentinel from a checkout meets)."""
+    # start-up time: only a config that failed to load pays for the loader here
+    from sentinel.config import loader
+
+    path = loader.config_path(explicit)
+    if explicit or os.environ.get(loader.CONFIG_ENV) or path.exists():
+        return list(errors)
+    return [
+        *errors,
+        f"no config at the installed default {path}: pass --config FILE or set "
+        f"{loader.CONFIG_ENV} (in a source checkout: --config config/sentinel.toml)",
+    ]
 
 
 def printable(text: str) -> str:

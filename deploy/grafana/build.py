@@ -1008,6 +1008,26 @@ def terminal_more(s: str, *, first_id: int, y: int) -> list[dict[str, Any]]:
             {"mappings": state_mapping("REJECTED", "ok")},
         ),
         (
+            "Process-start capture",
+            "state-timeline",
+            [(f'sentinel_exec_capture_mode{{{s},mode="connector"}}', "exec capture")],
+            "short",
+            "connector: every exec as it happens; poll only: the 10 s scan alone (no proc connector, or no CAP_NET_ADMIN before kernel 6.6), SentinelExecCapturePolling after 30 min.",
+            {"mappings": state_mapping("poll only", "connector")},
+        ),
+        (
+            "Process starts seen",
+            "timeseries",
+            [
+                (f"rate(sentinel_exec_events_total{{{s}}}{rate})", "execs"),
+                (f"rate(sentinel_exec_unresolved_total{{{s}}}{rate})", "exited before their exe was read"),
+                (f"rate(sentinel_exec_lost_total{{{s}}}{rate})", "dropped by the kernel (a rescan follows)"),
+            ],
+            "ops",
+            "What the processes detector receives from the kernel; losses are made good by a rescan, but a steady rate means the machine starts more than it can follow.",
+            {},
+        ),
+        (
             "Agent memory",
             "timeseries",
             [(f"process_resident_memory_bytes{{{s}}}", "agent resident memory")],

@@ -40,7 +40,11 @@ OPTIONAL = {
     "sentinel_power_supply_online",
     "sentinel_network_speed_bytes",
     "sentinel_service_up",  # only with [collectors.services] units configured
-    "sentinel_exec_capture_mode",  # the processes detector is off here (it would judge the whole machine)
+    # the processes detector is off here (it would judge the whole machine)
+    "sentinel_exec_capture_mode",
+    "sentinel_exec_events_total",
+    "sentinel_exec_unresolved_total",
+    "sentinel_exec_lost_total",
 }
 VARIABLES = {"job": "sentinel", "__rate_interval": "1m", "__interval": "1m"}  # others match anything
 _NAME = re.compile(r"\b((?:sentinel|process|python)_[a-z0-9_]+|up)\b(?!\s*\()")

@@ -172,6 +172,8 @@ def test_help_prints_the_usage_and_every_option() -> None:
     assert result.returncode == 0 and result.stdout.startswith("Usage: deploy/install.sh [OPTIONS]")
     for option in ("--root DIR", "--no-systemctl", "--no-user", "--python PATH", "--uninstall", "--purge"):
         assert option in result.stdout, option
+    parsed = re.findall(r"^\s+(--[a-z-]+)\)", INSTALL.read_text(), re.MULTILINE)  # the case labels
+    assert len(parsed) >= 8 and [o for o in parsed if f"  {o}" not in result.stdout] == []
     bad = subprocess.run(["bash", str(INSTALL), "--bogus"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
     docs = (ROOT / "docs" / "deployment.md").read_text()

@@ -198,7 +198,7 @@ class Agent:
         self._wake.set()
 
     def _teardown(self) -> None:
-        services: list[Scheduler | TicketDelivery] = [*reversed(self._services), self.tickets]
+        services: list[Scheduler | HubClient | TicketDelivery] = [*reversed(self._services), self.tickets]
         for service in services:
             try:
                 service.stop()
@@ -258,12 +258,7 @@ class Agent:
         old_cfg, old_engine = self.config, self.pipeline.engine
         engine = self._engine(new)
         # routes, deadlines and which sinks ticket a transition live in the writer's store
-        restore = (old_cfg.hazards, old_cfg.sinks, old_cfg.agent.branch) != (
-            new.hazards,
-            new.sinks,
-            new.agent.branch,
-        )
-        store = self._open_store(new) if restore else None
+        store = self._open_store(new) if _store_settings(old_cfg) != _store_settings(new) else None
         self._stop_collectors()
         done = threading.Event()
 
@@ -373,3 +368,8 @@ class Agent:
                 self._reload_requested = True
             else:
                 self._stopping = True
+
+
+def _store_settings(cfg: Config) -> tuple[object, ...]:
+    """What the writer's hazard store is built from: a reload that changes it reopens the store."""
+    return (cfg.hazards, cfg.sinks, cfg.agent.branch)

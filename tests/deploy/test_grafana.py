@@ -82,6 +82,8 @@ def test_every_documented_family_is_charted_or_left_out_with_a_reason() -> None:
     build = build_module()
     documented: set[str] = set()
     for doc in (ROOT / "docs").glob("*.md"):
+        if doc.name == "hub.md":  # the hub's own /metrics, not an agent's: these boards chart agents
+            continue
         documented |= set(re.findall(r"^\| `(sentinel_[a-z0-9_]+)`", doc.read_text(), re.MULTILINE))
     charted = build.charted([build.fleet(), build.terminal()])
     assert sorted(documented - charted - set(build.LEFT_OUT)) == []

@@ -185,9 +185,7 @@ class Agent:
     def _window_samples(self) -> list[Sample]:
         """Whether a change window is open now (the current engine's windows)."""
         pipeline = self.pipeline
-        if pipeline is None:
-            return []
-        return window_samples(pipeline.engine.windows, self.clock.time())
+        return window_samples(pipeline.engine.windows, self.clock.time()) if pipeline else []
 
     def _open_store(self, cfg: Config) -> HazardStore:
         return open_store(cfg, clock=self.clock)
@@ -248,7 +246,7 @@ class Agent:
             log.exception("reload_rejected", error=f"{type(exc).__name__}: {exc}")
             self.notifier.ready("reload rejected; running on the previous config")
             return False
-        problem = self._unreloadable(new)
+        problem = _unreloadable(self.config, new)
         if problem:
             self.status.reloaded(False)
             log.error("reload_rejected", error=problem)
@@ -291,18 +289,6 @@ class Agent:
         )
         self.notifier.ready("monitoring; config reloaded")
         return True
-
-    def _unreloadable(self, new: Config) -> str:
-        """Settings that need a restart: say so instead of half-applying them."""
-        old = self.config
-        for label, a, b in (
-            ("agent.state_dir", old.agent.state_dir, new.agent.state_dir),
-            ("agent.terminal_id", old.agent.terminal_id, new.agent.terminal_id),
-            ("metrics", old.metrics, new.metrics),
-        ):
-            if a != b:
-                return f"{label} changed; restart the agent to apply it"
-        return ""
 
     # -- the main loop ------------------------------------------------------------------------
 
@@ -373,3 +359,15 @@ class Agent:
 def _store_settings(cfg: Config) -> tuple[object, ...]:
     """What the writer's hazard store is built from: a reload that changes it reopens the store."""
     return (cfg.hazards, cfg.sinks, cfg.agent.branch)
+
+
+def _unreloadable(old: Config, new: Config) -> str:
+    """Settings that need a restart: say so instead of half-applying them."""
+    for label, a, b in (
+        ("agent.state_dir", old.agent.state_dir, new.agent.state_dir),
+        ("agent.terminal_id", old.agent.terminal_id, new.agent.terminal_id),
+        ("metrics", old.metrics, new.metrics),
+    ):
+        if a != b:
+            return f"{label} changed; restart the agent to apply it"
+    return ""

@@ -6,7 +6,7 @@ CONFIG ?= config/sentinel.toml
 PYTEST_ARGS ?=
 QUICK ?=
 
-.PHONY: run test lint typecheck unit e2e bench system-deps clean hub-screenshots
+.PHONY: run test lint typecheck unit e2e bench system-deps clean hub-screenshots local-monitoring
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 ## prints the hub's URL and a first login (Ctrl-C stops both; state in var/run-local)
 run: $(VENV)/.installed-run
 	PYTHON=$(BIN)/python bash scripts/run-local.sh
+
+## local-monitoring: a real Prometheus and Alertmanager on loopback with the shipped rules,
+## scraping the agent of `make run` (Ctrl-C stops them; state in var/local-monitoring)
+local-monitoring:
+	PYTHON=$(PYTHON) bash scripts/local-monitoring.sh
 
 ## system-deps: Debian packages the end-to-end tests use (when root with apt-get)
 system-deps:

@@ -1,16 +1,41 @@
 #!/usr/bin/env bash
-# Install (or uninstall) Sentinel as a hardened systemd service.
-#
-#   sudo deploy/install.sh                 install or upgrade, enable and start the service
-#   sudo deploy/install.sh --uninstall     stop and remove the service and code; keep config and state
-#   sudo deploy/install.sh --uninstall --purge   ... and remove config, state, logs and the user
-#
-# Options: --root DIR installs under DIR (for packaging and tests; implies --no-user),
-# --no-systemctl skips systemctl, --no-user skips creating the account, --python PATH,
-# --net-admin auto|yes|no grants CAP_NET_ADMIN for exec capture (auto: on kernels before 6.6,
-# which need it for the proc connector), --units-only installs only the unit and its drop-ins.
-# Never overwrites an existing config, rule, check or secret file.
+# Install (or uninstall) Sentinel as a hardened systemd service. `install.sh --help` for usage.
 set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: deploy/install.sh [OPTIONS]
+
+Install or upgrade Sentinel on this machine: the system user `sentinel`, the code in its own
+virtualenv /opt/sentinel/venv, the config in /etc/sentinel (never overwritten), state in
+/var/lib/sentinel, and the hardened unit sentinel.service (enabled and started).
+
+Options:
+  --root DIR       stage the installation under DIR for packaging (DESTDIR): every file goes
+                   below DIR while every path written into it (venv shebangs, the unit,
+                   conf.d/00-install.toml) is the final one (/opt/sentinel, /var/lib/sentinel).
+                   Touches nothing outside DIR: no user, no chown, no systemctl, no pip cache.
+                   Copy DIR's tree to / (or package it) and run the printed post-install steps.
+  --no-systemctl   install on this machine but do not run systemctl (no daemon-reload,
+                   enable or start); prints the commands to run instead
+  --no-user        do not create the `sentinel` system user (an image that brings its own)
+  --python PATH    the Python (3.11+) that builds the virtualenv (default: python3, or $PYTHON)
+  --net-admin auto|yes|no
+                   grant CAP_NET_ADMIN for exec capture (auto: on kernels before 6.6, which
+                   need it for the proc connector)
+  --units-only     install only the unit and its drop-ins (no user, code, config or systemctl)
+  --uninstall      stop and remove the service and the code; keep config and state
+  --purge          with --uninstall: also remove config, state, logs and the user
+  -h, --help       print this help and exit
+
+Never overwrites an existing config, rule, check or secret file.
+
+Examples:
+  sudo deploy/install.sh                          # install or upgrade, enable and start
+  sudo deploy/install.sh --uninstall --purge      # remove everything
+  deploy/install.sh --root "$PWD/pkgroot"         # stage a tree for a .deb/.rpm
+USAGE
+}
 
 ROOT=""
 SYSTEMCTL=1
@@ -24,18 +49,32 @@ SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --root) ROOT="${2%/}"; CREATE_USER=0; shift 2 ;;
+    --root)
+      [[ $# -ge 2 && -n "$2" ]] || { echo "install.sh: --root needs a directory (see --help)" >&2; exit 2; }
+      ROOT="$(mkdir -p "$2" && cd "$2" && pwd)"; CREATE_USER=0; SYSTEMCTL=0; shift 2 ;;
     --no-systemctl) SYSTEMCTL=0; shift ;;
     --no-user) CREATE_USER=0; shift ;;
     --uninstall) UNINSTALL=1; shift ;;
     --purge) PURGE=1; shift ;;
-    --python) PYTHON="$2"; shift 2 ;;
-    --net-admin) NET_ADMIN="$2"; shift 2 ;;
+    --python)
+      [[ $# -ge 2 ]] || { echo "install.sh: --python needs a path (see --help)" >&2; exit 2; }
+      PYTHON="$2"; shift 2 ;;
+    --net-admin)
+      [[ $# -ge 2 ]] || { echo "install.sh: --net-admin needs auto, yes or no (see --help)" >&2; exit 2; }
+      NET_ADMIN="$2"; shift 2 ;;
     --units-only) UNITS_ONLY=1; SYSTEMCTL=0; CREATE_USER=0; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if [[ -n "$ROOT" && "$ROOT" == "/" ]]; then ROOT=""; fi  # --root / is a plain install
+if [[ -n "$ROOT" ]]; then
+  # Staged (DESTDIR): pip's cache and every temporary build directory stay below ROOT.
+  STAGE_TMP="$ROOT/.install-tmp"
+  mkdir -p "$STAGE_TMP"
+  trap 'rm -rf "$STAGE_TMP"' EXIT
+  export TMPDIR="$STAGE_TMP" PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+fi
 
 OPT="$ROOT/opt/sentinel"
 ETC="$ROOT/etc/sentinel"
@@ -114,7 +153,16 @@ say "installing into $OPT/venv"
 mkdir -p "$OPT"
 rm -rf "$OPT/venv"  # venvs are not relocatable: rebuilt in place on every upgrade
 "$PYTHON" -m venv "$OPT/venv"
-"$OPT/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$SOURCE"
+if [[ -n "$ROOT" ]]; then
+  # Staged: nothing compiled with the staging path in it, then every path the venv records
+  # (script shebangs, activate scripts, pyvenv.cfg) made the final /opt/sentinel/venv.
+  "$OPT/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile "$SOURCE"
+  grep -rlIF --null "$OPT/venv" "$OPT/venv/bin" "$OPT/venv/pyvenv.cfg" \
+    | xargs -0r sed -i "s|$OPT/venv|/opt/sentinel/venv|g"
+  "$OPT/venv/bin/python" -m compileall -q -f -s "$ROOT" -p / "$OPT/venv/lib" >/dev/null
+else
+  "$OPT/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$SOURCE"
+fi
 rm -rf "$OPT/docs"
 cp -r "$SOURCE/docs" "$OPT/docs"
 chmod -R go-w "$OPT"
@@ -153,7 +201,13 @@ fi
 
 install_units
 
-if [[ $SYSTEMCTL -eq 1 ]]; then
+if [[ -n "$ROOT" ]]; then
+  say "staged under $ROOT; after copying the tree to /, as root:"
+  say "  useradd --system --no-create-home --home-dir /var/lib/sentinel --shell /usr/sbin/nologin sentinel"
+  say "  chown sentinel:sentinel /var/lib/sentinel /var/log/sentinel /var/lib/sentinel-drill"
+  say "  chown -R root:sentinel /etc/sentinel"
+  say "  systemctl daemon-reload && systemctl enable --now sentinel.service"
+elif [[ $SYSTEMCTL -eq 1 ]]; then
   systemctl daemon-reload
   systemctl enable --now sentinel.service
   say "enabled and started sentinel.service"

@@ -5,7 +5,10 @@ Lifecycle of `sentinel run`:
   READY=1 -> loop (watchdog pings, status.json) -> SIGTERM/SIGINT -> STOPPING=1 ->
   stop collectors -> drain and stop writer -> close store -> exit 0.
 SIGHUP reloads the config: an invalid new config is rejected (old one kept, reload metric 0);
-a valid one replaces rules and collectors, keeping the state of unchanged rules.
+a valid one replaces rules and collectors (keeping the state of unchanged rules), the hazard
+settings and routes (the writer's store is reopened on them) and the sinks (the dispatcher is
+rebuilt; waiting tickets of a removed sink are dead-lettered and logged). Only the state
+directory, the terminal id and `[metrics]` need a restart.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sentinel.agent.schedule import Scheduler
 from sentinel.agent.signals import Wakeup
 from sentinel.agent.status import STATUS_FILE
 from sentinel.agent.systemd import Notifier
+from sentinel.agent.tickets import TicketDelivery
 from sentinel.agent.windows import change_windows
 from sentinel.agent.wiring import build_collectors, open_store
 from sentinel.config import loader as config_mod
@@ -34,12 +38,12 @@ from sentinel.config.schema import Config
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.files import write_json_atomic
 from sentinel.core.model import Sample
+from sentinel.core.privileges import reduced_coverage
 from sentinel.core.status import AgentStatus
 from sentinel.drills import metrics as drill_metrics
 from sentinel.exposition.catalog import agent_collectors
 from sentinel.exposition.families import SpecCollector
 from sentinel.exposition.server import MetricsServer
-from sentinel.hazards.schema import STORE_FILE
 from sentinel.hazards.store import HazardStore
 from sentinel.pipeline.writer import Pipeline
 from sentinel.rules.engine import RuleEngine
@@ -47,7 +51,6 @@ from sentinel.rules.windows import METRICS as WINDOW_METRICS
 from sentinel.rules.windows import window_samples
 from sentinel.sources.base import PolledCollector, StreamingCollector
 from sentinel.tickets import dispatcher as ticket_metrics
-from sentinel.tickets.dispatcher import Dispatcher
 
 log = structlog.get_logger("sentinel.agent")
 
@@ -78,10 +81,11 @@ class Agent:
         self.pipeline: Pipeline | None = None
         self.metrics: MetricsServer | None = None
         self.address: tuple[str, int] | None = None
-        self._services: list[Dispatcher | Scheduler | HubClient] = []  # after the collectors, stopped first
+        self._services: list[Scheduler | HubClient] = []  # after the collectors, stopped first
         self._scrape_store: HazardStore | None = None
         self.scheduler: Scheduler | None = None
-        self.dispatcher: Dispatcher | None = None
+        self.tickets = TicketDelivery(clock)
+        self.coverage = ""  # why this process sees less than the installed agent ("" = all)
 
     # -- start and stop -----------------------------------------------------------------------
 
@@ -119,18 +123,14 @@ class Agent:
                 ),
                 SpecCollector.fixed("changes", WINDOW_METRICS, self._window_samples),
             ]
-            if any(s.enabled for s in cfg.sinks):
-                self.dispatcher = Dispatcher(cfg.agent.state_dir / STORE_FILE, cfg.sinks, clock=self.clock)
-                exported.append(
-                    SpecCollector.fixed("tickets", ticket_metrics.METRICS, self.dispatcher.samples)
-                )
+            # the dispatcher may be replaced by a reload: the metrics and the writer reach it here
+            exported.append(SpecCollector.fixed("tickets", ticket_metrics.METRICS, self.tickets.samples))
             self.metrics = MetricsServer(cfg.metrics, exported)
             self.address = self.metrics.start()
             self.pipeline.start()
             self._start_collectors(cfg)
-            if self.dispatcher is not None:
-                self.pipeline.on_changes(self.dispatcher.wake)
-                self._services.append(self.dispatcher)
+            self.tickets.configure(cfg)
+            self.pipeline.on_changes(self.tickets.wake)
             self.scheduler = Scheduler(
                 cfg.schedules,
                 state_dir=cfg.agent.state_dir,
@@ -154,6 +154,7 @@ class Agent:
                         owns_store=True,
                     )
                 )
+            self.tickets.start()
             for service in self._services:
                 service.start()
         except BaseException:
@@ -168,6 +169,9 @@ class Agent:
             terminal=cfg.agent.terminal_id,
             collectors=[c.name for c in self.status.collectors()],
         )
+        self.coverage = reduced_coverage()
+        if self.coverage:
+            log.warning("coverage_reduced", reason=self.coverage)
         self.notifier.ready(f"monitoring; metrics on {self.address[0]}:{self.address[1]}")
 
     def _engine(self, cfg: Config) -> RuleEngine:
@@ -181,9 +185,7 @@ class Agent:
     def _window_samples(self) -> list[Sample]:
         """Whether a change window is open now (the current engine's windows)."""
         pipeline = self.pipeline
-        if pipeline is None:
-            return []
-        return window_samples(pipeline.engine.windows, self.clock.time())
+        return window_samples(pipeline.engine.windows, self.clock.time()) if pipeline else []
 
     def _open_store(self, cfg: Config) -> HazardStore:
         return open_store(cfg, clock=self.clock)
@@ -194,7 +196,8 @@ class Agent:
         self._wake.set()
 
     def _teardown(self) -> None:
-        for service in reversed(self._services):
+        services: list[Scheduler | HubClient | TicketDelivery] = [*reversed(self._services), self.tickets]
+        for service in services:
             try:
                 service.stop()
             except Exception:
@@ -243,49 +246,49 @@ class Agent:
             log.exception("reload_rejected", error=f"{type(exc).__name__}: {exc}")
             self.notifier.ready("reload rejected; running on the previous config")
             return False
-        problem = self._unreloadable(new)
+        problem = _unreloadable(self.config, new)
         if problem:
             self.status.reloaded(False)
             log.error("reload_rejected", error=problem)
             self.notifier.ready("reload rejected; running on the previous config")
             return False
         assert self.pipeline is not None
-        old_engine = self.pipeline.engine
+        old_cfg, old_engine = self.config, self.pipeline.engine
         engine = self._engine(new)
+        # routes, deadlines and which sinks ticket a transition live in the writer's store
+        store = self._open_store(new) if _store_settings(old_cfg) != _store_settings(new) else None
         self._stop_collectors()
         done = threading.Event()
 
-        def swap() -> None:  # the engines belong to the writer thread: hand state over there
+        def swap() -> None:  # the engine and store belong to the writer thread: swap them there
             assert self.pipeline is not None
             cleared = engine.adopt(old_engine)
             self.pipeline.engine = engine
+            if store is not None:
+                previous, self.pipeline.store = self.pipeline.store, store
+                previous.close()
+                self.store = store
             self.pipeline.apply_now(cleared)
             done.set()
 
         self.pipeline.call_soon(swap)
         done.wait(5)
         self.config = new
+        if old_cfg.sinks != new.sinks:
+            self.tickets.configure(new, start=True)
         self._start_collectors(new)
         if self.scheduler is not None:
             self.scheduler.schedules = new.schedules
         self.status.reloaded(True)
-        log.info("config_reloaded", rules=len(new.enabled_rules), source=str(new.source))
+        log.info(
+            "config_reloaded",
+            rules=len(new.enabled_rules),
+            sinks=[s.name for s in new.sinks if s.enabled],
+            routes=len(new.hazards.routes),
+            source=str(new.source),
+        )
         self.notifier.ready("monitoring; config reloaded")
         return True
-
-    def _unreloadable(self, new: Config) -> str:
-        """Settings that need a restart: say so instead of half-applying them."""
-        old = self.config
-        for label, a, b in (
-            ("agent.state_dir", old.agent.state_dir, new.agent.state_dir),
-            ("agent.terminal_id", old.agent.terminal_id, new.agent.terminal_id),
-            ("metrics", old.metrics, new.metrics),
-            ("hazards", old.hazards, new.hazards),
-            ("sinks", old.sinks, new.sinks),
-        ):
-            if a != b:
-                return f"{label} changed; restart the agent to apply it"
-        return ""
 
     # -- the main loop ------------------------------------------------------------------------
 
@@ -325,6 +328,7 @@ class Agent:
             "terminal": self.config.agent.terminal_id,
             "listen": f"{self.address[0]}:{self.address[1]}" if self.address else None,
             "config": str(self.config.source),
+            "coverage_reduced": self.coverage or None,
         }
         try:
             write_json_atomic(self.config.agent.state_dir / STATUS_FILE, self.status.snapshot(extra))
@@ -350,3 +354,20 @@ class Agent:
                 self._reload_requested = True
             else:
                 self._stopping = True
+
+
+def _store_settings(cfg: Config) -> tuple[object, ...]:
+    """What the writer's hazard store is built from: a reload that changes it reopens the store."""
+    return (cfg.hazards, cfg.sinks, cfg.agent.branch)
+
+
+def _unreloadable(old: Config, new: Config) -> str:
+    """Settings that need a restart: say so instead of half-applying them."""
+    for label, a, b in (
+        ("agent.state_dir", old.agent.state_dir, new.agent.state_dir),
+        ("agent.terminal_id", old.agent.terminal_id, new.agent.terminal_id),
+        ("metrics", old.metrics, new.metrics),
+    ):
+        if a != b:
+            return f"{label} changed; restart the agent to apply it"
+    return ""

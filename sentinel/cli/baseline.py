@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config, load_part, printable
+from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config, load_part, nonblank, printable
 from sentinel.config.baseline_view import BaselineView
 from sentinel.hazards.baselines import record_update, updates
 from sentinel.hazards.identity import Actor, named, os_actor
@@ -32,6 +32,7 @@ from sentinel.sources.integrity.baseline import BaselineError, BaselineFiles
 from sentinel.sources.integrity.changes import Change
 from sentinel.sources.integrity.check import CheckResult, baseline_of, check, take
 from sentinel.sources.integrity.entry import Entry
+from sentinel.sources.integrity.scanner import ScanStats
 
 
 def configure(
@@ -58,7 +59,9 @@ def configure(
     update.add_argument(
         "--by", metavar="NAME", help="the name shown in the audit trail (default: your login)"
     )
-    update.add_argument("--reason", required=True, metavar="TEXT", help="why (change ticket, patch day...)")
+    update.add_argument(
+        "--reason", required=True, type=nonblank, metavar="TEXT", help="why (change ticket, patch day...)"
+    )
     update.add_argument("--quick", action="store_true", help="trust unchanged stat instead of rehashing")
     update.add_argument("--json", action="store_true")
     update.set_defaults(func=cmd_update)
@@ -129,7 +132,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             f"baseline written: {len(baseline.entries)} paths, {stats.hashed} hashed "
             f"({stats.bytes / 1e6:.1f} MB) in {stats.duration:.2f}s; digest {baseline.digest[:16]}"
         )
-        _print_skipped(stats.skipped)
+        _print_skipped(stats)
     return EXIT_OK
 
 
@@ -199,7 +202,7 @@ def _print_check(result: CheckResult, hazards: list[int]) -> None:
     s = result.stats
     verdict = "no changes" if not grouped else f"{len(result.changes)} changes"
     print(f"{verdict}: {s.entries} paths checked, {s.hashed} hashed, {s.duration:.2f}s")
-    _print_skipped(s.skipped)
+    _print_skipped(s)
 
 
 def cmd_update(args: argparse.Namespace) -> int:
@@ -303,10 +306,13 @@ def _print_show(info: dict[str, Any]) -> None:
         print(f"{printable(path)}  {text}")
 
 
-def _print_skipped(skipped: dict[str, int]) -> None:
-    shown = {k: v for k, v in skipped.items() if v}
+def _print_skipped(stats: ScanStats) -> None:
+    shown = {k: v for k, v in stats.skipped.items() if v}
     if shown:
         print("not fully read: " + ", ".join(f"{n} {k}" for k, n in sorted(shown.items())))
+    if stats.absent:  # configured for the fleet, not present on this machine: said once, not a loss
+        absent = sorted(stats.absent)
+        print(f"absent on this machine ({len(absent)} watched): " + ", ".join(printable(p) for p in absent))
 
 
 def _iso(ts: float) -> str:

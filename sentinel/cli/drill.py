@@ -13,8 +13,14 @@ from typing import Any
 
 from sentinel.agent.lock import holder_pid
 from sentinel.agent.status import read_status
-from sentinel.agent.wiring import open_store
-from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, CliError, load_config
+from sentinel.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    CliError,
+    load_config,
+    open_hazard_store,
+    seconds_between,
+)
 from sentinel.config.schema import Config
 from sentinel.drills.runner import DrillResult, DrillRunner
 from sentinel.drills.scenarios import SCENARIOS
@@ -34,7 +40,13 @@ def configure(
         help="run (default) a drill, show past results, or list the scenarios",
     )
     p.add_argument("--scenario", default="all", metavar="NAME|all")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per scenario")
+    p.add_argument(
+        "--timeout",
+        type=seconds_between(1, 3600),
+        default=30.0,
+        metavar="SECONDS",
+        help="per scenario (1-3600)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_drill)
 
@@ -51,13 +63,13 @@ def agent_address(config: Config) -> tuple[str, str]:
 
 def cmd_drill(args: argparse.Namespace) -> int:
     """Dispatch run / history / list."""
+    if args.scenario != "all" and args.scenario not in SCENARIOS:  # a typo is a usage error, first
+        raise CliError(f"unknown scenario {args.scenario!r} (known: {', '.join(SCENARIOS)}, all)")
     config = load_config(args)
     if args.what == "list":
-        for name, scenario in SCENARIOS.items():
-            reason = scenario.unavailable(config)
-            print(f"{name:<12} {scenario.description}" + (f" (unavailable: {reason})" if reason else ""))
+        _print_list(config, as_json=args.json)
         return EXIT_OK
-    store = open_store(config)
+    store = open_hazard_store(config)
     try:
         if args.what == "history":
             runs = store.drills.runs(scenario=None if args.scenario == "all" else args.scenario)
@@ -69,9 +81,6 @@ def cmd_drill(args: argparse.Namespace) -> int:
                 code=EXIT_PROBLEMS,
             )
         names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-        unknown = [n for n in names if n not in SCENARIOS]
-        if unknown:
-            raise CliError(f"unknown scenario {unknown[0]!r} (known: {', '.join(SCENARIOS)})")
         host, port = agent_address(config)
         scrape = scraper(host, port, tls=bool(config.metrics.tls_cert_file))
         runner = DrillRunner(config, store, scrape=scrape, timeout=args.timeout)
@@ -85,6 +94,23 @@ def cmd_drill(args: argparse.Namespace) -> int:
             _print_result(r)
     ran = [r for r in results if not r.skipped]
     return EXIT_OK if ran and all(r.passed for r in ran) else EXIT_PROBLEMS
+
+
+def _print_list(config: Config, *, as_json: bool) -> None:
+    """The scenarios, and why one cannot run with this config (`--json`: name, description,
+    available, unavailable_reason)."""
+    rows = [
+        (name, scenario.description, scenario.unavailable(config)) for name, scenario in SCENARIOS.items()
+    ]
+    if as_json:
+        listing = [
+            {"name": n, "description": d, "available": not r, "unavailable_reason": r or None}
+            for n, d, r in rows
+        ]
+        print(json.dumps(listing, indent=2))
+        return
+    for name, description, reason in rows:
+        print(f"{name:<12} {description}" + (f" (unavailable: {reason})" if reason else ""))
 
 
 def _print_result(result: DrillResult) -> None:
@@ -102,6 +128,8 @@ def _print_history(runs: list[dict[str, Any]], *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(runs, indent=2))
         return
+    if not runs:
+        print("drills: (none recorded; `sentinel drill` runs them against the running agent)")
     for run in runs:
         failed = [s["name"] for s in run["stages"] if not s["passed"]]
         verdict = "passed" if run["passed"] else f"FAILED ({', '.join(failed)})"

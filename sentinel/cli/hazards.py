@@ -13,17 +13,27 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sentinel.cli.common import EXIT_OK, CliError, clip, load_part, printable, write_report
+from sentinel.cli.common import (
+    EXIT_OK,
+    CliError,
+    check_output,
+    clip,
+    load_part,
+    positive_int,
+    printable,
+    store_errors,
+    write_report,
+)
 from sentinel.config.views import HazardsView
 from sentinel.hazards.identity import Actor, named, os_actor
 from sentinel.hazards.lifecycle import ACTIVE_STATES, Action, State
 from sentinel.hazards.reading import StoreReader
 from sentinel.hazards.records import HazardRecord
-from sentinel.hazards.schema import STORE_FILE, SchemaTooNew
+from sentinel.hazards.schema import STORE_FILE
 
 if TYPE_CHECKING:
     from sentinel.config.store_view import StoreView
@@ -61,20 +71,20 @@ def configure(
         help="only these states (repeatable; default: all)",
     )
     lst.add_argument("--open", action="store_true", help="only open, acknowledged and rectifying")
-    lst.add_argument("--limit", type=int, default=None)
+    lst.add_argument("--limit", type=positive_int, default=None, metavar="N", help="at most N records")
     lst.add_argument("--json", action="store_true", help="full records as a JSON list")
     lst.set_defaults(func=cmd_list)
 
     show = hsub.add_parser("show", help="one hazard with its checklist and history")
     add_config(show)
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=positive_int)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_show)
 
     for name, (action, help_text) in _ACTIONS.items():
         p = hsub.add_parser(name, help=help_text)
         add_config(p)
-        p.add_argument("id", type=int)
+        p.add_argument("id", type=positive_int)
         p.add_argument("--by", metavar="NAME", help=_BY_HELP)
         p.add_argument("--note", default="", metavar="TEXT")
         if action == Action.ASSIGN:
@@ -83,8 +93,8 @@ def configure(
 
     check = hsub.add_parser("check", help="tick a rectification item as done")
     add_config(check)
-    check.add_argument("id", type=int)
-    check.add_argument("item", type=int, help="item number (see `hazards show`)")
+    check.add_argument("id", type=positive_int)
+    check.add_argument("item", type=positive_int, help="item number (see `hazards show`)")
     check.add_argument("--by", metavar="NAME", help=_BY_HELP)
     check.add_argument("--note", default="", metavar="TEXT")
     check.add_argument(
@@ -127,22 +137,11 @@ def _check_store(args: argparse.Namespace, cfg: HazardsView | StoreView) -> None
         )
 
 
-@contextlib.contextmanager
-def _opening(cfg: HazardsView | StoreView) -> Iterator[None]:
-    """Store errors on open as one line (exit 2)."""
-    try:
-        yield
-    except SchemaTooNew as exc:
-        raise CliError(str(exc)) from None
-    except (sqlite3.Error, OSError) as exc:
-        raise CliError(f"cannot open the hazard store in {cfg.agent.state_dir}: {exc}") from None
-
-
 def _reader(args: argparse.Namespace) -> tuple[HazardsView, StoreReader]:
     """The store's read side (list, show, export): no writer parts, no ticketing."""
     cfg = load_config(args)
     _check_store(args, cfg)
-    with _opening(cfg):
+    with store_errors(cfg.agent.state_dir):
         return cfg, StoreReader(cfg.agent.state_dir / STORE_FILE, config=cfg.hazards)
 
 
@@ -154,7 +153,7 @@ def _store(args: argparse.Namespace) -> tuple[StoreView, HazardStore]:
 
     cfg = load_part(args, StoreView)
     _check_store(args, cfg)
-    with _opening(cfg):
+    with store_errors(cfg.agent.state_dir):
         return cfg, open_store(cfg)
 
 
@@ -169,15 +168,34 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=2, sort_keys=True, ensure_ascii=False))
         return EXIT_OK
-    print(f"{'ID':>5}  {'SEVERITY':<9} {'STATE':<13} {'CATEGORY':<19} {'OWNER':<16} {'DEADLINE':<21} TITLE")
+    print(
+        f"{'ID':>5}  {'SEVERITY':<9} {'STATE':<13} {'CATEGORY':<19} {'OWNER':<16} "
+        f"{'DEADLINE':<{DEADLINE_WIDTH}} TITLE"
+    )
     for r in records:
-        deadline = (r.deadline or "-") + (" !" if r.overdue else "")
+        deadline = short_time(r.deadline) + (" !" if r.overdue else "")
         drill = " [drill]" if r.drill else ""
         print(
             f"{r.id:>5}  {r.severity.value:<9} {r.state.value:<13} {r.category.value:<19} "
-            f"{clip(r.owner, 16):<16} {deadline:<21} {printable(r.title)}{drill}"
+            f"{clip(r.owner, 16):<16} {deadline:<{DEADLINE_WIDTH}} {printable(r.title)}{drill}"
         )
     return EXIT_OK
+
+
+DEADLINE_WIDTH = len("2026-01-31 14:05Z !")
+"""The DEADLINE column: a deadline to the minute in UTC and the overdue mark (`--json` keeps the
+full RFC 3339 time)."""
+
+
+def short_time(iso: str | None) -> str:
+    """`2026-01-31T14:05:09.123456Z` as `2026-01-31 14:05Z` (a deadline needs no seconds)."""
+    if not iso:
+        return "-"
+    try:
+        parsed = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -321,6 +339,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from sentinel.hazards import export
 
     since = _parse_since(args.since) if args.since else None
+    check_output(args.output)
     cfg, store = _reader(args)
     try:
         records = list(reversed(store.records(states=args.state, since=since, full=True)))

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 
 from sentinel.agent.inspection import baseline_summary, collect_health, hazards_summary
 from sentinel.agent.wiring import open_store
-from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, load_config, write_report
+from sentinel.cli.common import EXIT_OK, EXIT_PROBLEMS, check_output, load_config, write_report
+from sentinel.core.privileges import reduced_coverage
 from sentinel.inspect import report as render
 from sentinel.inspect.checks import Evaluator
 from sentinel.inspect.runner import findings_for, run_inspection
@@ -37,6 +39,10 @@ def configure(
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Run the inspection, print the report, raise hazards for failed checks."""
     config = load_config(args)
+    check_output(args.output)  # before any hazard is raised: the report must be able to land
+    coverage = reduced_coverage()
+    if coverage:
+        print(f"sentinel: note: {coverage}", file=sys.stderr)
     evaluator = Evaluator(root=config.inspect.root, timeout=config.inspect.command_timeout)
     report = run_inspection(
         config,

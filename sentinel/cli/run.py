@@ -43,5 +43,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     except UnsafePathError as exc:  # e.g. a state_dir others can write: fix it, then start
         raise CliError(f"cannot start: {exc}") from None
-    except OSError as exc:
-        raise CliError(f"cannot start: {exc}", code=EXIT_PROBLEMS) from None
+    except OSError as exc:  # one line naming what failed, without "[Errno N]"
+        what = f"{exc.strerror}: {exc.filename}" if exc.filename and exc.strerror else (exc.strerror or exc)
+        raise CliError(f"cannot start: {what}", code=EXIT_PROBLEMS) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,14 +33,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     cfg = load_part(args, AgentView)  # [agent] only: status starts without the collectors
     pid = holder_pid(cfg.agent.state_dir)
     snapshot = read_status(cfg.agent.state_dir) if pid else None
-    hazards = _open_by_severity(cfg.agent.state_dir / STORE_FILE)
     result: dict[str, Any] = {
         "running": pid is not None,
         "pid": pid,
         "state_dir": str(cfg.agent.state_dir),
-        "open_hazards": hazards,
+        "open_hazards": None,
         "agent": snapshot,
     }
+    path = cfg.agent.state_dir / STORE_FILE
+    try:
+        result["open_hazards"] = _open_by_severity(path)
+    except (sqlite3.Error, OSError) as exc:  # mid-migration, not a database, unreadable: never "0 open"
+        result["store_error"] = f"cannot read the hazard store {path}: {exc}"
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
@@ -57,8 +62,6 @@ def _open_by_severity(path: Path) -> dict[str, int]:
             f"SELECT severity, COUNT(*) FROM hazards WHERE state IN {states_sql(ACTIVE_STATES)} "  # noqa: S608
             "GROUP BY severity"
         ).fetchall()
-    except Exception:  # a store mid-migration or unreadable: status still answers
-        return {}
     finally:
         conn.close()
     return {str(r[0]): int(r[1]) for r in rows}
@@ -80,6 +83,8 @@ def _print_status(result: dict[str, Any]) -> None:
             f"queue: {agent['queue']['depth']}/{agent['queue']['capacity']}, dropped "
             f"{sum(agent['dropped'].values())}, store write errors {agent['store_write_errors']}"
         )
+        if agent.get("coverage_reduced"):
+            print(f"coverage REDUCED: {agent['coverage_reduced']}")
         for c in agent["collectors"]:
             state = "up" if c["up"] else ("disabled" if not c["enabled"] else "DOWN")
             err = f", last error: {c['last_error']}" if c["last_error"] else ""
@@ -90,5 +95,8 @@ def _print_status(result: dict[str, Any]) -> None:
             if not c.get("sees", True) and c.get("reason"):
                 print(f"  {'':<14} blind: {c['reason']}")
     counts = result["open_hazards"]
+    if counts is None:
+        print(f"open hazards: unknown ({result['store_error']})")
+        return
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "major", "minor", "info"))
     print(f"open hazards: {summary}")

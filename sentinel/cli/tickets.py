@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 
-from sentinel.agent.wiring import open_store
-from sentinel.cli.common import EXIT_OK, CliError, load_config
+from sentinel.cli.common import EXIT_OK, CliError, load_config, open_hazard_store, positive_int
 from sentinel.hazards.schema import STORE_FILE
 from sentinel.tickets.outbox import Outbox
 
@@ -23,21 +23,26 @@ def configure(
     which = lst.add_mutually_exclusive_group()
     which.add_argument("--pending", action="store_true", help="only those waiting for delivery")
     which.add_argument("--dead", action="store_true", help="only those a sink rejected for good")
-    lst.add_argument("--limit", type=int, default=200)
+    lst.add_argument("--limit", type=positive_int, default=200, metavar="N", help="at most N rows (200)")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(func=cmd_list)
     retry = tsub.add_parser("retry", help="send dead-lettered tickets again")
     add_config(retry)
     target = retry.add_mutually_exclusive_group(required=True)
-    target.add_argument("id", nargs="?", type=int, help="one ticket's id (see `tickets list --dead`)")
+    target.add_argument(
+        "id", nargs="?", type=positive_int, help="one ticket's id (see `tickets list --dead`)"
+    )
     target.add_argument("--all", action="store_true", help="every dead-lettered ticket")
     retry.set_defaults(func=cmd_retry)
 
 
 def _outbox(args: argparse.Namespace) -> Outbox:
     config = load_config(args)
-    open_store(config).close()  # creates or migrates the store, as the agent would
-    return Outbox(config.agent.state_dir / STORE_FILE)
+    open_hazard_store(config).close()  # creates or migrates the store, as the agent would
+    try:
+        return Outbox(config.agent.state_dir / STORE_FILE)
+    except (sqlite3.Error, OSError) as exc:
+        raise CliError(f"cannot open the ticket outbox in {config.agent.state_dir}: {exc}") from None
 
 
 def cmd_list(args: argparse.Namespace) -> int:

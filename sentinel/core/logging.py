@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal, TextIO
 
@@ -104,6 +105,7 @@ def configure(
         root.removeHandler(handler)
     root.addHandler(_ThroughStructlog())
     root.setLevel(LEVELS.get(level, logging.INFO))
+    warnings.showwarning = _log_warning
 
 
 class _ThroughStructlog(logging.Handler):
@@ -121,3 +123,19 @@ class _ThroughStructlog(logging.Handler):
             getattr(structlog.get_logger("library"), method)("library_log", **extra)
         except Exception:  # logging must never raise into the library that logged
             self.handleError(record)
+
+
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A library's `warnings.warn` (watchdog's "Callback with id ... already exists" when a
+    directory is re-watched) as one structured log line, not two raw lines on stderr."""
+    module = filename.rsplit("site-packages/", 1)[-1].removesuffix(".py").replace("/", ".")
+    structlog.get_logger("sentinel.warnings").warning(
+        "library_warning", category=category.__name__, module=module, line=lineno, message=str(message)
+    )

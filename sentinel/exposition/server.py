@@ -7,6 +7,7 @@ series, is capped by `open_hazards_info_limit`.
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 import threading
@@ -93,9 +94,19 @@ class MetricsServer:
         class Server(_Server):
             address_family = family
 
-        server = make_server(
-            cfg.host, cfg.port, make_wsgi_app(self.registry), Server, handler_class=_QuietHandler
-        )
+        try:
+            server = make_server(
+                cfg.host, cfg.port, make_wsgi_app(self.registry), Server, handler_class=_QuietHandler
+            )
+        except OSError as exc:  # "[Errno 98] Address already in use" alone does not say which
+            where = f"[{cfg.host}]:{cfg.port}" if ":" in cfg.host else f"{cfg.host}:{cfg.port}"
+            reason = exc.strerror or str(exc)
+            hint = (
+                " (another agent or program listens there; see [metrics] listen)"
+                if exc.errno == errno.EADDRINUSE
+                else ""
+            )
+            raise OSError(exc.errno, f"cannot listen on {where} for /metrics: {reason}{hint}") from exc
         server.tls_context = _tls_context(cfg)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)

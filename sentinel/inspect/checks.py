@@ -113,6 +113,9 @@ class Evaluator:
         """Run one check; an unexpected error is an `error` outcome, never an exception."""
         try:
             outcome, detail = self._test(check.test)
+        except PermissionError as exc:  # run without root: a result that says so, not a traceback
+            shown = self._shown(Path(exc.filename)) if exc.filename else "a file it needs"
+            outcome, detail = "error", f"not checked: {shown} is not readable by this account (run as root)"
         except Exception as exc:  # a broken check must not stop the inspection
             outcome, detail = "error", f"{type(exc).__name__}: {exc}"
         return CheckResult(
@@ -249,6 +252,8 @@ class Evaluator:
             code, out = self.run(argv, float(test.get("timeout", self.timeout)))
         except FileNotFoundError:
             return self._missing(test, argv[0])
+        except PermissionError:  # not executable by this account (or a PATH entry it cannot search)
+            return "error", f"not checked: {argv[0]} cannot be run by this account (run as root)"
         except subprocess.TimeoutExpired:
             return "error", f"{argv[0]} did not answer within {test.get('timeout', self.timeout)}s"
         if "expect_exit" in test:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -9,6 +10,14 @@ from typing import Literal
 from sentinel.core.model import Category, Severity, severity_levels_check
 from sentinel.core.settings import Duration, KeyPath, check_name, field, frozen_map, non_negative, positive
 from sentinel.rules.text import matcher_error
+
+_GUARD = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(>=|<=|==|!=|>|<)\s*(-?[0-9]+(?:\.[0-9]+)?)\s*$")
+
+
+def parse_guard(text: str) -> tuple[str, str, float] | None:
+    """ "sentinel_filesystem_used_ratio > 0.6" -> (metric, ">", 0.6); None if it is not that form."""
+    found = _GUARD.match(text)
+    return (found.group(1), found.group(2), float(found.group(3))) if found else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +41,9 @@ class RuleConfig:
     window: Duration = field(Duration(0), check=non_negative)
     # per severity, the metric (same labels, same collector) its level is an offset from
     relative_to: Mapping[str, str] = field(default_factory=frozen_map, check=severity_levels_check)
+    # "METRIC OP NUMBER": judge a series only while that metric of the same batch and labels holds
+    # it (node-mixin predicts a full filesystem only once it is already below 40 % free)
+    only_when: str = ""
     subject: str = ""
     # event form
     event: str = ""
@@ -68,6 +80,10 @@ class RuleConfig:
                 problems.append((("relative_to",), "needs one reference metric for each severity level"))
             if self.relative_to and self.predict is not None:
                 problems.append((("relative_to",), 'cannot be combined with "predict"'))
+            if self.only_when and parse_guard(self.only_when) is None:
+                problems.append(
+                    (("only_when",), 'expected "METRIC OP NUMBER", e.g. "sentinel_x_ratio > 0.6"')
+                )
         else:
             if self.severity is None:
                 problems.append((("severity",), "required key is missing"))
@@ -94,6 +110,11 @@ class RuleConfig:
                 if problem:
                     problems.append(((table, key), problem))
         return problems
+
+    @property
+    def guard(self) -> tuple[str, str, float] | None:
+        """`only_when` as (metric, operator, number), or None."""
+        return parse_guard(self.only_when) if self.only_when else None
 
     @property
     def severity_levels(self) -> dict[Severity, float]:

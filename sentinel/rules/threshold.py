@@ -81,6 +81,7 @@ class ThresholdRule:
         self._op = _OPS[config.op]
         self._levels = sorted(config.severity_levels.items(), key=lambda kv: kv[0].rank)
         self._relative = {Severity(k): v for k, v in config.relative_to.items()}
+        self._guard = config.guard
         lowest = self._levels[0][1]
         self._gap = abs(lowest - config.clear) if config.clear is not None else 0.0
         self._series: dict[Labels, _Series] = {}
@@ -89,8 +90,9 @@ class ThresholdRule:
 
     @property
     def references(self) -> tuple[str, ...]:
-        """The other metrics this rule's levels are relative to."""
-        return tuple(sorted(set(self._relative.values())))
+        """The other metrics this rule reads: its levels' references and its `only_when` guard."""
+        guard = {self._guard[0]} if self._guard else set()
+        return tuple(sorted(set(self._relative.values()) | guard))
 
     def evaluate(
         self, samples: Iterable[Sample], others: Mapping[str, Sequence[Sample]] | None = None
@@ -111,7 +113,10 @@ class ThresholdRule:
             if not series.levels:
                 continue  # nothing to compare with (no reference): as if absent
             seen.add(sample.labels)
-            finding = self._step(series, sample.labels, self._value(series, sample.value, now), now)
+            value = self._value(series, sample.value, now)  # the fit keeps its history regardless
+            if not self._guarded(sample.labels, refs):
+                value = None  # outside the guard: not crossed (a firing hazard clears)
+            finding = self._step(series, sample.labels, value, now)
             if finding:
                 findings.append(finding)
         for labels in [k for k in self._series if k not in seen]:
@@ -122,6 +127,14 @@ class ThresholdRule:
             if series.phase == "inactive":
                 del self._series[labels]  # vanished and settled: forget it (bounded memory)
         return findings
+
+    def _guarded(self, labels: Labels, refs: Mapping[str, Mapping[Labels, float]]) -> bool:
+        """Whether `only_when` holds for this series (always, without one; never, without data)."""
+        if self._guard is None:
+            return True
+        metric, op, number = self._guard
+        value = refs.get(metric, {}).get(labels)
+        return value is not None and _OPS[op](value, number)
 
     def _reference_values(self, others: Mapping[str, Sequence[Sample]]) -> dict[str, dict[Labels, float]]:
         return {m: {s.labels: s.value for s in others.get(m, ())} for m in self.references}
@@ -159,8 +172,10 @@ class ThresholdRule:
         self, value: float, labels: Labels = (), others: Mapping[str, Sequence[Sample]] | None = None
     ) -> Severity | None:
         """The severity one reading would have on its own (no `for`, no hysteresis): inspections."""
-        levels = self._levels_for(labels, self._reference_values(others or {}))
-        return self._crossed(value, None, levels)
+        refs = self._reference_values(others or {})
+        if not self._guarded(labels, refs):
+            return None
+        return self._crossed(value, None, self._levels_for(labels, refs))
 
     def _crossed(
         self, value: float, current: Severity | None, levels: list[tuple[Severity, float]]

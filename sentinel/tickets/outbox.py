@@ -185,6 +185,35 @@ class Outbox:
         )
         return [str(r["payload"]) for r in rows]
 
+    def retire(self, configured: Iterable[str], reason: str) -> dict[str, int]:
+        """Dead-letter the waiting rows of sinks no longer in the config (removed or renamed):
+        nothing would ever deliver them, so they are set aside, visible in `sentinel tickets list
+        --dead` with `reason`, and `sentinel tickets retry` brings them back once such a sink is
+        configured again. A disabled sink is still configured: its rows wait. Returns per sink
+        how many were retired."""
+        names = sorted(set(configured))
+        marks = ", ".join("?" for _ in names) or "''"
+        where = f"delivered_at IS NULL AND dead = 0 AND sink NOT IN ({marks})"  # placeholders only
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")  # the counts are exactly the rows retired
+            try:
+                counts = {
+                    str(r["sink"]): int(r["n"])
+                    for r in self._conn.execute(
+                        f"SELECT sink, COUNT(*) AS n FROM outbox WHERE {where} GROUP BY sink",  # noqa: S608
+                        names,
+                    ).fetchall()
+                }
+                self._conn.execute(
+                    f"UPDATE outbox SET dead = 1, last_error = ? WHERE {where}",  # noqa: S608
+                    [reason[:500], *names],
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        return counts
+
 
 def _row(r: sqlite3.Row) -> OutboxRow:
     return OutboxRow(

@@ -16,7 +16,7 @@ from sentinel.testing import wait_until
 from tests.support.agent import write_config
 from tests.support.records import as_json
 
-CHECKS = """
+SHADOW_CHECK = """
 [[checks]]
 id = "no_empty_passwords"
 title = "No account has an empty password"
@@ -29,7 +29,10 @@ separator = ":"
 field = 1
 pattern = '^$'
 expect = "absent"
-
+"""
+CHECKS = (
+    SHADOW_CHECK
+    + """
 [[checks]]
 id = "motd_present"
 title = "A legal notice is shown at login"
@@ -41,6 +44,7 @@ type = "lines"
 paths = ["/etc/motd"]
 pattern = 'authorised'
 """
+)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 
 from sentinel.testing import wait_until
 from tests.conftest import require_tool
+from tests.deploy.test_grafana import build_module
 from tests.e2e.test_agent_process import BURNING_RULE
 from tests.e2e.test_drills import DRILL_RULES
 from tests.support.agent import AgentProcess
@@ -28,11 +29,25 @@ RULE_FILES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana").rglob("*.json"))
 # Metrics whose producer may not be configured in this test agent; anything else must exist.
 OPTIONAL = {
-    "sentinel_temperature_celsius",  # hardware: no sensors in a virtual machine
-    "sentinel_exec_capture_mode",  # the processes detector is off here (it would judge the whole machine)
+    # hardware: no sensors, fans, batteries or UPS in a virtual machine, no speed on a virtio link
+    "sentinel_temperature_celsius",
+    "sentinel_temperature_high_celsius",
+    "sentinel_temperature_critical_celsius",
+    "sentinel_fan_rpm",
+    "sentinel_fan_min_rpm",
+    "sentinel_battery_capacity_ratio",
+    "sentinel_battery_discharging",
+    "sentinel_power_supply_online",
+    "sentinel_network_speed_bytes",
+    "sentinel_service_up",  # only with [collectors.services] units configured
+    # the processes detector is off here (it would judge the whole machine)
+    "sentinel_exec_capture_mode",
+    "sentinel_exec_events_total",
+    "sentinel_exec_unresolved_total",
+    "sentinel_exec_lost_total",
 }
 VARIABLES = {"job": "sentinel", "__rate_interval": "1m", "__interval": "1m"}  # others match anything
-_NAME = re.compile(r"\b(sentinel_[a-z0-9_]+|up)\b(?!\s*\()")
+_NAME = re.compile(r"\b((?:sentinel|process|python)_[a-z0-9_]+|up)\b(?!\s*\()")
 
 
 class Prometheus:
@@ -170,3 +185,35 @@ def test_recording_rules_produce_branch_series(prometheus: tuple[Prometheus, Age
     result = wait_until(lambda: prom.query("sentinel:terminals_up:sum")["data"]["result"], timeout=30)
     assert result[0]["metric"] == {"__name__": "sentinel:terminals_up:sum", "branch": "0101"}
     assert result[0]["value"][1] == "1"
+
+
+def scraped_families(text: str) -> dict[str, str]:
+    """Family name -> type, as a scrape declares them (a counter's family ends in _total; the
+    `_created` gauge prometheus_client adds beside a counter or histogram is part of that one)."""
+    declared = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))
+    bases = {n.removesuffix("_total") for n, t in declared.items() if t == "counter"}
+    bases |= {n for n, t in declared.items() if t in ("histogram", "summary")}
+    return {
+        n: t
+        for n, t in declared.items()
+        if not (n.endswith("_created") and n.removesuffix("_created") in bases)
+    }
+
+
+def test_every_family_of_a_live_scrape_is_charted_or_left_out_with_a_reason(
+    prometheus: tuple[Prometheus, AgentProcess],
+) -> None:
+    """docs/dashboards.md's promise, against what a running agent really exports (not only what
+    the docs list): each family is read by a board panel or in build.LEFT_OUT with its reason."""
+    _prom, agent = prometheus
+    build = build_module()
+    covered = build.charted([build.fleet(), build.terminal()]) | set(build.LEFT_OUT)
+    families = scraped_families(agent.scrape())
+    assert len(families) >= 60 and "sentinel_fim_changes_total" in families  # a full agent's scrape
+    missing = []
+    for name, kind in sorted(families.items()):
+        parts = ("_bucket", "_sum", "_count") if kind == "histogram" else ()
+        names = {name} | {name + part for part in parts}
+        if not names & covered:
+            missing.append(f"{name} ({kind})")
+    assert missing == [], "chart these in deploy/grafana/build.py or add them to LEFT_OUT with a reason"

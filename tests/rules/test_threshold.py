@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
+from sentinel.config.loader import load
 from sentinel.core.model import Category, Finding, Sample, Severity
 from sentinel.core.settings import Duration
 from sentinel.rules.config import RuleConfig
 from sentinel.rules.threshold import ThresholdRule, linear_fit
 from sentinel.testing import FakeClock
+from tests.support.agent import write_config
 
 
 def rule(**overrides: Any) -> RuleConfig:
@@ -159,3 +163,30 @@ def test_linear_fit() -> None:
     """Least squares of an exact line returns it."""
     assert linear_fit([(0, 1), (1, 3), (2, 5)]) == (2.0, 1.0)
     assert linear_fit([(1, 1), (1, 2)]) is None
+
+
+def test_only_when_guards_the_fill_prediction_like_node_mixin(clock: FakeClock, tmp: Path) -> None:
+    """The shipped `filesystem_fill_predicted`: a straight fall to 0 within 24 h raises nothing
+    while the disk is more than 40 % free, and fires (after `for`) once it is below."""
+    shutil.copytree(Path(__file__).resolve().parents[2] / "config" / "rules.d", tmp / "rules.d")
+    shipped = {r.name: r for r in load(write_config(tmp)).rules}
+    config = shipped["filesystem_fill_predicted"]
+    assert config.guard == ("sentinel_filesystem_used_ratio", ">", 0.6)
+    r = ThresholdRule(config, clock=clock)
+    size = 100e9
+    fired: list[tuple[float, Finding]] = []
+    for minute in range(0, 12 * 60, 5):  # 12 h losing 5 GB an hour: full in 20 h from the start
+        avail = size * 0.9 - 5e9 * minute / 60
+        labels = {"device": "/dev/sda2", "mountpoint": "/", "fstype": "ext4"}
+        batch = [
+            Sample.of("sentinel_filesystem_avail_bytes", avail, **labels),
+            Sample.of("sentinel_filesystem_used_ratio", 1 - avail / size, **labels),
+        ]
+        by_name = {s.name: [s] for s in batch}
+        for finding in r.evaluate(by_name["sentinel_filesystem_avail_bytes"], by_name):
+            fired.append((1 - avail / size, finding))
+        clock.advance(300)
+    assert fired, "the guarded prediction never fired"
+    used, first = fired[0]
+    assert first.state == "firing" and first.subject == "/"
+    assert used > 0.6  # never while the disk was over 40 % free

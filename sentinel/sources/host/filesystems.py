@@ -74,7 +74,7 @@ class FilesystemsConfig:
     skip_mountpoints: tuple[str, ...] = field(SKIP_MOUNTPOINTS, check=check_regexes)  # full-match regexes
 
 
-_LABELS = ("mountpoint", "fstype")
+_LABELS = ("device", "mountpoint", "fstype")  # as node_exporter's filesystem collector
 METRICS = (
     MetricSpec("sentinel_filesystem_size_bytes", "gauge", "Filesystem size.", _LABELS),
     MetricSpec("sentinel_filesystem_avail_bytes", "gauge", "Space available to unprivileged users.", _LABELS),
@@ -253,7 +253,7 @@ class FilesystemsCollector:
         return not any(p.fullmatch(mount.mountpoint) for p in self._skip_points)
 
     def _readings(self, mount: Mount, answer: Any) -> list[Sample]:
-        labels = {"mountpoint": mount.mountpoint, "fstype": mount.fstype}
+        labels = {"device": mount.device, "mountpoint": mount.mountpoint, "fstype": mount.fstype}
         if isinstance(answer, Stalled):
             return [Sample.of("sentinel_filesystem_stalled", 1, **labels)]
         if isinstance(answer, OSError):

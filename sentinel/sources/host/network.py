@@ -47,17 +47,19 @@ class NetworkConfig:
     forget_vanished_after: Duration = field(Duration(86400), check=positive)
 
 
+LABELS = ("device", "interface")
+"""`device` as node_exporter names it; `interface` (the same value) is kept for one release so
+dashboards and alerts written against it keep working (docs/metrics.md, "Label names")."""
+
 METRICS = (
     MetricSpec(
         "sentinel_network_up",
         "gauge",
         "1 when the interface is up with a carrier; 0 when down or recently vanished.",
-        ("interface",),
+        LABELS,
     ),
-    MetricSpec(
-        "sentinel_network_speed_bytes", "gauge", "Negotiated link speed in bytes per second.", ("interface",)
-    ),
-    *(MetricSpec(name, "counter", text, ("interface",)) for name, _, text in _COUNTERS),
+    MetricSpec("sentinel_network_speed_bytes", "gauge", "Negotiated link speed in bytes per second.", LABELS),
+    *(MetricSpec(name, "counter", text, LABELS) for name, _, text in _COUNTERS),
     READ_ERRORS_SPEC,
 )
 
@@ -109,14 +111,20 @@ class NetworkCollector:
         operstate = self._reader.text(base / "operstate")
         if operstate is None:
             return []
-        out = [Sample.of("sentinel_network_up", 1 if self._is_up(base, operstate) else 0, interface=name)]
+        out = [
+            Sample.of(
+                "sentinel_network_up", 1 if self._is_up(base, operstate) else 0, device=name, interface=name
+            )
+        ]
         speed = self._reader.number(base / "speed")  # Mb/s; absent or -1 when the link is down
         if speed is not None and speed > 0:
-            out.append(Sample.of("sentinel_network_speed_bytes", speed * 1_000_000 / 8, interface=name))
+            out.append(
+                Sample.of("sentinel_network_speed_bytes", speed * 1_000_000 / 8, device=name, interface=name)
+            )
         for metric, file, _ in _COUNTERS:
             value = self._reader.number(base / "statistics" / file)
             if value is not None:
-                out.append(Sample.of(metric, value, interface=name))
+                out.append(Sample.of(metric, value, device=name, interface=name))
         return out
 
     def _is_up(self, base: Path, operstate: str) -> bool:
@@ -132,7 +140,7 @@ class NetworkCollector:
         while len(self._last_seen) > MAX_REMEMBERED:  # keep the most recently seen
             del self._last_seen[min(self._last_seen, key=self._last_seen.__getitem__)]
         gone = sorted(n for n in self._last_seen if n not in present)
-        return [Sample.of("sentinel_network_up", 0, interface=n) for n in gone]
+        return [Sample.of("sentinel_network_up", 0, device=n, interface=n) for n in gone]
 
 
 COLLECTOR = Registration("network", NetworkConfig, build=lambda s, ctx: NetworkCollector(s, clock=ctx.clock))

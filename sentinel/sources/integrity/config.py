@@ -137,6 +137,14 @@ class IntegrityConfig:
     hold_max: Duration = field(Duration(1800), check=positive)
     attribute_unowned: tuple[Policy, ...] = ("readonly",)
 
+    def __post_init__(self) -> None:
+        """The drill directory is one more `critical` root, for the agent and the CLI alike: a
+        baseline taken by `sentinel baseline update` must keep it, or the running agent sees
+        its files "created" outside any drill."""
+        drill = self.drill_dir
+        if drill is not None and all(w.path != drill for w in self.watch):
+            object.__setattr__(self, "watch", (*self.watch, WatchConfig(path=drill, policy="critical")))
+
     def validate(self) -> list[tuple[KeyPath, str]]:
         """Paths are absolute and each is listed once."""
         problems: list[tuple[KeyPath, str]] = []

@@ -19,7 +19,6 @@ hashing live in scanner and hashing.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -32,7 +31,7 @@ from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.sources.base import Emit, Sight
 from sentinel.sources.integrity.baseline import BaselineFiles
-from sentinel.sources.integrity.config import IntegrityConfig, WatchConfig
+from sentinel.sources.integrity.config import IntegrityConfig
 from sentinel.sources.integrity.entry import Entry
 from sentinel.sources.integrity.keeper import BaselineKeeper
 from sentinel.sources.integrity.packages import PackageHolds
@@ -66,9 +65,6 @@ class IntegrityCollector:
         observer_factory: type[FimObserver] = FimObserver,
         packages: PackageOracle = NO_PACKAGES,
     ) -> None:
-        if config.drill_dir is not None and all(w.path != config.drill_dir for w in config.watch):
-            drill_watch = WatchConfig(path=config.drill_dir, policy="critical")
-            config = dataclasses.replace(config, watch=(*config.watch, drill_watch))
         self.config = config
         self.clock = clock
         self.files = BaselineFiles(state_dir)
@@ -79,7 +75,7 @@ class IntegrityCollector:
         self.scanner = Scanner.for_config(config, excluded=[state_dir], throttled=True, stop=self._stop)
         self.debouncer = Debouncer(config.debounce, config.max_delay)
         self.ref = Reference()
-        self.stats = MonitorStats()
+        self.stats = MonitorStats(policies=[w.policy for w in config.watch])
         self.rescans = Rescans(
             scanner=self.scanner,
             watchset=self.watchset,

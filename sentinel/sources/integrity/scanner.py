@@ -128,6 +128,9 @@ class ScanStats:
     bytes: int = 0
     duration: float = 0.0
     skipped: Counter[str] = field(default_factory=Counter)
+    # watched roots that do not exist here (no /etc/sudoers on this image): nothing was skipped,
+    # there is nothing to read; a root that existed in the baseline is a `deleted` change instead
+    absent: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready."""
@@ -137,6 +140,7 @@ class ScanStats:
             "bytes": self.bytes,
             "duration_seconds": round(self.duration, 3),
             "skipped": dict(self.skipped),
+            "absent_roots": sorted(self.absent),
         }
 
 
@@ -205,7 +209,7 @@ class Scanner:
         try:
             st = self.follow(root, os.lstat(root), watch, stats, self.watchset)
         except FileNotFoundError:
-            stats.skipped["vanished"] += 1
+            stats.absent.append(root)
             return
         except OSError:
             stats.skipped["unreadable"] += 1

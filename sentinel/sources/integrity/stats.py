@@ -6,10 +6,14 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 
+import structlog
+
 from sentinel.core.model import MetricSpec, Sample
 from sentinel.sources.base import SIGHT_METRIC
-from sentinel.sources.integrity.changes import Change
+from sentinel.sources.integrity.changes import PATH_KINDS, Change
 from sentinel.sources.integrity.scanner import SKIP_REASONS, ScanStats
+
+log = structlog.get_logger("sentinel.integrity")
 
 METRICS = (
     MetricSpec("sentinel_fim_watched_files", "gauge", "Paths the file integrity monitor tracks."),
@@ -71,22 +75,32 @@ SCAN_REASONS = (
 class MonitorStats:
     """Counters and last-scan times (own lock: counting never waits on the reference)."""
 
-    def __init__(self) -> None:
+    def __init__(self, policies: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self.changes: Counter[tuple[str, str]] = Counter()
+        # every (kind, policy) the config can report starts at 0: `increase()` sees the first
+        # change after a start (Prometheus' instrumentation guide)
+        self.changes: Counter[tuple[str, str]] = Counter(
+            dict.fromkeys(((k, p) for p in dict.fromkeys(policies) if p != "ignore" for k in PATH_KINDS), 0)
+        )
         self.skipped: Counter[str] = Counter(dict.fromkeys(SKIP_REASONS, 0))
         self.rescans: Counter[str] = Counter(dict.fromkeys(SCAN_REASONS, 0))
         self.overflows = 0
         self.attributed = 0
         self.scan_duration: dict[str, float] = {}
         self.scan_time: dict[str, float] = {}
+        self.absent: frozenset[str] = frozenset()
 
     def scanned(self, mode: str, stats: ScanStats, now: float) -> None:
-        """A scan ("quick" or "deep") finished."""
+        """A scan ("quick" or "deep") finished; watched roots missing here are logged once (each
+        root once per run), never counted as skipped paths."""
         with self._lock:
             self.scan_duration[mode] = stats.duration
             self.scan_time[mode] = now
             self.skipped.update(stats.skipped)
+            new = frozenset(stats.absent) - self.absent
+            self.absent |= new
+        if new:
+            log.info("fim_roots_absent", roots=sorted(new))
 
     def rescan(self, reason: str) -> None:
         """A rescan started."""

@@ -57,27 +57,56 @@ def test_pseudo_network_and_container_mounts_are_skipped(machine: Callable[[str]
 def test_df_arithmetic(machine: Callable[[str], Path]) -> None:
     """Size, avail and used ratio as df computes them (reserved blocks excluded)."""
     items = list(collector(machine("terminal")).collect())
-    assert value(items, "sentinel_filesystem_size_bytes", mountpoint="/", fstype="ext4") == 1000 * 4096
-    assert value(items, "sentinel_filesystem_avail_bytes", mountpoint="/", fstype="ext4") == 50 * 4096
-    assert value(items, "sentinel_filesystem_used_ratio", mountpoint="/", fstype="ext4") == pytest.approx(
-        900 / 950
+    assert (
+        value(items, "sentinel_filesystem_size_bytes", device="/dev/sda2", mountpoint="/", fstype="ext4")
+        == 1000 * 4096
     )
-    assert value(items, "sentinel_filesystem_files_used_ratio", mountpoint="/", fstype="ext4") == 0.75
+    assert (
+        value(items, "sentinel_filesystem_avail_bytes", device="/dev/sda2", mountpoint="/", fstype="ext4")
+        == 50 * 4096
+    )
+    assert value(
+        items, "sentinel_filesystem_used_ratio", device="/dev/sda2", mountpoint="/", fstype="ext4"
+    ) == pytest.approx(900 / 950)
+    assert (
+        value(
+            items, "sentinel_filesystem_files_used_ratio", device="/dev/sda2", mountpoint="/", fstype="ext4"
+        )
+        == 0.75
+    )
 
 
 def test_filesystem_without_inode_table_has_no_inode_metrics(machine: Callable[[str], Path]) -> None:
     """vfat reports 0 inodes: no inode series rather than a ratio of 0/0."""
     items = list(collector(machine("terminal"), lambda p: fake_statvfs(p, files=0)).collect())
-    assert value(items, "sentinel_filesystem_files", mountpoint="/boot/efi", fstype="vfat") is None
-    assert value(items, "sentinel_filesystem_size_bytes", mountpoint="/boot/efi", fstype="vfat") is not None
+    assert (
+        value(items, "sentinel_filesystem_files", device="/dev/sda1", mountpoint="/boot/efi", fstype="vfat")
+        is None
+    )
+    assert (
+        value(
+            items, "sentinel_filesystem_size_bytes", device="/dev/sda1", mountpoint="/boot/efi", fstype="vfat"
+        )
+        is not None
+    )
 
 
 def test_readonly_from_the_top_mount_or_statvfs(machine: Callable[[str], Path]) -> None:
     """The stacked /var's top mount is ro; statvfs's ST_RDONLY counts too."""
     items = list(collector(machine("terminal"), lambda p: fake_statvfs(p, readonly=p == "/")).collect())
-    assert value(items, "sentinel_filesystem_readonly", mountpoint="/var", fstype="ext4") == 1
-    assert value(items, "sentinel_filesystem_readonly", mountpoint="/", fstype="ext4") == 1
-    assert value(items, "sentinel_filesystem_readonly", mountpoint="/boot/efi", fstype="vfat") == 0
+    assert (
+        value(items, "sentinel_filesystem_readonly", device="/dev/sda4", mountpoint="/var", fstype="ext4")
+        == 1
+    )
+    assert (
+        value(items, "sentinel_filesystem_readonly", device="/dev/sda2", mountpoint="/", fstype="ext4") == 1
+    )
+    assert (
+        value(
+            items, "sentinel_filesystem_readonly", device="/dev/sda1", mountpoint="/boot/efi", fstype="vfat"
+        )
+        == 0
+    )
 
 
 def test_mount_paths_are_unescaped() -> None:
@@ -118,21 +147,33 @@ def test_hung_mount_is_reported_stalled_without_blocking(machine: Callable[[str]
         started = time.monotonic()
         items = list(fs.collect())
         first_run = time.monotonic() - started
-        assert value(items, "sentinel_filesystem_stalled", mountpoint="/", fstype="ext4") == 1
-        assert value(items, "sentinel_filesystem_size_bytes", mountpoint="/", fstype="ext4") is None
-        assert value(items, "sentinel_filesystem_stalled", mountpoint="/var", fstype="ext4") == 0
+        assert (
+            value(items, "sentinel_filesystem_stalled", device="/dev/sda2", mountpoint="/", fstype="ext4")
+            == 1
+        )
+        assert (
+            value(items, "sentinel_filesystem_size_bytes", device="/dev/sda2", mountpoint="/", fstype="ext4")
+            is None
+        )
+        assert (
+            value(items, "sentinel_filesystem_stalled", device="/dev/sda4", mountpoint="/var", fstype="ext4")
+            == 0
+        )
         assert first_run < 3  # one timeout, not one per mount
 
         started = time.monotonic()
         items = list(fs.collect())  # still hung: skipped at once, no second thread on it
         assert time.monotonic() - started < 0.5  # well under the 1 s timeout: not waited for
-        assert value(items, "sentinel_filesystem_stalled", mountpoint="/", fstype="ext4") == 1
+        assert (
+            value(items, "sentinel_filesystem_stalled", device="/dev/sda2", mountpoint="/", fstype="ext4")
+            == 1
+        )
         assert sum(t.name == "statfs-guard" for t in threading.enumerate()) == 1
     finally:
         release.set()
     wait_until(lambda: not fs._guard.busy, timeout=5)
     items = list(fs.collect())
-    assert value(items, "sentinel_filesystem_stalled", mountpoint="/", fstype="ext4") == 0
+    assert value(items, "sentinel_filesystem_stalled", device="/dev/sda2", mountpoint="/", fstype="ext4") == 0
 
 
 def test_stall_guard_keeps_order_and_results() -> None:

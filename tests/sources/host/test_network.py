@@ -26,17 +26,17 @@ def test_links_up_down_and_unknown_with_carrier(machine: Callable[[str], Path], 
 def test_speed_and_counters(machine: Callable[[str], Path], clock: FakeClock) -> None:
     """1000 Mb/s is 125 MB/s; counters come from statistics/; no speed for a link that is down."""
     items = list(collector(machine("terminal"), clock).collect())
-    assert value(items, "sentinel_network_speed_bytes", interface="eth0") == 125_000_000
-    assert value(items, "sentinel_network_speed_bytes", interface="wlan0") is None
-    assert value(items, "sentinel_network_receive_bytes_total", interface="eth0") == 8000
-    assert value(items, "sentinel_network_transmit_drops_total", interface="eth0") == 1000
+    assert value(items, "sentinel_network_speed_bytes", device="eth0", interface="eth0") == 125_000_000
+    assert value(items, "sentinel_network_speed_bytes", device="wlan0", interface="wlan0") is None
+    assert value(items, "sentinel_network_receive_bytes_total", device="eth0", interface="eth0") == 8000
+    assert value(items, "sentinel_network_transmit_drops_total", device="eth0", interface="eth0") == 1000
 
 
 def test_unknown_speed_is_left_out(machine: Callable[[str], Path], clock: FakeClock) -> None:
     """A virtual NIC reports speed -1: no speed series."""
     items = list(collector(machine("no_sensors"), clock).collect())
-    assert value(items, "sentinel_network_up", interface="eth0") == 1
-    assert value(items, "sentinel_network_speed_bytes", interface="eth0") is None
+    assert value(items, "sentinel_network_up", device="eth0", interface="eth0") == 1
+    assert value(items, "sentinel_network_speed_bytes", device="eth0", interface="eth0") is None
 
 
 def test_vanished_interface_is_reported_down_then_forgotten(
@@ -49,10 +49,10 @@ def test_vanished_interface_is_reported_down_then_forgotten(
     shutil.rmtree(root / "sys" / "class" / "net" / "eth0")
     clock.advance(60)
     items = list(net.collect())
-    assert value(items, "sentinel_network_up", interface="eth0") == 0
-    assert value(items, "sentinel_network_receive_bytes_total", interface="eth0") is None
+    assert value(items, "sentinel_network_up", device="eth0", interface="eth0") == 0
+    assert value(items, "sentinel_network_receive_bytes_total", device="eth0", interface="eth0") is None
     clock.advance(3600)
-    assert value(list(net.collect()), "sentinel_network_up", interface="eth0") is None
+    assert value(list(net.collect()), "sentinel_network_up", device="eth0", interface="eth0") is None
 
 
 def test_interface_vanishing_mid_read_is_not_an_error(
@@ -62,7 +62,7 @@ def test_interface_vanishing_mid_read_is_not_an_error(
     root = machine("terminal")
     shutil.rmtree(root / "sys" / "class" / "net" / "wlan0" / "statistics")
     items = list(collector(root, clock).collect())
-    assert value(items, "sentinel_network_up", interface="wlan0") == 0
+    assert value(items, "sentinel_network_up", device="wlan0", interface="wlan0") == 0
     assert value(items, "sentinel_device_read_errors_total", collector="network") == 0
 
 
@@ -76,8 +76,8 @@ def test_interface_that_comes_back_is_up_again(machine: Callable[[str], Path], c
     list(net.collect())
     shutil.move(root / "eth0.away", eth0)
     items = list(net.collect())
-    assert value(items, "sentinel_network_up", interface="eth0") == 1
-    assert value(items, "sentinel_network_receive_bytes_total", interface="eth0") == 8000
+    assert value(items, "sentinel_network_up", device="eth0", interface="eth0") == 1
+    assert value(items, "sentinel_network_receive_bytes_total", device="eth0", interface="eth0") == 8000
 
 
 def test_live_machine() -> None:

@@ -20,6 +20,7 @@ from sentinel.pipeline.writer import Batch, Pipeline
 from sentinel.rules.engine import RuleEngine
 from sentinel.sources.integrity import realtime
 from sentinel.sources.integrity.baseline import BaselineFiles
+from sentinel.sources.integrity.changes import PATH_KINDS
 from sentinel.sources.integrity.config import ScanConfig, WatchConfig
 from sentinel.testing import FakeClock, wait_until
 from tests.sources.integrity.conftest import config_for
@@ -260,3 +261,23 @@ def test_metrics_are_declared(tmp: Path, run_fim: Callable[..., Any]) -> None:
         assert isinstance(sample, Sample)
         assert tuple(k for k, _ in sample.labels) == tuple(sorted(specs[sample.name].labels))
     assert metric(collector, "sentinel_fim_changes_total", kind="modified", policy="critical") == 1
+
+
+def test_change_counters_start_at_zero_for_every_kind_the_config_can_report(
+    tmp: Path, run_fim: Callable[..., Any]
+) -> None:
+    """Before the first change every (kind, policy) series is there at 0, so that `increase()`
+    sees the first change after a start (Prometheus' instrumentation guide); `ignore` has none."""
+    (tmp / "etc").mkdir()
+    (tmp / "data").mkdir()
+    (tmp / "skip").mkdir()
+    config = config_for(
+        WatchConfig(tmp / "etc", policy="critical"),
+        WatchConfig(tmp / "data", policy="data"),
+        WatchConfig(tmp / "skip", policy="ignore"),
+    )
+    collector, _rec = run_fim(config)
+    series = {s.labels: s.value for s in collector.current() if s.name == "sentinel_fim_changes_total"}
+    expected = {(("kind", k), ("policy", p)) for k in PATH_KINDS for p in ("critical", "data")}
+    assert set(series) == expected
+    assert set(series.values()) == {0}

@@ -26,6 +26,8 @@ from sentinel.agent.schedule import Scheduler
 from sentinel.agent.signals import Wakeup
 from sentinel.agent.status import STATUS_FILE
 from sentinel.agent.systemd import Notifier
+from sentinel.agent.trail import METRICS as TRAIL_METRICS
+from sentinel.agent.trail import TrailWatch
 from sentinel.agent.windows import change_windows
 from sentinel.agent.wiring import build_collectors, open_store
 from sentinel.config import loader as config_mod
@@ -78,10 +80,13 @@ class Agent:
         self.pipeline: Pipeline | None = None
         self.metrics: MetricsServer | None = None
         self.address: tuple[str, int] | None = None
-        self._services: list[Dispatcher | Scheduler | HubClient] = []  # after the collectors, stopped first
+        self._services: list[
+            Dispatcher | Scheduler | HubClient | TrailWatch
+        ] = []  # started after the collectors, stopped first
         self._scrape_store: HazardStore | None = None
         self.scheduler: Scheduler | None = None
         self.dispatcher: Dispatcher | None = None
+        self.trail_watch: TrailWatch | None = None
 
     # -- start and stop -----------------------------------------------------------------------
 
@@ -119,6 +124,14 @@ class Agent:
                 ),
                 SpecCollector.fixed("changes", WINDOW_METRICS, self._window_samples),
             ]
+            pipeline = self.pipeline
+            self.trail_watch = TrailWatch(
+                cfg.agent.state_dir / STORE_FILE,
+                interval=cfg.hazards.verify_interval,
+                submit=pipeline.submit_findings,
+                clock=self.clock,
+            )
+            exported.append(SpecCollector.fixed("trail", TRAIL_METRICS, self.trail_watch.samples))
             if any(s.enabled for s in cfg.sinks):
                 self.dispatcher = Dispatcher(cfg.agent.state_dir / STORE_FILE, cfg.sinks, clock=self.clock)
                 exported.append(
@@ -154,6 +167,7 @@ class Agent:
                         owns_store=True,
                     )
                 )
+            self._services.append(self.trail_watch)  # verifies at start, then every verify_interval
             for service in self._services:
                 service.start()
         except BaseException:

@@ -48,6 +48,7 @@ from sentinel.rules.engine import RuleEngine
 from sentinel.rules.windows import METRICS as WINDOW_METRICS
 from sentinel.rules.windows import window_samples
 from sentinel.sources.base import PolledCollector, StreamingCollector
+from sentinel.sources.integrity.baseline import BaselineFiles
 from sentinel.tickets import dispatcher as ticket_metrics
 from sentinel.tickets.dispatcher import Dispatcher
 
@@ -125,11 +126,13 @@ class Agent:
                 SpecCollector.fixed("changes", WINDOW_METRICS, self._window_samples),
             ]
             pipeline = self.pipeline
+            watched = cfg.integrity.enabled and bool(cfg.integrity.watch)
             self.trail_watch = TrailWatch(
                 cfg.agent.state_dir / STORE_FILE,
                 interval=cfg.hazards.verify_interval,
                 submit=pipeline.submit_findings,
                 clock=self.clock,
+                baseline=BaselineFiles(cfg.agent.state_dir) if watched else None,
             )
             exported.append(SpecCollector.fixed("trail", TRAIL_METRICS, self.trail_watch.samples))
             if any(s.enabled for s in cfg.sinks):

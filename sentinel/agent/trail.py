@@ -5,6 +5,12 @@ The verification reads through its own read-only connection on its own thread (a
 never holds up the writer or a scrape). A broken trail stays broken — the altered rows are the
 evidence — so the hazard is raised (through the writer, like any finding) when a verification
 first finds breaks and again whenever the set of breaks changes, not on every run.
+
+The same watch anchors the file-integrity baseline in the trail: the baseline's HMAC key lives
+beside it, so root can re-sign a baseline at will — but not add the link `sentinel baseline`
+writes. A baseline on disk whose digest is not the trail's last recorded one was replaced
+outside `sentinel baseline`: a critical hazard too. A baseline the trail has never recorded
+(the agent's own first one, or one older than the trail) is recorded as adopted by the agent.
 """
 
 from __future__ import annotations
@@ -21,11 +27,17 @@ from sentinel.core.clock import Clock
 from sentinel.core.db import open_database
 from sentinel.core.model import Category, Finding, MetricSpec, Sample, Severity, freeze_fields
 from sentinel.hazards import links
+from sentinel.hazards.baselines import record_update
 from sentinel.hazards.chain import Verdict
+from sentinel.hazards.identity import AGENT
+from sentinel.sources.integrity.baseline import BaselineError, BaselineFiles
 
 log = structlog.get_logger("sentinel.trail")
 
 RULE = "audit_trail_broken"
+BASELINE_RULE = "baseline_unrecorded"
+ADOPTED = "the baseline in use when the trail first saw it (the agent's own, or older than the trail)"
+RECHECK = 2.0  # `sentinel baseline update` writes the file, then its trail row: wait that out once
 RECTIFICATION = (
     "Keep a copy of hazards.db as evidence, and treat this terminal's records as untrusted until checked",
     "Compare the trail with the central copy: `sentinel hazards verify --expect-file LINKS` "
@@ -52,6 +64,25 @@ METRICS = (
     ),
 )
 """What the watch exports (the chain head itself: sentinel.exposition.hazards)."""
+
+
+def unrecorded_baseline_finding(on_disk: str, recorded: str, files: BaselineFiles, now: float) -> Finding:
+    """The critical finding for a baseline replaced outside `sentinel baseline`."""
+    return Finding(
+        rule=BASELINE_RULE,
+        subject=str(files.baseline),
+        state="firing",
+        severity=Severity.CRITICAL,
+        category=Category.DATA_SECURITY,
+        title=f"The integrity baseline was replaced outside `sentinel baseline` (digest {on_disk[:16]})",
+        time=now,
+        evidence=freeze_fields({"digest": on_disk, "recorded_digest": recorded, "path": str(files.baseline)}),
+        rectification=(
+            "Whoever can write the state directory re-signed the baseline: find who (logins, sudo logs)",
+            "Take a new baseline on a terminal known to be clean, with `sentinel baseline update --reason`",
+        ),
+        auto_resolve=False,
+    )
 
 
 def broken_trail_finding(verdict: Verdict, store: Path, now: float) -> Finding:
@@ -92,8 +123,13 @@ class TrailWatch:
         interval: float,
         submit: Callable[[list[Finding]], None],
         clock: Clock,
+        baseline: BaselineFiles | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.path = path
+        self.baseline = baseline
+        self._sleep = sleep
+        self._baseline_raised: tuple[str, str] | None = None
         self.interval = interval
         self._submit = submit
         self.clock = clock
@@ -120,6 +156,7 @@ class TrailWatch:
         while True:
             try:
                 self.check()
+                self.check_baseline()
             except (sqlite3.Error, OSError) as exc:
                 log.error("trail_verify_failed", error=str(exc))
             if self._stop.wait(self.interval):
@@ -152,6 +189,49 @@ class TrailWatch:
             self._raised_for = signature
             self._submit([broken_trail_finding(verdict, self.path, self._last_at)])
         return verdict
+
+    def check_baseline(self) -> str:
+        """Anchor the baseline in the trail: "recorded", "adopted", "unrecorded" or "none"."""
+        if self.baseline is None or not self.baseline.baseline.exists():
+            return "none"
+        try:
+            on_disk = self.baseline.verify("baseline")
+        except BaselineError:
+            return "none"  # invalid or unreadable: the integrity monitor raises that itself
+        recorded = self._recorded_digest()
+        if recorded is None:
+            record_update(
+                self.path,
+                at=self.clock.time(),
+                actor=AGENT,
+                action="adopt",
+                reason=ADOPTED,
+                old_digest="",
+                new_digest=on_disk,
+                entries=0,
+                summary={},
+            )
+            log.info("baseline_adopted", digest=on_disk[:16])
+            return "adopted"
+        if recorded == on_disk:
+            return "recorded"
+        self._sleep(RECHECK)  # an update in progress records its row right after the file
+        recorded = self._recorded_digest() or ""
+        if recorded == on_disk:
+            return "recorded"
+        log.error("baseline_unrecorded", digest=on_disk[:16], recorded=recorded[:16])
+        if (on_disk, recorded) != self._baseline_raised:
+            self._baseline_raised = (on_disk, recorded)
+            self._submit([unrecorded_baseline_finding(on_disk, recorded, self.baseline, self.clock.time())])
+        return "unrecorded"
+
+    def _recorded_digest(self) -> str | None:
+        conn = open_database(self.path, readonly=True)
+        try:
+            row = conn.execute("SELECT new_digest FROM baseline_updates ORDER BY id DESC LIMIT 1").fetchone()
+        finally:
+            conn.close()
+        return str(row[0]) if row else None
 
     def samples(self) -> Iterator[Sample]:
         """The METRICS series (nothing verified yet: verified 0 is not claimed, only the time 0)."""

@@ -72,3 +72,36 @@ def test_the_watch_runs_at_start_and_stops(tmp: Path) -> None:
         watch.stop()
     assert watch.last is not None and watch.last.ok
     assert watch._thread is not None and not watch._thread.is_alive()
+
+
+def test_the_baseline_is_adopted_then_must_match_the_trail(tmp: Path) -> None:
+    """No recorded baseline: adopted by the agent (a chained row). The same file: recorded. A file
+    re-signed with the key but without `sentinel baseline` (what root can do): one critical
+    finding. Once its update is recorded: fine again."""
+    from sentinel.hazards.baselines import record_update
+    from sentinel.sources.integrity.baseline import Baseline, BaselineFiles
+    from sentinel.sources.integrity.entry import Entry
+    from tests.support.people import who
+
+    clock, path = FakeClock(), tmp / "hazards.db"
+    _store(path, clock)
+    files = BaselineFiles(tmp)
+    key = files.create_key()
+    entry = Entry("file", 0o644, 0, 0, 3, 1, 1, 7, 1, None, "c" * 64, None)
+    files.write(Baseline({"/etc/passwd": entry}, 1.0), key)
+    submitted: list[list[Finding]] = []
+    watch = TrailWatch(
+        path, interval=3600, submit=submitted.append, clock=clock, baseline=files, sleep=lambda s: None
+    )
+    assert watch.check_baseline() == "adopted"
+    assert watch.check_baseline() == "recorded"
+    resigned = files.write(Baseline({"/etc/passwd": entry, "/etc/shadow": entry}, 2.0), key)
+    assert watch.check_baseline() == "unrecorded" and watch.check_baseline() == "unrecorded"
+    assert len(submitted) == 1 and submitted[0][0].rule == "baseline_unrecorded"
+    assert submitted[0][0].evidence_map["digest"] == resigned
+    record_update(
+        path, at=clock.time(), actor=who("carol"), action="update", reason="CHG-7",
+        old_digest="", new_digest=resigned, entries=2, summary={},
+    )  # fmt: skip
+    assert watch.check_baseline() == "recorded"
+    assert watch.check().ok  # adopt and update rows are links of the chain

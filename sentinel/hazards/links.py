@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +95,14 @@ def head(db: sqlite3.Connection) -> tuple[int, str]:
 def snapshot(db: sqlite3.Connection, hazard_id: int) -> dict[str, Any]:
     """The hazard's accountable fields now, as a history row chains them (no floats)."""
     row = db.execute("SELECT * FROM hazards WHERE id = ?", (hazard_id,)).fetchone()
+    items = db.execute("SELECT * FROM rectification WHERE hazard_id = ? ORDER BY seq", (hazard_id,))
+    return snapshot_of(row, items.fetchall())
+
+
+def snapshot_of(
+    row: Mapping[str, Any] | sqlite3.Row, items: Iterable[Mapping[str, Any] | sqlite3.Row]
+) -> dict[str, Any]:
+    """`snapshot` from a hazards row and its rectification rows (in seq order)."""
 
     def value(name: str) -> Any:
         raw = row[name]
@@ -102,8 +110,7 @@ def snapshot(db: sqlite3.Connection, hazard_id: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {name: value(name) for name in SNAPSHOT_FIELDS}
     out["fixed"] = _digest({name: value(name) for name in FIXED_FIELDS})
-    items = db.execute("SELECT * FROM rectification WHERE hazard_id = ? ORDER BY seq", (hazard_id,))
-    listed = [[iso(i[k]) if k.endswith("_at") else i[k] for k in _ITEM_FIELDS] for i in items.fetchall()]
+    listed = [[iso(i[k]) if k.endswith("_at") else i[k] for k in _ITEM_FIELDS] for i in items]
     out["items"] = _digest({"items": listed})
     return out
 
@@ -330,13 +337,19 @@ _BASELINE_KEYS = ("at", "actor", "actor_id", "actor_info", "action", "reason", "
                   "entries")  # fmt: skip
 
 
-def _links(db: sqlite3.Connection, store: str) -> Iterator[Link]:
+def _links(
+    db: sqlite3.Connection, store: str, last: dict[int, tuple[int, Any]] | None = None
+) -> Iterator[Link]:
+    """The links in order, rows rebuilt; `last` collects each hazard's last chained snapshot."""
     for r in db.execute(_WALK):
         try:
             row = _rebuilt(store, r)
         except (ValueError, TypeError, KeyError):
             row = {"unreadable": True}  # a damaged JSON column: it cannot hash to what was stored
-        yield Link(int(r["seq"]), r["kind"], r["prev_hash"], r["hash"], row, r["link_uid"], r["h_hazard_id"])
+        hazard_id = r["h_hazard_id"]
+        if last is not None and row is not None and hazard_id is not None and row.get("snapshot") is not None:
+            last[int(hazard_id)] = (int(r["seq"]), row["snapshot"])
+        yield Link(int(r["seq"]), r["kind"], r["prev_hash"], r["hash"], row, r["link_uid"], hazard_id)
 
 
 def _rebuilt(store: str, r: sqlite3.Row) -> Mapping[str, Any] | None:
@@ -413,9 +426,10 @@ def verify(db: sqlite3.Connection, expected: Mapping[int, str] | None = None) ->
     """Walk the whole chain and check the tables against it (see the module docstring); with
     `expected` (seq -> hash, from a central copy), also that this chain holds those links."""
     store = store_id(db)
-    verdict = walk(store, _links(db, store), pruned_uids(db))
+    last: dict[int, tuple[int, Any]] = {}
+    verdict = walk(store, _links(db, store, last), pruned_uids(db))
     verdict.breaks += _outside_the_chain(db)
-    verdict.breaks += _hazards_against_their_trail(db)
+    verdict.breaks += _hazards_against_their_trail(db, last)
     if expected:
         verdict.breaks += compare(db, expected)
     verdict.sort()
@@ -445,33 +459,26 @@ def _outside_the_chain(db: sqlite3.Connection) -> list[Break]:
     return breaks
 
 
-def _hazards_against_their_trail(db: sqlite3.Connection) -> list[Break]:
+def _hazards_against_their_trail(db: sqlite3.Connection, last: Mapping[int, tuple[int, Any]]) -> list[Break]:
+    """Each hazard row against the snapshot its last chained history row holds."""
     breaks: list[Break] = []
-    last = {
-        int(r["hazard_id"]): (int(r["seq"]), r["snapshot"])
-        for r in db.execute(
-            "SELECT h.hazard_id, h.seq, h.snapshot FROM history h WHERE h.snapshot IS NOT NULL AND h.seq = "
-            "(SELECT MAX(x.seq) FROM history x WHERE x.hazard_id = h.hazard_id AND x.snapshot IS NOT NULL)"
-        )
-    }
-    for (hazard_id,) in db.execute("SELECT id FROM hazards ORDER BY id").fetchall():
+    items: dict[int, list[sqlite3.Row]] = {}
+    for item in db.execute("SELECT * FROM rectification ORDER BY hazard_id, seq"):
+        items.setdefault(int(item["hazard_id"]), []).append(item)
+    for row in db.execute("SELECT * FROM hazards ORDER BY id"):
+        hazard_id = int(row["id"])
         if hazard_id not in last:
             breaks.append(Break(None, "untrailed", f"hazard #{hazard_id} has no chained trail", hazard_id))
             continue
-        seq, stored = last[hazard_id]
-        try:
-            then = json.loads(stored)
-        except ValueError:
+        seq, then = last[hazard_id]
+        if not isinstance(then, Mapping):
             continue  # the row's own hash check reports a damaged snapshot
-        now = snapshot(db, hazard_id)
+        now = snapshot_of(row, items.get(hazard_id, []))
         changed = [k for k in now if now.get(k) != then.get(k)]
         if changed:
             said = "; ".join(_differs(k, now.get(k), then.get(k)) for k in changed[:3])
-            breaks.append(
-                Break(
-                    seq, "state", f"hazard #{hazard_id}: {said} (its last trail row is row {seq})", hazard_id
-                )
-            )
+            message = f"hazard #{hazard_id}: {said} (its last trail row is row {seq})"
+            breaks.append(Break(seq, "state", message, hazard_id))
     return breaks
 
 

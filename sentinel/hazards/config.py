@@ -40,12 +40,6 @@ def _aliases(value: Mapping[str, str]) -> str | None:
     return None
 
 
-def _verify_interval(value: float) -> str | None:
-    if 60 <= value <= 7 * 86400:
-        return None
-    return f"must be between 1m and 7d, got {value:g}s"
-
-
 @dataclass(frozen=True, slots=True)
 class HazardsConfig:
     """`[hazards]`: ownership, deadlines, escalation, recurrence and retention."""
@@ -66,7 +60,7 @@ class HazardsConfig:
     # a level of escalation_chain -> the owner who becomes accountable when a hazard reaches it
     escalation_owners: Mapping[str, str] = field(default_factory=frozen_map)
     # the hash-chained trail is verified at start and this often (docs/hazards.md "The trail")
-    verify_interval: Duration = field(Duration(3600), check=_verify_interval)
+    verify_interval: Duration = Duration(3600)  # range: sentinel.config.bounds
 
     def validate(self) -> list[tuple[KeyPath, str]]:
         """Escalation owners name levels of the chain."""

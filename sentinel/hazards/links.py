@@ -277,41 +277,19 @@ def append_baseline(db: sqlite3.Connection, update_id: int, at: float) -> Append
 
 def append_genesis(db: sqlite3.Connection, at: float, note: str) -> Appended:
     """The first link of a store."""
-    store = store_id(db)
-    return append(
-        db,
-        "genesis",
-        at=at,
-        keep_body=True,
-        row_for=lambda seq: {
-            "v": VERSION,
-            "store": store,
-            "seq": seq,
-            "kind": "genesis",
-            "at": iso(at),
-            "note": note,
-        },
-    )
+    return _append_standalone(db, "genesis", at, {"note": note})
 
 
 def append_prune(db: sqlite3.Connection, at: float, uids: list[str], rows: int) -> Appended:
     """One link for a retention prune: which hazards left the store, with how many rows."""
+    return _append_standalone(db, "prune", at, {"hazards": sorted(uids), "rows": rows})
+
+
+def _append_standalone(db: sqlite3.Connection, kind: str, at: float, fields: dict[str, Any]) -> Appended:
+    """A link that no other table holds: its row is kept in the chain itself (`keep_body`)."""
     store = store_id(db)
-    return append(
-        db,
-        "prune",
-        at=at,
-        keep_body=True,
-        row_for=lambda seq: {
-            "v": VERSION,
-            "store": store,
-            "seq": seq,
-            "kind": "prune",
-            "at": iso(at),
-            "hazards": sorted(uids),
-            "rows": rows,
-        },
-    )
+    head = {"v": VERSION, "store": store, "kind": kind, "at": iso(at)}
+    return append(db, kind, at=at, keep_body=True, row_for=lambda seq: {**head, "seq": seq, **fields})
 
 
 # -- verifying ---------------------------------------------------------------------------------

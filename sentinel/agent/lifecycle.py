@@ -342,6 +342,7 @@ class Agent:
             "terminal": self.config.agent.terminal_id,
             "listen": f"{self.address[0]}:{self.address[1]}" if self.address else None,
             "config": str(self.config.source),
+            "trail": self.trail_watch.summary() if self.trail_watch else None,
         }
         try:
             write_json_atomic(self.config.agent.state_dir / STATUS_FILE, self.status.snapshot(extra))

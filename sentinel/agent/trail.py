@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -232,6 +233,21 @@ class TrailWatch:
         finally:
             conn.close()
         return str(row[0]) if row else None
+
+    def summary(self) -> dict[str, Any] | None:
+        """The last verification for status.json (`sentinel status`); None before the first."""
+        with self._lock:
+            verdict, at = self.last, self._last_at
+        if verdict is None:
+            return None
+        first = verdict.first
+        return {
+            "verified_at": at,
+            "ok": verdict.ok,
+            "breaks": len(verdict.breaks),
+            "first_break": first.message if first else None,
+            "head": {"seq": verdict.head_seq, "hash": verdict.head_hash},
+        }
 
     def samples(self) -> Iterator[Sample]:
         """The METRICS series (nothing verified yet: verified 0 is not claimed, only the time 0)."""

@@ -1,9 +1,11 @@
-"""`sentinel status [--json]`: whether the agent runs, how its collectors are, the open hazards."""
+"""`sentinel status [--json]`: whether the agent runs, how its collectors are, the open hazards,
+and the head of the hash-chained trail (with the agent's last verification of it)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,11 +35,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     pid = holder_pid(cfg.agent.state_dir)
     snapshot = read_status(cfg.agent.state_dir) if pid else None
     hazards = _open_by_severity(cfg.agent.state_dir / STORE_FILE)
+    trail = _trail_head(cfg.agent.state_dir / STORE_FILE)
+    if trail is not None:
+        trail["verification"] = (snapshot or {}).get("trail")
     result: dict[str, Any] = {
         "running": pid is not None,
         "pid": pid,
         "state_dir": str(cfg.agent.state_dir),
         "open_hazards": hazards,
+        "trail": trail,
         "agent": snapshot,
     }
     if args.json:
@@ -62,6 +68,41 @@ def _open_by_severity(path: Path) -> dict[str, int]:
     finally:
         conn.close()
     return {str(r[0]): int(r[1]) for r in rows}
+
+
+def _trail_head(path: Path) -> dict[str, Any] | None:
+    """The store's id and its newest link, read-only (None without a store, or a store that
+    predates the trail); what a central copy compares with the heads Prometheus scraped."""
+    if not path.exists():
+        return None
+    from sentinel.hazards import links  # start-up time: only with a store to read
+
+    conn = open_database(path, readonly=True)
+    try:
+        store = links.store_id(conn)
+        seq, digest = links.head(conn)
+    except (sqlite3.Error, TypeError):  # no chain or store id yet (an old store not migrated), unreadable
+        return None
+    finally:
+        conn.close()
+    return {"store_id": store, "head": {"seq": seq, "hash": digest}}
+
+
+def _print_trail(trail: dict[str, Any] | None, when: Callable[[float | None], str]) -> None:
+    if trail is None:
+        return
+    head = trail["head"]
+    print(f"trail: store {trail['store_id']}, head row {head['seq']} {head['hash']}")
+    checked = trail["verification"]
+    if checked is None:
+        print("  not verified by a running agent yet (`sentinel hazards verify` checks it now)")
+    elif checked["ok"]:
+        print(f"  intact when the agent verified it at {when(checked['verified_at'])}")
+    else:
+        print(
+            f"  BROKEN when the agent verified it at {when(checked['verified_at'])}: "
+            f"{checked['breaks']} break(s), first: {checked['first_break']}"
+        )
 
 
 def _print_status(result: dict[str, Any]) -> None:
@@ -92,3 +133,4 @@ def _print_status(result: dict[str, Any]) -> None:
     counts = result["open_hazards"]
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "major", "minor", "info"))
     print(f"open hazards: {summary}")
+    _print_trail(result["trail"], when)

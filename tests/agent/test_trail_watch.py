@@ -38,13 +38,25 @@ def test_intact_then_broken_then_broken_more(tmp: Path) -> None:
     _store(path, clock)
     submitted: list[list[Finding]] = []
     watch = TrailWatch(path, interval=3600, submit=submitted.append, clock=clock)
-    assert watch.check().ok and submitted == []
+    assert watch.summary() is None
+    intact = watch.check()
+    assert intact.ok and submitted == []
+    assert watch.summary() == {
+        "verified_at": clock.time(),
+        "ok": True,
+        "breaks": 0,
+        "first_break": None,
+        "head": {"seq": intact.head_seq, "hash": intact.head_hash},
+    }
     values = {s.name: s.value for s in watch.samples()}
     assert values["sentinel_audit_chain_verified"] == 1 and values["sentinel_audit_chain_breaks"] == 0
     _edit(path, "UPDATE history SET note = 'nothing' WHERE action = 'ack'")
     assert not watch.check().ok
     watch.check()
     assert len(submitted) == 1
+    summary = watch.summary()
+    assert summary is not None and (summary["ok"], summary["breaks"]) == (False, 1)
+    assert "row 3 (hazard #1, history): changed after it was written" in summary["first_break"]
     (raised,) = submitted[0]
     assert (raised.rule, raised.severity, raised.category, raised.auto_resolve) == (
         RULE,

@@ -62,6 +62,23 @@ def test_verify_and_trail_on_an_intact_store(config: Path, capsys: pytest.Captur
     assert code == 0 and json.loads(out)["head"] == {"seq": 4, "hash": head["hash"]}
 
 
+def test_status_shows_the_trail_head_even_without_an_agent(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sentinel status` names the store and its newest link (what Prometheus scrapes as the head),
+    and says no agent has verified it; --json has the same head `verify` reaches."""
+    code, out, _ = run(capsys, "hazards", "verify", "--json", "--config", str(config))
+    verified = json.loads(out)
+    code, out, _ = run(capsys, "status", "--config", str(config))
+    assert code == 1 and "not running" in out
+    head = verified["head"]
+    assert f"trail: store {verified['store_id']}, head row 4 {head['hash']}" in out
+    assert "not verified by a running agent yet" in out
+    code, out, _ = run(capsys, "status", "--json", "--config", str(config))
+    trail = json.loads(out)["trail"]
+    assert trail == {"store_id": verified["store_id"], "head": head, "verification": None}
+
+
 def test_central_links_from_a_file_of_tickets_or_pairs(
     config: Path, capsys: pytest.CaptureFixture[str], tmp: Path
 ) -> None:

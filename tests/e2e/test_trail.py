@@ -101,5 +101,18 @@ def test_a_real_agent_raises_the_critical_hazard_for_an_edited_trail(start_agent
         lambda: (t := again.scrape()) and "sentinel_audit_chain_verified 0.0" in t and t, timeout=15
     )
     assert 'sentinel_audit_chain_head_info{hash="' in scrape
+
+    def status_trail() -> dict[str, Any] | None:
+        trail: dict[str, Any] = json.loads(sentinel(again.config, "status", "--json").stdout)["trail"]
+        return trail if trail["verification"] is not None else None
+
+    trail = wait_until(status_trail, timeout=30)
+    assert not trail["verification"]["ok"] and "changed after" in trail["verification"]["first_break"]
+    # the head `status` reads from the store is the one /metrics exports (read together until
+    # no link was added in between)
+    wait_until(
+        lambda: f'hash="{(status_trail() or {"head": {"hash": "-"}})["head"]["hash"]}"' in again.scrape(),
+        timeout=30,
+    )
     log = [e for e in again.log_events() if e.get("event") == "trail_broken"]
     assert len(log) == 1 and log[0]["first_row"] is not None

@@ -43,7 +43,7 @@ def specs(open_info_limit: int) -> tuple[MetricSpec, ...]:
         MetricSpec(
             "sentinel_audit_chain_head_info",
             "gauge",
-            "The newest link of the hazard store's hash-chained trail (one series; hash = its SHA-256).",
+            "The newest link of the hazard store's hash-chained trail (one series; hash: its sha256 in hex).",
             ("store_id", "hash"),
         ),
         MetricSpec(

@@ -75,7 +75,8 @@ def _trail_head(path: Path) -> dict[str, Any] | None:
     predates the trail); what a central copy compares with the heads Prometheus scraped."""
     if not path.exists():
         return None
-    from sentinel.hazards import links  # start-up time: only with a store to read
+    # start-up time: the chain's code loads only with a store to read
+    from sentinel.hazards import links
 
     conn = open_database(path, readonly=True)
     try:

@@ -126,16 +126,17 @@ def _actor(row: Mapping[str, Any]) -> dict[str, Any]:
     return actor
 
 
+def _row_head(store: str, seq: int, kind: str, at: float) -> dict[str, Any]:
+    """What every canonical row begins with: its format, store, place, kind and time."""
+    return {"v": VERSION, "store": store, "seq": seq, "kind": kind, "at": iso(at)}
+
+
 def history_row(store: str, seq: int, h: Mapping[str, Any]) -> dict[str, Any]:
     """A history row's canonical form (`h`: the row's columns with its hazard's `hazard_uid`;
     `snapshot` as its JSON text, or already parsed)."""
     snap = h["snapshot"]
     return {
-        "v": VERSION,
-        "store": store,
-        "seq": seq,
-        "kind": "history",
-        "at": iso(h["at"]),
+        **_row_head(store, seq, "history", h["at"]),
         "hazard": h["hazard_uid"],
         "action": h["action"],
         "from": h["from_state"],
@@ -149,11 +150,7 @@ def history_row(store: str, seq: int, h: Mapping[str, Any]) -> dict[str, Any]:
 def baseline_row(store: str, seq: int, b: Mapping[str, Any]) -> dict[str, Any]:
     """A baseline update's canonical form (its summary of scan statistics is not chained)."""
     return {
-        "v": VERSION,
-        "store": store,
-        "seq": seq,
-        "kind": "baseline",
-        "at": iso(b["at"]),
+        **_row_head(store, seq, "baseline", b["at"]),
         "action": b["action"],
         "reason": b["reason"],
         "old_digest": b["old_digest"],
@@ -288,8 +285,9 @@ def append_prune(db: sqlite3.Connection, at: float, uids: list[str], rows: int) 
 def _append_standalone(db: sqlite3.Connection, kind: str, at: float, fields: dict[str, Any]) -> Appended:
     """A link that no other table holds: its row is kept in the chain itself (`keep_body`)."""
     store = store_id(db)
-    head = {"v": VERSION, "store": store, "kind": kind, "at": iso(at)}
-    return append(db, kind, at=at, keep_body=True, row_for=lambda seq: {**head, "seq": seq, **fields})
+    return append(
+        db, kind, at=at, keep_body=True, row_for=lambda seq: {**_row_head(store, seq, kind, at), **fields}
+    )
 
 
 # -- verifying ---------------------------------------------------------------------------------

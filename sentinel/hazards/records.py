@@ -101,6 +101,8 @@ class HistoryRow:
             _text_or_none(data.get("to")),
             str(data.get("note") or ""),
             identity=who,
+            seq=data["seq"] if isinstance(data.get("seq"), int) else None,
+            hash=_text_or_none(data.get("hash")),
         )
 
     def to_json(self) -> dict[str, Any]:

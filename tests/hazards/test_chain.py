@@ -17,6 +17,7 @@ from sentinel.hazards.chain import canonical, check_ticket, link_hash
 from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.hub_actions import HubAction
 from sentinel.hazards.lifecycle import Action
+from sentinel.hazards.records import HistoryRow
 from sentinel.hazards.store import HazardStore
 from sentinel.testing import FakeClock
 from tests.hazards.conftest import finding
@@ -67,6 +68,10 @@ def test_every_write_is_a_link_and_tickets_carry_theirs(
     assert check_ticket(forged) == "the chained row does not hash to the ticket's chain hash"
     history = store.get(1)
     assert history is not None and [h.seq for h in history.history] == [2, 4, 5, 6, 7]
+    links_by_seq = {link["seq"]: link["hash"] for link in store.trail_links()}
+    assert all(h.hash == links_by_seq[h.seq] for h in history.history if h.seq is not None)
+    # what the hub reads back from a ticket keeps each row's link
+    assert [HistoryRow.from_json(h.to_json()) for h in history.history] == list(history.history)
 
 
 def test_the_encoding_is_pinned(tmp_path: Path) -> None:

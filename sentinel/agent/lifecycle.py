@@ -27,7 +27,7 @@ from sentinel.agent.signals import Wakeup
 from sentinel.agent.status import STATUS_FILE
 from sentinel.agent.systemd import Notifier
 from sentinel.agent.trail import METRICS as TRAIL_METRICS
-from sentinel.agent.trail import TrailWatch
+from sentinel.agent.trail import TrailWatch, trail_watch_for
 from sentinel.agent.windows import change_windows
 from sentinel.agent.wiring import build_collectors, open_store
 from sentinel.config import loader as config_mod
@@ -48,7 +48,6 @@ from sentinel.rules.engine import RuleEngine
 from sentinel.rules.windows import METRICS as WINDOW_METRICS
 from sentinel.rules.windows import window_samples
 from sentinel.sources.base import PolledCollector, StreamingCollector
-from sentinel.sources.integrity.baseline import BaselineFiles
 from sentinel.tickets import dispatcher as ticket_metrics
 from sentinel.tickets.dispatcher import Dispatcher
 
@@ -81,9 +80,8 @@ class Agent:
         self.pipeline: Pipeline | None = None
         self.metrics: MetricsServer | None = None
         self.address: tuple[str, int] | None = None
-        self._services: list[
-            Dispatcher | Scheduler | HubClient | TrailWatch
-        ] = []  # started after the collectors, stopped first
+        # started after the collectors, stopped first
+        self._services: list[Dispatcher | Scheduler | HubClient | TrailWatch] = []
         self._scrape_store: HazardStore | None = None
         self.scheduler: Scheduler | None = None
         self.dispatcher: Dispatcher | None = None
@@ -125,15 +123,7 @@ class Agent:
                 ),
                 SpecCollector.fixed("changes", WINDOW_METRICS, self._window_samples),
             ]
-            pipeline = self.pipeline
-            watched = cfg.integrity.enabled and bool(cfg.integrity.watch)
-            self.trail_watch = TrailWatch(
-                cfg.agent.state_dir / STORE_FILE,
-                interval=cfg.hazards.verify_interval,
-                submit=pipeline.submit_findings,
-                clock=self.clock,
-                baseline=BaselineFiles(cfg.agent.state_dir) if watched else None,
-            )
+            self.trail_watch = trail_watch_for(cfg, self.pipeline.submit_findings, self.clock)
             exported.append(SpecCollector.fixed("trail", TRAIL_METRICS, self.trail_watch.samples))
             if any(s.enabled for s in cfg.sinks):
                 self.dispatcher = Dispatcher(cfg.agent.state_dir / STORE_FILE, cfg.sinks, clock=self.clock)
@@ -160,16 +150,8 @@ class Agent:
                 clock=self.clock,
             )
             self._services.append(self.scheduler)
-            if cfg.hub.url:  # the fleet ledger: pull the actions people queued there (outbound only)
-                self._services.append(
-                    HubClient(
-                        cfg.hub,
-                        self._open_store(cfg),
-                        terminal=cfg.agent.terminal_id,
-                        clock=self.clock,
-                        owns_store=True,
-                    )
-                )
+            if cfg.hub.url:
+                self._services.append(_hub_client(cfg, self._open_store(cfg), self.clock))
             self._services.append(self.trail_watch)  # verifies at start, then every verify_interval
             for service in self._services:
                 service.start()
@@ -368,3 +350,8 @@ class Agent:
                 self._reload_requested = True
             else:
                 self._stopping = True
+
+
+def _hub_client(cfg: Config, store: HazardStore, clock: Clock) -> HubClient:
+    """The fleet ledger's client: pulls the actions people queued there (outbound only)."""
+    return HubClient(cfg.hub, store, terminal=cfg.agent.terminal_id, clock=clock, owns_store=True)

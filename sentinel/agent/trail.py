@@ -24,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from sentinel.config.schema import Config
 from sentinel.core.clock import Clock
 from sentinel.core.db import open_database
 from sentinel.core.model import Category, Finding, MetricSpec, Sample, Severity, freeze_fields
@@ -31,6 +32,7 @@ from sentinel.hazards import links
 from sentinel.hazards.baselines import record_update
 from sentinel.hazards.chain import Verdict
 from sentinel.hazards.identity import AGENT
+from sentinel.hazards.schema import STORE_FILE
 from sentinel.sources.integrity.baseline import BaselineError, BaselineFiles
 
 log = structlog.get_logger("sentinel.trail")
@@ -259,3 +261,15 @@ class TrailWatch:
         yield Sample.of("sentinel_audit_chain_verified", 1 if verdict.ok else 0)
         yield Sample.of("sentinel_audit_chain_breaks", len(verdict.breaks))
         yield Sample.of("sentinel_audit_chain_verify_duration_seconds", duration)
+
+
+def trail_watch_for(config: Config, submit: Callable[[list[Finding]], None], clock: Clock) -> TrailWatch:
+    """The agent's watch over its store's trail, and over the baseline when files are watched."""
+    watched = config.integrity.enabled and bool(config.integrity.watch)
+    return TrailWatch(
+        config.agent.state_dir / STORE_FILE,
+        interval=config.hazards.verify_interval,
+        submit=submit,
+        clock=clock,
+        baseline=BaselineFiles(config.agent.state_dir) if watched else None,
+    )

@@ -4,8 +4,8 @@
 set -euo pipefail
 
 # command to look for, and the Debian package that provides it (same index)
-commands=(promtool prometheus prometheus-alertmanager openssl chromium)
-packages=(prometheus prometheus prometheus-alertmanager openssl chromium)
+commands=(promtool prometheus prometheus-alertmanager openssl chromium sqlite3 jq)
+packages=(prometheus prometheus prometheus-alertmanager openssl chromium sqlite3 jq)
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(aide prometheus-node-exporter)
   commands+=(aide prometheus-node-exporter)

@@ -37,7 +37,8 @@ def collect_health(config: Config) -> Sequence[Sample]:
 
 
 def hazards_summary(config: Config) -> dict[str, Any]:
-    """The inspection's hazards part: open and overdue hazards from the store, if there is one."""
+    """The inspection's hazards part: open and overdue hazards from the store, if there is one,
+    and whether its hash-chained trail verifies (`trail`)."""
     if not (config.agent.state_dir / STORE_FILE).exists():
         return {}
     try:
@@ -45,9 +46,18 @@ def hazards_summary(config: Config) -> dict[str, Any]:
     except (sqlite3.Error, OSError, HazardError):
         return {"error": "hazard store unreadable"}
     try:
-        return summarise_hazards(store.records(states=tuple(ACTIVE_STATES)))
+        summary = summarise_hazards(store.records(states=tuple(ACTIVE_STATES)))
+        verdict = store.verify()
     finally:
         store.close()
+    first = verdict.first
+    summary["trail"] = {
+        "ok": verdict.ok,
+        "rows": verdict.rows,
+        "head": {"seq": verdict.head_seq, "hash": verdict.head_hash},
+        "summary": f"intact, {verdict.rows} rows" if first is None else f"BROKEN: {first.message}",
+    }
+    return summary
 
 
 def baseline_summary(config: Config) -> dict[str, Any] | None:

@@ -30,6 +30,8 @@ from sentinel.agent.signals import Wakeup
 from sentinel.agent.status import STATUS_FILE
 from sentinel.agent.systemd import Notifier
 from sentinel.agent.tickets import TicketDelivery
+from sentinel.agent.trail import METRICS as TRAIL_METRICS
+from sentinel.agent.trail import TrailWatch, trail_watch_for
 from sentinel.agent.windows import change_windows
 from sentinel.agent.wiring import build_collectors, open_store
 from sentinel.config import loader as config_mod
@@ -81,11 +83,12 @@ class Agent:
         self.pipeline: Pipeline | None = None
         self.metrics: MetricsServer | None = None
         self.address: tuple[str, int] | None = None
-        self._services: list[Scheduler | HubClient] = []  # after the collectors, stopped first
+        self._services: list[Scheduler | HubClient | TrailWatch] = []  # after the collectors, stopped first
         self._scrape_store: HazardStore | None = None
         self.scheduler: Scheduler | None = None
         self.tickets = TicketDelivery(clock)
         self.coverage = ""  # why this process sees less than the installed agent ("" = all)
+        self.trail_watch: TrailWatch | None = None
 
     # -- start and stop -----------------------------------------------------------------------
 
@@ -125,6 +128,8 @@ class Agent:
             ]
             # the dispatcher may be replaced by a reload: the metrics and the writer reach it here
             exported.append(SpecCollector.fixed("tickets", ticket_metrics.METRICS, self.tickets.samples))
+            self.trail_watch = trail_watch_for(cfg, self.pipeline.submit_findings, self.clock)
+            exported.append(SpecCollector.fixed("trail", TRAIL_METRICS, self.trail_watch.samples))
             self.metrics = MetricsServer(cfg.metrics, exported)
             self.address = self.metrics.start()
             self.pipeline.start()
@@ -145,15 +150,8 @@ class Agent:
             )
             self._services.append(self.scheduler)
             if cfg.hub.url:  # the fleet ledger: pull the actions people queued there (outbound only)
-                self._services.append(
-                    HubClient(
-                        cfg.hub,
-                        self._open_store(cfg),
-                        terminal=cfg.agent.terminal_id,
-                        clock=self.clock,
-                        owns_store=True,
-                    )
-                )
+                self._services.append(_hub_client(cfg, self._open_store(cfg), self.clock))
+            self._services.append(self.trail_watch)  # verifies at start, then every verify_interval
             self.tickets.start()
             for service in self._services:
                 service.start()
@@ -196,7 +194,10 @@ class Agent:
         self._wake.set()
 
     def _teardown(self) -> None:
-        services: list[Scheduler | HubClient | TicketDelivery] = [*reversed(self._services), self.tickets]
+        services: list[Scheduler | HubClient | TrailWatch | TicketDelivery] = [
+            *reversed(self._services),
+            self.tickets,
+        ]
         for service in services:
             try:
                 service.stop()
@@ -329,6 +330,7 @@ class Agent:
             "listen": f"{self.address[0]}:{self.address[1]}" if self.address else None,
             "config": str(self.config.source),
             "coverage_reduced": self.coverage or None,
+            "trail": self.trail_watch.summary() if self.trail_watch else None,
         }
         try:
             write_json_atomic(self.config.agent.state_dir / STATUS_FILE, self.status.snapshot(extra))
@@ -371,3 +373,8 @@ def _unreloadable(old: Config, new: Config) -> str:
         if a != b:
             return f"{label} changed; restart the agent to apply it"
     return ""
+
+
+def _hub_client(cfg: Config, store: HazardStore, clock: Clock) -> HubClient:
+    """The fleet ledger's client: pulls the actions people queued there (outbound only)."""
+    return HubClient(cfg.hub, store, terminal=cfg.agent.terminal_id, clock=clock, owns_store=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sentinel.cli import audit
 from sentinel.cli.common import (
     EXIT_OK,
     CliError,
@@ -108,6 +109,8 @@ def configure(
     whoami.add_argument("--json", action="store_true")
     whoami.set_defaults(func=cmd_whoami)
 
+    audit.configure(hsub, add_config, _store)
+
     export = hsub.add_parser("export", help="the rectification ledger for the safety committee")
     add_config(export)
     export.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
@@ -125,7 +128,7 @@ def load_config(args: argparse.Namespace) -> HazardsView:
 
 def _check_store(args: argparse.Namespace, cfg: HazardsView | StoreView) -> None:
     path = cfg.agent.state_dir / STORE_FILE
-    reading = args.hazards_command in ("list", "show", "export", "whoami")
+    reading = args.hazards_command in ("list", "show", "export", "whoami", "verify", "trail")
     if not path.exists() and args.hazards_command not in ("list", "export", "whoami"):
         raise CliError(f"no hazard store in {cfg.agent.state_dir} (has the agent run yet?)")
     if not reading and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):

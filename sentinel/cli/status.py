@@ -1,4 +1,5 @@
-"""`sentinel status [--json]`: whether the agent runs, how its collectors are, the open hazards."""
+"""`sentinel status [--json]`: whether the agent runs, how its collectors are, the open hazards,
+and the head of the hash-chained trail (with the agent's last verification of it)."""
 
 from __future__ import annotations
 
@@ -38,13 +39,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         "pid": pid,
         "state_dir": str(cfg.agent.state_dir),
         "open_hazards": None,
+        "trail": None,
         "agent": snapshot,
     }
     path = cfg.agent.state_dir / STORE_FILE
     try:
         result["open_hazards"] = _open_by_severity(path)
+        result["trail"] = _trail_head(path)
     except (sqlite3.Error, OSError) as exc:  # mid-migration, not a database, unreadable: never "0 open"
         result["store_error"] = f"cannot read the hazard store {path}: {exc}"
+    if result["trail"] is not None:
+        result["trail"]["verification"] = (snapshot or {}).get("trail")
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
@@ -65,6 +70,42 @@ def _open_by_severity(path: Path) -> dict[str, int]:
     finally:
         conn.close()
     return {str(r[0]): int(r[1]) for r in rows}
+
+
+def _trail_head(path: Path) -> dict[str, Any] | None:
+    """The store's id and its newest link, read-only (None without a store, or a store that
+    predates the trail); what a central copy compares with the heads Prometheus scraped."""
+    if not path.exists():
+        return None
+    # start-up time: the chain's code loads only with a store to read
+    from sentinel.hazards import links
+
+    conn = open_database(path, readonly=True)
+    try:
+        store = links.store_id(conn)
+        seq, digest = links.head(conn)
+    except (sqlite3.Error, TypeError):  # no chain or store id yet (an old store not migrated), unreadable
+        return None
+    finally:
+        conn.close()
+    return {"store_id": store, "head": {"seq": seq, "hash": digest}}
+
+
+def _print_trail(trail: dict[str, Any] | None, when: Callable[[float | None], str]) -> None:
+    if trail is None:
+        return
+    head = trail["head"]
+    print(f"trail: store {trail['store_id']}, head row {head['seq']} {head['hash']}")
+    checked = trail["verification"]
+    if checked is None:
+        print("  not verified by a running agent yet (`sentinel hazards verify` checks it now)")
+    elif checked["ok"]:
+        print(f"  intact when the agent verified it at {when(checked['verified_at'])}")
+    else:
+        print(
+            f"  BROKEN when the agent verified it at {when(checked['verified_at'])}: "
+            f"{checked['breaks']} break(s), first: {checked['first_break']}"
+        )
 
 
 def _print_status(result: dict[str, Any]) -> None:
@@ -100,3 +141,4 @@ def _print_status(result: dict[str, Any]) -> None:
         return
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("critical", "major", "minor", "info"))
     print(f"open hazards: {summary}")
+    _print_trail(result["trail"], when)

@@ -36,6 +36,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "hazards.evidence_keep": (1, 10_000),
     "hazards.retention": (1 * D, 100 * YEAR),
     "hazards.check_interval": (1 * S, 1 * D),
+    "hazards.verify_interval": (1 * MIN, 7 * D),  # the trail's verification (issue 20)
     # [collectors.*]
     "collectors.*.interval": (0.5 * S, 1 * D),
     "collectors.filesystems.statfs_timeout": (10 * MS, 10 * MIN),

@@ -1,4 +1,6 @@
-"""The hazard store at scrape time: records by state, overdue, raised, and the open ones listed."""
+"""The hazard store at scrape time: records by state, overdue, raised, the open ones listed, and
+the head of the hash-chained trail (one series: what a central Prometheus keeps to prove later
+what this terminal's trail was)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,15 @@ def specs(open_info_limit: int) -> tuple[MetricSpec, ...]:
             f"One series per active hazard (the {open_info_limit} most severe), for listing.",
             ("hazard_id", "rule", "severity", "category", "state", "drill"),
         ),
+        MetricSpec(
+            "sentinel_audit_chain_head_info",
+            "gauge",
+            "The newest link of the hazard store's hash-chained trail (one series; hash: its sha256 in hex).",
+            ("store_id", "hash"),
+        ),
+        MetricSpec(
+            "sentinel_audit_chain_rows", "gauge", "Links in the trail's hash chain (the head's row number)."
+        ),
     )
 
 
@@ -62,6 +73,7 @@ def hazard_collector(store: HazardStore, *, open_info_limit: int = 50) -> SpecCo
                 overdue = store.overdue_counts()
                 raised = store.counter("hazards_raised_total")
                 open_rows = store.open_hazards(open_info_limit)
+                head_seq, head_hash = store.chain_head()
         except sqlite3.Error as exc:
             log.error("metrics_store_read_failed", error=str(exc))
             return
@@ -90,5 +102,7 @@ def hazard_collector(store: HazardStore, *, open_info_limit: int = 50) -> SpecCo
                 state=row["state"],
                 drill="true" if row["drill"] else "false",
             )
+        yield Sample.of("sentinel_audit_chain_head_info", 1, store_id=store.store_id, hash=head_hash)
+        yield Sample.of("sentinel_audit_chain_rows", head_seq)
 
     return SpecCollector.fixed("hazards", specs(open_info_limit), samples)

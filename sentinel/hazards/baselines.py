@@ -1,7 +1,9 @@
 """The audit trail of baselines: every init and update, by whom, when and why.
 
 Rows live in the hazard store's `baseline_updates` table (schema migration 3), next to the
-hazards' own history, so the safety committee's ledger and a re-baseline are in one place.
+hazards' own history, so the safety committee's ledger and a re-baseline are in one place. Each
+is a link of the store's hash chain (sentinel.hazards.links) with who did it as an identity, and
+its new digest travels in every later ticket (`baseline_digest`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinel.core.db import open_database
+from sentinel.hazards import links
 from sentinel.hazards.identity import Actor
 from sentinel.hazards.schema import migrate
 
@@ -35,7 +38,7 @@ def record_update(
         try:
             cur = conn.execute(
                 "INSERT INTO baseline_updates (at, actor, action, reason, old_digest, new_digest, entries, "
-                "summary, actor_id, actor_info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "summary, actor_id, actor_info, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     at,
                     actor.display,
@@ -47,8 +50,10 @@ def record_update(
                     json.dumps(summary),
                     actor.id,
                     json.dumps(actor.to_json(), sort_keys=True),
+                    links.head(conn)[0] + 1,
                 ),
             )
+            links.append_baseline(conn, int(cur.lastrowid or 0), at)
         except BaseException:
             conn.execute("ROLLBACK")
             raise

@@ -59,6 +59,8 @@ class HazardsConfig:
     aliases: Mapping[str, str] = field(default_factory=frozen_map, check=_aliases)
     # a level of escalation_chain -> the owner who becomes accountable when a hazard reaches it
     escalation_owners: Mapping[str, str] = field(default_factory=frozen_map)
+    # the hash-chained trail is verified at start and this often (docs/hazards.md "The trail")
+    verify_interval: Duration = Duration(3600)  # range: sentinel.config.bounds
 
     def validate(self) -> list[tuple[KeyPath, str]]:
         """Escalation owners name levels of the chain."""

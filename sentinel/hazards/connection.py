@@ -25,13 +25,13 @@ def _log() -> Any:
 class StoreConnection:
     """A migrated connection with the transaction discipline every part of the store follows."""
 
-    def __init__(self, path: Path, ids: Ids = RANDOM_IDS) -> None:
+    def __init__(self, path: Path, ids: Ids = RANDOM_IDS, now: float | None = None) -> None:
         self.path = path
         self.lock = threading.RLock()  # one connection, shared by the writer and scrape threads
         self.conn = open_database(path)
         self.writer = writer_lock(path)  # shared with the outbox's marks (core.db.writer_lock)
         self.reserve = SpaceReserve(path.parent)
-        migrate(self.conn, ids)
+        migrate(self.conn, ids, now)
         self.store_id = str(self.conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
         """The store's random id, made once by the migration that created it (never changes)."""
 

@@ -81,6 +81,8 @@ class HistoryRow:
     to_state: str | None
     note: str
     identity: Actor | None = None  # who it was: compared by four-eyes and roles
+    seq: int | None = None  # its link in the store's hash chain
+    hash: str | None = None  # that link's hash
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HistoryRow:
@@ -99,6 +101,8 @@ class HistoryRow:
             _text_or_none(data.get("to")),
             str(data.get("note") or ""),
             identity=who,
+            seq=data["seq"] if isinstance(data.get("seq"), int) else None,
+            hash=_text_or_none(data.get("hash")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -112,6 +116,8 @@ class HistoryRow:
             "note": self.note,
             "actor_id": self.identity.id if self.identity else None,
             "identity": self.identity.to_json() if self.identity else None,
+            "seq": self.seq,
+            "hash": self.hash,
         }
 
 
@@ -273,8 +279,14 @@ class RecordReader:
                     to_state=h["to_state"],
                     note=h["note"],
                     identity=_identity(h),
+                    seq=h["seq"],
+                    hash=h["chain_hash"],
                 )
-                for h in db.execute("SELECT * FROM history WHERE hazard_id = ? ORDER BY id", (hazard_id,))
+                for h in db.execute(
+                    "SELECT h.*, c.hash AS chain_hash FROM history h LEFT JOIN chain c "
+                    "ON c.kind = 'history' AND c.ref = h.id WHERE h.hazard_id = ? ORDER BY h.id",
+                    (hazard_id,),
+                )
             )
         return HazardRecord(
             id=hazard_id,

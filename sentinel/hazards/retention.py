@@ -1,5 +1,6 @@
 """Retention: closed and cancelled records leave the store after `[hazards] retention`, archived
-first as JSON lines so the ledger outlives the store."""
+first as JSON lines so the ledger outlives the store. Their links stay in the chain (content
+gone, hashes kept) and one `prune` link names them, so the trail still verifies."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from sentinel.core.clock import Clock
 from sentinel.core.files import append_durably
+from sentinel.hazards import links
 from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.connection import StoreConnection
 from sentinel.hazards.lifecycle import FINAL_STATES, states_sql
@@ -44,7 +46,15 @@ class Retention:
             ]
             if archive_dir is not None and ids:
                 archive(archive_dir, [self.records.read(db, i) for i in ids])
+            if ids:  # the chain keeps their links; one prune link says where their rows went
+                marks = ", ".join("?" * len(ids))  # placeholders only: the ids are bound
+                uid_sql = f"SELECT uid FROM hazards WHERE id IN ({marks})"  # noqa: S608
+                count_sql = f"SELECT COUNT(*) FROM history WHERE hazard_id IN ({marks})"  # noqa: S608
+                uids = [str(r[0]) for r in db.execute(uid_sql, ids)]
+                rows = db.execute(count_sql, ids).fetchone()[0]
             db.executemany("DELETE FROM hazards WHERE id = ?", [(i,) for i in ids])
+            if ids:
+                links.append_prune(db, self.clock.time(), uids, int(rows))
             db.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (cutoff,))
             return len(ids)
 

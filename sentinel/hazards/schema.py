@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable
 
 import sentinel.hazards
 from sentinel.core.ids import RANDOM_IDS, Ids
-from sentinel.hazards.identity import legacy_actor
+from sentinel.hazards import links
+from sentinel.hazards.identity import AGENT, legacy_actor
 
 STORE_FILE = sentinel.hazards.STORE_FILE
 """The store's file name in `[agent] state_dir`."""
 
-MigrationStep = Callable[[sqlite3.Connection, Ids], None]
+MigrationStep = Callable[[sqlite3.Connection, Ids, float], None]
+"""A migration's Python step: (connection, where new ids come from, the time it runs)."""
 
 
-def _v4_identities(conn: sqlite3.Connection, ids: Ids) -> None:
+def _v4_identities(conn: sqlite3.Connection, ids: Ids, _now: float) -> None:
     """Migration 4's Python step: the store's id, a UUIDv7 per hazard (from its first_seen), and
     the typed names of earlier rows recorded as `legacy:<name>` (never an authenticated identity;
     "sentinel" was the agent)."""
@@ -48,6 +51,48 @@ def _v4_identities(conn: sqlite3.Connection, ids: Ids) -> None:
             actor_id = names.get(str(name)) or legacy_actor(str(name)).id
             conn.execute(f"UPDATE {table} SET {id_col} = ? WHERE {name_col} = ?", (actor_id, name))  # noqa: S608
     conn.execute("CREATE UNIQUE INDEX hazards_by_uid ON hazards (uid)")
+
+
+def _v7_chain(conn: sqlite3.Connection, _ids: Ids, now: float) -> None:
+    """Migration 7's Python step: the genesis link, then every earlier history row and baseline
+    update chained oldest first (as they are now: they were not tamper-evident when written),
+    then one note per hazard carrying its snapshot, so later edits of the hazard are seen."""
+    rows = [
+        ("history", int(r[0]), float(r[1])) for r in conn.execute("SELECT id, at FROM history").fetchall()
+    ] + [
+        ("baseline", int(r[0]), float(r[1]))
+        for r in conn.execute("SELECT id, at FROM baseline_updates").fetchall()
+    ]
+    rows.sort(key=lambda r: (r[2], r[0] != "baseline", r[1]))
+    hazards = [int(r[0]) for r in conn.execute("SELECT id FROM hazards ORDER BY id").fetchall()]
+    note = (
+        "store created"
+        if not rows and not hazards
+        else (
+            f"trail chained from here on; the {len(rows)} earlier rows were chained as found "
+            "(they were written before the trail was tamper-evident)"
+        )
+    )
+    links.append_genesis(conn, now, note)
+    for kind, row_id, at in rows:
+        table = "history" if kind == "history" else "baseline_updates"
+        conn.execute(f"UPDATE {table} SET seq = ? WHERE id = ?", (links.head(conn)[0] + 1, row_id))  # noqa: S608
+        if kind == "history":
+            links.append_history(conn, row_id, at)
+        else:
+            links.append_baseline(conn, row_id, at)
+    for hazard_id in hazards:
+        state = conn.execute("SELECT state FROM hazards WHERE id = ?", (hazard_id,)).fetchone()[0]
+        links.write_history(
+            conn,
+            hazard_id,
+            action="note",
+            from_state=None,
+            to_state=None,
+            note=f"trail chained (schema 7) with the hazard {state} as found",
+            actor=AGENT,
+            at=now,
+        )
 
 
 MIGRATIONS: tuple[str | tuple[str, MigrationStep], ...] = (
@@ -244,6 +289,28 @@ MIGRATIONS: tuple[str | tuple[str, MigrationStep], ...] = (
     );
     CREATE INDEX change_windows_by_end ON change_windows (ends_at);
     """,
+    # 7: the hash-chained trail (issue 20): one link per history row, baseline update and prune,
+    # each covering the one before (sentinel.hazards.chain); history rows snapshot their hazard.
+    (
+        """
+        CREATE TABLE chain (
+            seq        INTEGER PRIMARY KEY,
+            kind       TEXT    NOT NULL CHECK (kind IN ('genesis', 'history', 'baseline', 'prune')),
+            ref        INTEGER,
+            hazard_uid TEXT,
+            at         REAL    NOT NULL,
+            body       TEXT,
+            prev_hash  TEXT    NOT NULL,
+            hash       TEXT    NOT NULL UNIQUE
+        );
+        CREATE UNIQUE INDEX chain_by_ref ON chain (kind, ref) WHERE ref IS NOT NULL;
+        ALTER TABLE history ADD COLUMN seq INTEGER;
+        ALTER TABLE history ADD COLUMN snapshot TEXT;
+        ALTER TABLE baseline_updates ADD COLUMN seq INTEGER;
+        CREATE INDEX history_by_seq ON history (seq);
+        """,
+        _v7_chain,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -253,8 +320,9 @@ class SchemaTooNew(Exception):
     """The store was written by a newer Sentinel; refuse rather than damage it."""
 
 
-def migrate(conn: sqlite3.Connection, ids: Ids = RANDOM_IDS) -> int:
-    """Bring the schema up to SCHEMA_VERSION; return the version found before."""
+def migrate(conn: sqlite3.Connection, ids: Ids = RANDOM_IDS, now: float | None = None) -> int:
+    """Bring the schema up to SCHEMA_VERSION; return the version found before. `now` (default the
+    system clock) is the time a migration's rows are written at."""
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if found > SCHEMA_VERSION:
         raise SchemaTooNew(
@@ -269,7 +337,7 @@ def migrate(conn: sqlite3.Connection, ids: Ids = RANDOM_IDS) -> int:
             for statement in _statements(script):
                 conn.execute(statement)
             if step is not None:
-                step(conn, ids)
+                step(conn, ids, time.time() if now is None else now)
             conn.execute(f"PRAGMA user_version = {version}")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -22,11 +22,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from sentinel.core.clock import SYSTEM_CLOCK, Clock
 from sentinel.core.ids import RANDOM_IDS, Ids
 from sentinel.core.model import Finding
+from sentinel.hazards import links
 from sentinel.hazards.actions import HazardRef, PeopleActions
+from sentinel.hazards.chain import Verdict
 from sentinel.hazards.changes import Change
 from sentinel.hazards.config import HazardsConfig
 from sentinel.hazards.connection import StoreConnection
@@ -66,7 +69,7 @@ class HazardStore:
         self.branch = branch
         self.clock = clock
         self.router = Router(config)
-        self._db = StoreConnection(path, ids)
+        self._db = StoreConnection(path, ids, clock.time())
         self.store_id = self._db.store_id
         records = RecordReader(self.router, clock)
         self.trail = Trail(records, ticketer or NoTickets(), self.store_id)
@@ -176,6 +179,22 @@ class HazardStore:
     def open_hazards(self, limit: int) -> list[sqlite3.Row]:
         """The most severe, oldest active hazards first (for the capped info series)."""
         return self.queries.open_hazards(limit)
+
+    def verify(self, expected: Mapping[int, str] | None = None) -> Verdict:
+        """Walk the hash-chained trail and check the tables against it (sentinel.hazards.links);
+        `expected`: (seq -> hash) a central copy holds, which this trail must hold too."""
+        with self._db.lock:
+            return links.verify(self._db.conn, expected)
+
+    def trail_links(self, from_seq: int = 1) -> list[dict[str, Any]]:
+        """Every link from `from_seq` on with its row (what an auditor recomputes)."""
+        with self._db.lock:
+            return list(links.export(self._db.conn, from_seq))
+
+    def chain_head(self) -> tuple[int, str]:
+        """(seq, hash) of the trail's newest link: what a central copy records to prove it later."""
+        with self._db.lock:
+            return links.head(self._db.conn)
 
     def integrity_check(self) -> str:
         """SQLite's own verdict: "ok" or the first problem."""

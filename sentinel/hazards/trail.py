@@ -1,5 +1,8 @@
 """The audit trail, and the ticket rows each ticketed transition adds in the same transaction.
 
+Every history row is a link of the store's hash chain (sentinel.hazards.links): it records who
+acted (display name and identity), what, when, and the hazard's accountable fields after it.
+
 The store knows nothing of sinks or payloads: it is given a `Ticketer` (the composition root
 passes `sentinel.tickets.ticketing.Ticketing`) that says which tickets a transition makes. The
 rows are inserted in the transaction that records the transition (the transactional outbox).
@@ -13,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from sentinel.hazards import links
 from sentinel.hazards.identity import AGENT, Actor
 from sentinel.hazards.lifecycle import Action, State
 from sentinel.hazards.records import HazardRecord, RecordReader
@@ -53,6 +57,8 @@ class Transition:
     at: float
     note: str
     store_id: str
+    chain: links.Appended  # the link of this transition's history row
+    baseline_digest: str | None = None  # the file-integrity baseline last recorded in this store
 
 
 class Ticketer(Protocol):
@@ -94,27 +100,25 @@ class Trail:
         """One audit row (its id is returned); for a ticketed action also its outbox rows (same
         transaction). The row keeps the display name and the identity apart: `actor` is what was
         typed, `actor_id`/`actor_info` who it was."""
-        cur = db.execute(
-            "INSERT INTO history (hazard_id, at, actor, action, from_state, to_state, note, actor_id, "
-            "actor_info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                hazard_id,
-                now,
-                actor.display,
-                action.value,
-                from_state and from_state.value,
-                to_state and to_state.value,
-                note,
-                actor.id,
-                json.dumps(actor.to_json(), sort_keys=True),
-            ),
+        history_id, link = links.write_history(
+            db,
+            hazard_id,
+            action=action.value,
+            from_state=from_state and from_state.value,
+            to_state=to_state and to_state.value,
+            note=note,
+            actor=actor,
+            at=now,
+            store=self.store_id,
         )
-        history_id = int(cur.lastrowid or 0)
         name = TICKETED.get(action)
         if name is None:
             return history_id
         record = self.records.read(db, hazard_id, now=now)
-        transition = Transition(record, name, history_id, actor, now, note, self.store_id)
+        digest = db.execute("SELECT new_digest FROM baseline_updates ORDER BY id DESC LIMIT 1").fetchone()
+        transition = Transition(
+            record, name, history_id, actor, now, note, self.store_id, link, digest[0] if digest else None
+        )
         for ticket in self.ticketer.tickets(transition):
             db.execute(
                 "INSERT INTO outbox (hazard_id, history_id, sink, transition, payload, "

@@ -52,6 +52,9 @@ def to_markdown(report: Report) -> str:
     hz = report.hazards
     if hz:
         lines.append(f"Open: {hz.get('open', 0)}; overdue: {hz.get('overdue', 0)}.")
+        if "trail" in hz:
+            mark = "verified" if hz["trail"].get("ok") else "**altered**"
+            lines.append(f"Audit trail {mark}: {_md(str(hz['trail'].get('summary', '')))}.")
         for item in hz.get("items", []):
             late = " (overdue)" if item.get("overdue") else ""
             lines.append(
@@ -81,5 +84,8 @@ def to_text(report: Report) -> str:
     hz = report.hazards
     if hz:
         out.append(f"hazards: {hz.get('open', 0)} open, {hz.get('overdue', 0)} overdue")
+        if "trail" in hz:
+            mark = "PASS" if hz["trail"].get("ok") else "FAIL"
+            out.append(f"[{mark:>5}] audit trail: {hz['trail'].get('summary')}")
     out.append("problems found" if report.problems else "no problems found")
     return "\n".join(out) + "\n"

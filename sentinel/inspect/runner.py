@@ -61,7 +61,8 @@ class Report:
         """Whether the inspection found anything to fix (exit code 1)."""
         baseline_bad = bool(self.baseline and not self.baseline.get("ok", True))
         health_bad = any(h.verdict != "ok" for h in self.health)
-        return bool(self.failed or baseline_bad or health_bad or self.load_errors)
+        trail_bad = not (self.hazards or {}).get("trail", {}).get("ok", True)
+        return bool(self.failed or baseline_bad or health_bad or self.load_errors or trail_bad)
 
     def as_dict(self) -> dict[str, Any]:
         """The documented JSON form."""

@@ -5,6 +5,8 @@ Schema (version 1, grown additively — nothing renamed), documented in docs/tic
     {"schema": "sentinel.ticket/1", "idempotency_key": str, "transition": str,
      "terminal": str, "branch": str, "agent_version": str, "drill": bool,
      "store_id": str, "transition_actor": {"source", "id", "display", ...},
+     "chain": {"seq": int, "hash": str, "prev_hash": str, "row": {...the chained row}},
+     "baseline_digest": str | null,
      "sent_for": {"actor": str, "at": iso8601, "note": str},
      "hazard": <the hazard record, DESIGN §3, with `uid` and at most the last 20 history rows>}
 
@@ -14,6 +16,7 @@ No secrets and no file contents: evidence carries attributes and hashes, never d
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sentinel.core.timefmt import iso
@@ -43,6 +46,8 @@ def build(
     at: float,
     note: str,
     store_id: str,
+    chain: Mapping[str, Any] | None = None,
+    baseline_digest: str | None = None,
 ) -> dict[str, Any]:
     """The payload for one transition of one hazard."""
     hazard = record.to_json()
@@ -57,6 +62,8 @@ def build(
         "drill": record.drill,
         "store_id": store_id,
         "transition_actor": actor.to_json(),
+        "chain": dict(chain) if chain is not None else None,
+        "baseline_digest": baseline_digest,
         "sent_for": {"actor": actor.display, "at": iso(at), "note": note},
         "hazard": hazard,
     }

@@ -52,6 +52,13 @@ class Ticketing:
                 at=transition.at,
                 note=transition.note,
                 store_id=transition.store_id,
+                chain={
+                    "seq": transition.chain.seq,
+                    "hash": transition.chain.hash,
+                    "prev_hash": transition.chain.prev_hash,
+                    "row": transition.chain.row,
+                },
+                baseline_digest=transition.baseline_digest,
             )
         )
         return [Ticket(sink, body, key) for sink in sinks]

@@ -87,7 +87,7 @@ def test_full_disk_no_storm_and_recovery_without_an_operator(
     small_fs: Callable[[str], Path], tmp: Path
 ) -> None:
     """Fill, free, keep busy: bounded POSTs, every finding and ticket landed, WAL small, restart clean."""
-    fs = small_fs("4m")
+    fs = small_fs("8m")  # 640 hazards with their trail links and tickets take ~3.7 MB (+ the WAL)
     receiver = CountingReceiver().start()
     receiver.status = 503
     rules = tmp / "rules.d"

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from sentinel.config.loader import ConfigError, load
+from sentinel.core.ids import SequentialIds
 from sentinel.core.model import Category, Finding, Severity, clean_text, freeze_fields
 from sentinel.core.status import AgentStatus
 from sentinel.exposition.catalog import agent_collectors
@@ -107,7 +108,10 @@ def test_templates_insert_values_never_interpret_them(template: str, values: dic
 @pytest.fixture
 def hostile_store(tmp: Path) -> HazardStore:
     clock = FakeClock()
-    store = HazardStore(tmp / "h.db", config=HazardsConfig(), terminal="t", branch="b", clock=clock)
+    # fixed ids: a random store id in the chain head's labels could hold "-2" by chance
+    store = HazardStore(
+        tmp / "h.db", config=HazardsConfig(), terminal="t", branch="b", clock=clock, ids=SequentialIds()
+    )
     for i, text in enumerate(HOSTILE):
         store.apply(
             Finding(

@@ -67,6 +67,9 @@ def test_two_stores_of_one_terminal_name_share_no_key_uid_or_alert(tmp: Path) ->
     assert len(uids[0]) == 2 and not uids[0] & uids[1]
     assert len(keys[0]) == len(first) and not keys[0] & keys[1]
     assert len(alerts[0]) == 2 and not alerts[0] & alerts[1]
+    links = [{(p["chain"]["seq"], p["chain"]["hash"]) for p in run} for run in (first, second)]
+    assert {seq for seq, _ in links[0]} == {seq for seq, _ in links[1]}  # same places in the trail
+    assert len(links[0]) == len(first) and not links[0] & links[1]  # the store id is in every row
     without_uid = [
         {fingerprint({k: v for k, v in alert(p, now=0)["labels"].items() if k != "hazard_uid"}) for p in run}
         for run in (first, second)

@@ -2,7 +2,7 @@
 payloads of one scenario are exactly what the store wrote before HazardRecord existed
 (tests/hazards/data/golden_records.json was written by the dict-based store of commit 43f2359),
 once what issue 20 added is taken out again: the additive keys (identities, uids, store id,
-funding and verifier), the CSV's added columns, the ledger's uid and verifier notes — and the
+funding and verifier, chain links), the CSV's added columns, the ledger's uid and verifier notes — and the
 idempotency key, whose documented change is from `sentinel-<terminal>-<id>-<row>` to
 `sentinel-<uid>-<row>`."""
 
@@ -39,6 +39,10 @@ ADDED_KEYS = frozenset(
         "verified_at",
         "store_id",
         "transition_actor",
+        "seq",
+        "hash",
+        "chain",
+        "baseline_digest",
     }
 )
 ADDED_CSV_COLUMNS = 6

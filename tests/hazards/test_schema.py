@@ -100,7 +100,12 @@ def test_a_v3_store_gets_uids_a_store_id_and_legacy_identities(tmp: Path) -> Non
         assert [(h.actor, h.identity.id if h.identity else None) for h in record.history] == [
             ("sentinel", "agent"),
             ("alice", "legacy:alice"),
+            ("sentinel", "agent"),  # migration 5's note: the hazard as found, chained
         ]
+        assert "trail chained (schema 7) with the hazard resolved as found" in record.history[-1].note
+        verdict = store.verify()
+        assert verdict.ok, verdict.breaks
+        assert verdict.rows == 4  # genesis, the two old rows, the note
         assert [r["idempotency_key"] for r in store._db.read("SELECT idempotency_key FROM outbox")] == [
             "sentinel-t-1-2"
         ]

@@ -948,6 +948,29 @@ def terminal_more(s: str, *, first_id: int, y: int) -> list[dict[str, Any]]:
             {"mappings": state_mapping("blind / down", "up")},
         ),
         (
+            "Audit trail (hash chain)",
+            "state-timeline",
+            [(f"sentinel_audit_chain_verified{{{s}}}", "verified")],
+            "short",
+            "0: the agent's last verification found an edited, removed or added history row; "
+            "audit_trail_broken (critical) is raised and `sentinel hazards verify` names the row.",
+            {"mappings": state_mapping("broken", "intact")},
+        ),
+        (
+            "Audit trail: head, rows, breaks, last verification",
+            "table",
+            [
+                (f"sentinel_audit_chain_head_info{{{s}}}", "head"),
+                (f"sentinel_audit_chain_rows{{{s}}}", "rows"),
+                (f"sentinel_audit_chain_breaks{{{s}}}", "breaks"),
+                (f"time() - sentinel_audit_chain_last_verified_timestamp_seconds{{{s}}}", "since verified"),
+                (f"sentinel_audit_chain_verify_duration_seconds{{{s}}}", "verify took"),
+            ],
+            "short",
+            "The chain head (store id, hash) is what an auditor compares with the hub's copy.",
+            {},
+        ),
+        (
             "Seconds since each collector last ran",
             "table",
             [

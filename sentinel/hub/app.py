@@ -10,7 +10,7 @@ Route table (the backend's; everything else belongs to the pages):
     GET  /healthz, /readyz                  liveness; readiness (the database answers)
 
 Pages: `create_app` mounts the web engineer's routes after these. It imports `WEB_MODULE`
-(`sentinel.hub.web`) and calls its `mount(hub) -> WebParts` when that module exists, or takes
+(`sentinel.hub.web.mount`) and calls its `mount(hub) -> WebParts` when that module exists, or takes
 `web=` explicitly (tests pass their own, or `web=None` for the backend alone).
 """
 
@@ -44,7 +44,7 @@ from sentinel.hub.metrics import metrics_endpoint
 
 log = structlog.get_logger("sentinel.hub")
 
-WEB_MODULE = "sentinel.hub.web"
+WEB_MODULE = "sentinel.hub.web.mount"
 INGEST_PATH = "/ingest/v1/tickets"
 
 
